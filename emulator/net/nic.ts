@@ -1,0 +1,63 @@
+// What the VM runtime, the plain wire and the switch orchestration know of a
+// guest NIC, whatever its model.
+import type { Frame, FrameSink, RxOffloads } from './frame.ts';
+import type { Platform } from '../platform.ts';
+
+export type NicModel = 'e1000' | 'virtio';
+export const NIC_MODELS: readonly NicModel[] = ['e1000', 'virtio'];
+
+/**
+ * The guest driver's view of the adapter, as the lab needs it:
+ * - `ready`: the guest's stack has bound the adapter and can move frames
+ *   (e1000: receiver enabled with link up; virtio: DRIVER_OK) -> NIC_CONNECT;
+ * - `stopped`: the driver closed or reset the adapter;
+ * - `features`: negotiated offloads changed (virtio feature negotiation);
+ * - `mac` / `mtu`: the guest changed them -> NIC_UPDATED.
+ */
+export type NicDriverEvent =
+  | { type: 'ready' }
+  | { type: 'stopped'; reason: string }
+  | { type: 'features'; rxOffloads: RxOffloads }
+  | { type: 'mac'; mac: Uint8Array }
+  | { type: 'mtu'; mtu: number };
+
+/** Counters every NIC model keeps, including guest errors it survived. */
+export interface NicCounters {
+  txFrames: number;
+  txBytes: number;
+  rxFrames: number;
+  rxBytes: number;
+  /** Frames the guest could not take (ring full, filtered, too big), by reason. */
+  rxDropped: Record<string, number>;
+  /** Guest programming errors survived (bad descriptor, DMA out of RAM, ...), by reason. */
+  guestErrors: Record<string, number>;
+}
+
+export interface GuestNic {
+  readonly model: NicModel;
+  /** Current MAC (the guest may change it). */
+  readonly mac: Uint8Array;
+  /** True between `ready` and `stopped`. */
+  readonly driverReady: boolean;
+  /** What the guest currently accepts without software segmentation or checksumming. */
+  readonly rxOffloads: RxOffloads;
+  readonly counters: NicCounters;
+  /** Frames the guest transmits go here (null: dropped, as on a cable that is unplugged). */
+  setTransmitSink(sink: FrameSink | null): void;
+  /** Frames for the guest. Offloads beyond `rxOffloads` must have been resolved by the caller. */
+  receive(frames: readonly Frame[]): void;
+  /** The cable: link down/up as the guest sees it (raises the model's link-change interrupt). */
+  setLinkUp(up: boolean): void;
+  onDriverEvent(listener: (event: NicDriverEvent) => void): () => void;
+  /** JSON-serialisable state, saved beside the v86 state in a VM snapshot. */
+  saveState(): unknown;
+  restoreState(state: unknown): void;
+  /** Frees timers; the device stops touching guest memory. */
+  destroy(): void;
+}
+
+export interface NicOptions {
+  mac: Uint8Array;
+}
+
+export type NicFactory = (platform: Platform, options: NicOptions) => GuestNic;
