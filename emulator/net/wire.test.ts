@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import { connectWire } from './wire.ts';
+import { NO_RX_OFFLOADS, type Frame, type FrameSink, type RxOffloads } from './frame.ts';
+import type { GuestNic, NicCounters, NicDriverEvent } from './nic.ts';
+import { buildIpv4, ipv4L4Valid, patternBytes } from './testing-packets.ts';
+
+class StubNic implements GuestNic {
+  readonly model = 'virtio' as const;
+  readonly mac = new Uint8Array(6);
+  readonly driverReady = true;
+  rxOffloads: RxOffloads = NO_RX_OFFLOADS;
+  readonly counters: NicCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxDropped: {}, guestErrors: {} };
+  sink: FrameSink | null = null;
+  received: Frame[] = [];
+  link = false;
+  inReceive = false;
+  setTransmitSink(sink: FrameSink | null): void {
+    this.sink = sink;
+  }
+  receive(frames: readonly Frame[]): void {
+    this.received.push(...frames);
+  }
+  setLinkUp(up: boolean): void {
+    this.link = up;
+  }
+  onDriverEvent(_listener: (event: NicDriverEvent) => void): () => void {
+    return () => {};
+  }
+  saveState(): unknown {
+    return {};
+  }
+  restoreState(): void {}
+  destroy(): void {}
+  send(...frames: Frame[]): void {
+    this.sink?.deliver(frames);
+  }
+}
+
+test('the wire delivers both ways, later (never inside the sender), with link up', async () => {
+  const a = new StubNic();
+  const b = new StubNic();
+  const wire = connectWire(a, b);
+  assert.ok(a.link && b.link);
+  const frame = { data: patternBytes(60) };
+  a.send(frame);
+  assert.equal(b.received.length, 0, 'not delivered synchronously');
+  await tick();
+  assert.deepEqual(b.received, [frame]);
+  b.send({ data: patternBytes(70) }, { data: patternBytes(80) });
+  await tick();
+  assert.equal(a.received.length, 2);
+  assert.equal(wire.counters.aToB.frames, 1);
+  assert.equal(wire.counters.bToA.bytes, 150);
+  wire.disconnect();
+  assert.ok(!a.link && !b.link);
+  assert.equal(a.sink, null);
+});
+
+test('the wire segments for a receiver without GSO and passes GSO to one with it', async () => {
+  const a = new StubNic();
+  const b = new StubNic();
+  const wire = connectWire(a, b);
+  const packet = buildIpv4('tcp', patternBytes(4000), { seed: 'full' });
+  const frame: Frame = { data: packet.data, csum: { start: packet.l4, offset: 16 }, gso: { type: 'tcp4', segmentSize: 1460, headerLength: packet.payload } };
+  a.send(frame);
+  await tick();
+  assert.equal(b.received.length, 3);
+  assert.ok(b.received.every((f) => ipv4L4Valid(f.data, packet.l3)));
+  b.received = [];
+  b.rxOffloads = { csum: true, gso: new Set(['tcp4']), maxFrameSize: 65550 };
+  a.send(frame);
+  await tick();
+  assert.deepEqual(b.received, [frame]);
+  // A malformed offload is dropped and counted, the rest goes through.
+  a.send({ ...frame, gso: { type: 'tcp4', segmentSize: 0, headerLength: 54 } }, { data: patternBytes(60) });
+  b.rxOffloads = NO_RX_OFFLOADS;
+  await tick();
+  assert.equal(b.received.length, 2);
+  assert.equal(wire.counters.aToB.dropped['bad GSO segment size'], 1);
+});
+
+test('the wire queue is bounded and drops are counted', async () => {
+  const a = new StubNic();
+  const b = new StubNic();
+  const wire = connectWire(a, b, { queueLimit: 4 });
+  for (let i = 0; i < 10; i++) a.send({ data: patternBytes(60, i) });
+  await tick();
+  assert.equal(b.received.length, 4);
+  assert.equal(wire.counters.aToB.dropped['queue full'], 6);
+  a.send({ data: patternBytes(60) });
+  wire.disconnect();
+  await tick();
+  assert.equal(b.received.length, 4, 'nothing delivered after unplugging');
+});

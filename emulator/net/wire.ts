@@ -1,0 +1,104 @@
+// A plain cable between two guest NICs (no switch): what one transmits the
+// other receives, with offloads the receiver cannot take resolved in software.
+// Delivery is asynchronous on purpose: a NIC transmits from inside a guest
+// register write, and handing the frame straight to the peer could re-enter a
+// device mid-transmit (a ping reply arriving before the TX write-back).
+import type { Frame, FrameSink } from './frame.ts';
+import type { GuestNic } from './nic.ts';
+import { OffloadError, adaptForReceiver } from './offload.ts';
+
+export interface WireDirectionCounters {
+  frames: number;
+  bytes: number;
+  /** Frames lost on the wire, by reason (queue full, malformed offload, ...). */
+  dropped: Record<string, number>;
+}
+
+export interface WireOptions {
+  /** Frames waiting per direction before new ones are dropped (default 1024). */
+  queueLimit?: number;
+}
+
+export interface WireHandle {
+  readonly counters: { aToB: WireDirectionCounters; bToA: WireDirectionCounters };
+  /** Unplugs the cable: link down on both NICs, queued frames dropped. */
+  disconnect(): void;
+}
+
+class Direction implements FrameSink {
+  readonly counters: WireDirectionCounters = { frames: 0, bytes: 0, dropped: {} };
+  private queue: Frame[] = [];
+  private scheduled = false;
+  connected = true;
+
+  constructor(private readonly to: GuestNic, private readonly limit: number) {}
+
+  deliver(frames: readonly Frame[]): void {
+    if (!this.connected) return;
+    for (const frame of frames) {
+      if (this.queue.length >= this.limit) this.drop('queue full');
+      else this.queue.push(frame);
+    }
+    if (!this.scheduled && this.queue.length) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private drop(reason: string): void {
+    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    if (!this.connected) return;
+    const batch = this.queue;
+    this.queue = [];
+    const out: Frame[] = [];
+    const rx = this.to.rxOffloads;
+    for (const frame of batch) {
+      try {
+        for (const piece of adaptForReceiver(frame, rx)) {
+          out.push(piece);
+          this.counters.frames++;
+          this.counters.bytes += piece.data.length;
+        }
+      } catch (error) {
+        if (!(error instanceof OffloadError)) throw error;
+        this.drop(error.reason);
+      }
+    }
+    if (out.length) this.to.receive(out);
+  }
+
+  clear(): void {
+    this.connected = false;
+    this.queue = [];
+  }
+}
+
+/** Joins two NICs with a cable and brings the link up on both. */
+export function connectWire(a: GuestNic, b: GuestNic, options: WireOptions = {}): WireHandle {
+  if (a === b) throw new Error('connectWire: a NIC cannot be wired to itself');
+  const limit = options.queueLimit ?? 1024;
+  const aToB = new Direction(b, limit);
+  const bToA = new Direction(a, limit);
+  a.setTransmitSink(aToB);
+  b.setTransmitSink(bToA);
+  a.setLinkUp(true);
+  b.setLinkUp(true);
+  let connected = true;
+  return {
+    counters: { aToB: aToB.counters, bToA: bToA.counters },
+    disconnect() {
+      if (!connected) return;
+      connected = false;
+      aToB.clear();
+      bToA.clear();
+      a.setTransmitSink(null);
+      b.setTransmitSink(null);
+      a.setLinkUp(false);
+      b.setLinkUp(false);
+    },
+  };
+}
