@@ -1,0 +1,108 @@
+// Public API of the guest image builder.
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { BUILD_DIR, cacheDir } from './paths.ts';
+import { MANIFEST_FILE, OUTPUT_FILES, parseManifest, recipeHash, type Manifest } from './manifest.ts';
+import { assemble, prepareInputs, writeImage } from './build.ts';
+import type { Log } from './apt.ts';
+
+export type { Manifest } from './manifest.ts';
+export { READY_LINE } from './init/init.ts';
+export { cacheDir } from './paths.ts';
+
+export interface GuestImage {
+  dir: string;
+  kernel: string;
+  initrd: string;
+  bios: string;
+  vgaBios: string;
+  manifest: Manifest;
+}
+
+export interface ImagePaths extends Omit<GuestImage, 'manifest'> {
+  manifestPath: string;
+  /** The manifest when an image has been built (not checked for staleness). */
+  manifest?: Manifest;
+}
+
+/** Where the image files are; reads manifest.json when present, nothing else. */
+export function imagePaths(dir = BUILD_DIR): ImagePaths {
+  const manifestPath = join(dir, MANIFEST_FILE);
+  let manifest: Manifest | undefined;
+  if (existsSync(manifestPath)) {
+    try {
+      manifest = parseManifest(readFileSync(manifestPath, 'utf8'));
+    } catch {
+      manifest = undefined;
+    }
+  }
+  return {
+    dir,
+    kernel: join(dir, OUTPUT_FILES.kernel),
+    initrd: join(dir, OUTPUT_FILES.initrd),
+    bios: join(dir, OUTPUT_FILES.bios),
+    vgaBios: join(dir, OUTPUT_FILES.vgaBios),
+    manifestPath,
+    ...(manifest ? { manifest } : {}),
+  };
+}
+
+export async function readManifest(dir = BUILD_DIR): Promise<Manifest | undefined> {
+  const text = await readFile(join(dir, MANIFEST_FILE), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return parseManifest(text);
+  } catch {
+    return undefined;
+  }
+}
+
+async function fileSha256(path: string): Promise<string | undefined> {
+  try {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why the built image cannot be used as is, or undefined when it is current. */
+export async function staleReason(dir = BUILD_DIR): Promise<string | undefined> {
+  const manifest = await readManifest(dir);
+  if (!manifest) return 'no image has been built';
+  if (manifest.recipeHash !== recipeHash()) return 'the recipe changed since it was built';
+  for (const [name, expected] of Object.entries(manifest.files)) {
+    if ((await fileSha256(join(dir, name))) !== expected.sha256) return `${name} is missing or does not match the manifest`;
+  }
+  return undefined;
+}
+
+export interface EnsureOptions {
+  force?: boolean;
+  log?: Log;
+  /** Defaults to guest-images/build. */
+  outDir?: string;
+  /** Defaults to $XDG_CACHE_HOME/vmswitch or ~/.cache/vmswitch. */
+  cacheRoot?: string;
+}
+
+/** Returns the image, building it first when it is missing, stale, or `force` is set. */
+export async function ensureImage(opts: EnsureOptions = {}): Promise<GuestImage> {
+  const dir = opts.outDir ?? BUILD_DIR;
+  const log = opts.log ?? (() => {});
+  const reason = opts.force ? 'forced rebuild' : await staleReason(dir);
+  if (reason) {
+    log(`building the guest image (${reason}) ...`);
+    const inputs = await prepareInputs({ cacheRoot: opts.cacheRoot ?? cacheDir(), force: opts.force ?? false, log });
+    const assembled = await assemble(inputs, log);
+    await writeImage(assembled, dir);
+    log(`guest image written to ${dir}`);
+  }
+  const paths = imagePaths(dir);
+  if (!paths.manifest) throw new Error(`guest image in ${dir} has no readable manifest after the build`);
+  return { ...paths, manifest: paths.manifest };
+}

@@ -1,0 +1,26 @@
+// What goes into the guest image. Changing anything here (or any builder
+// source file) changes the recipe hash and makes existing images stale.
+
+/** The metapackage whose dependency names the kernel package. */
+export const KERNEL_METAPACKAGE = 'linux-image-686';
+export const BUSYBOX_PACKAGE = 'busybox-static';
+export const BIOS_PACKAGE = 'seabios';
+export const BIOS_FILES = { bios: 'usr/share/seabios/bios.bin', vgaBios: 'usr/share/seabios/vgabios-stdvga.bin' } as const;
+
+/** Tool packages: every ELF executable in their bin folders goes into /bin. */
+export const TOOL_PACKAGES = ['ethtool', 'tcpdump', 'iperf3'] as const;
+
+/** Loaded at boot in this order (dependencies are resolved from the modules themselves). */
+export const KERNEL_MODULES = ['af_packet', '8021q', 'e1000', 'virtio_pci', 'virtio_net'] as const;
+
+/** Where tool executables live inside their packages. */
+export const BIN_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin'] as const;
+
+export const RECIPE = {
+  kernel: KERNEL_METAPACKAGE,
+  busybox: BUSYBOX_PACKAGE,
+  bios: BIOS_PACKAGE,
+  biosFiles: BIOS_FILES,
+  tools: TOOL_PACKAGES,
+  modules: KERNEL_MODULES,
+};
