@@ -1,0 +1,108 @@
+// The JSON-serialisable state saved beside the v86 state in a VM snapshot,
+// and its validation on restore (a snapshot file is input like any other).
+import type { RxFilterState } from './control.ts';
+import type { TransportState } from './pci-transport.ts';
+import type { VirtqueueState } from './virtqueue.ts';
+
+export const STATE_VERSION = 1;
+
+export interface VirtioNetState {
+  version: number;
+  transport: TransportState;
+  queues: VirtqueueState[];
+  /** Negotiated features (hex); meaningful once FEATURES_OK is set. */
+  features: string;
+  mac: string;
+  linkUp: boolean;
+  filter: RxFilterState;
+}
+
+function fail(what: string): never {
+  throw new Error(`virtio-net: bad saved state (${what})`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function num(record: Record<string, unknown>, key: string, where: string): number {
+  const value = record[key];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(`${where}.${key} is not a non-negative integer`);
+  return value;
+}
+
+function bool(record: Record<string, unknown>, key: string, where: string): boolean {
+  const value = record[key];
+  if (typeof value !== 'boolean') fail(`${where}.${key} is not a boolean`);
+  return value;
+}
+
+function hex(record: Record<string, unknown>, key: string, where: string): string {
+  const value = record[key];
+  if (typeof value !== 'string' || !/^[0-9a-f]{0,16}$/i.test(value)) fail(`${where}.${key} is not hex`);
+  return value;
+}
+
+function macList(value: unknown, where: string): string[] {
+  if (!Array.isArray(value) || !value.every((m) => typeof m === 'string' && /^[0-9a-f]{12}$/.test(m))) fail(`${where} is not a MAC list`);
+  return value as string[];
+}
+
+export function parseState(raw: unknown, queueCount: number): VirtioNetState {
+  if (!isRecord(raw)) fail('not an object');
+  if (raw.version !== STATE_VERSION) fail(`version ${String(raw.version)}, expected ${STATE_VERSION}`);
+  const t = raw.transport;
+  if (!isRecord(t)) fail('transport missing');
+  const transport: TransportState = {
+    status: num(t, 'status', 'transport'),
+    deviceFeatureSelect: num(t, 'deviceFeatureSelect', 'transport'),
+    driverFeatureSelect: num(t, 'driverFeatureSelect', 'transport'),
+    driverFeatures: hex(t, 'driverFeatures', 'transport'),
+    queueSelect: num(t, 'queueSelect', 'transport'),
+    configGeneration: num(t, 'configGeneration', 'transport'),
+    isr: num(t, 'isr', 'transport'),
+  };
+  if (!Array.isArray(raw.queues) || raw.queues.length !== queueCount) fail(`expected ${queueCount} queues`);
+  const queues = raw.queues.map((q: unknown, i: number): VirtqueueState => {
+    if (!isRecord(q)) fail(`queue ${i} is not an object`);
+    const where = `queues[${i}]`;
+    return {
+      size: num(q, 'size', where),
+      enabled: bool(q, 'enabled', where),
+      desc: num(q, 'desc', where),
+      avail: num(q, 'avail', where),
+      used: num(q, 'used', where),
+      lastAvail: num(q, 'lastAvail', where),
+      usedIdx: num(q, 'usedIdx', where),
+      broken: bool(q, 'broken', where),
+    };
+  });
+  const f = raw.filter;
+  if (!isRecord(f)) fail('filter missing');
+  const filter: RxFilterState = {
+    promisc: bool(f, 'promisc', 'filter'),
+    allmulti: bool(f, 'allmulti', 'filter'),
+    unicast: macList(f.unicast, 'filter.unicast'),
+    multicast: macList(f.multicast, 'filter.multicast'),
+    unicastOverflow: bool(f, 'unicastOverflow', 'filter'),
+    multicastOverflow: bool(f, 'multicastOverflow', 'filter'),
+  };
+  if (typeof raw.mac !== 'string' || !/^[0-9a-f]{12}$/.test(raw.mac)) fail('mac');
+  return {
+    version: STATE_VERSION,
+    transport,
+    queues,
+    features: hex(raw, 'features', 'state'),
+    mac: raw.mac,
+    linkUp: bool(raw, 'linkUp', 'state'),
+    filter,
+  };
+}
+
+export function macToHex(mac: Uint8Array): string {
+  return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export function macFromHex(text: string): Uint8Array {
+  return Uint8Array.from({ length: 6 }, (_, i) => parseInt(text.slice(2 * i, 2 * i + 2), 16));
+}
