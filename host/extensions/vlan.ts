@@ -1,0 +1,136 @@
+// 802.1Q access and trunk ports from the port's VLAN property. The policy
+// object classifies a frame arriving on the port (which VLAN it belongs to, or
+// why it is dropped), says which VLANs the port carries, and rewrites the tag
+// for delivery out of the port. The switch applies it; the forwarding
+// extension only picks destinations in the frame's VLAN and vetoes properties
+// it cannot enforce.
+import type { Frame } from '../../emulator/net/frame.ts';
+import { ETH_TYPE_VLAN } from '../../emulator/net/frame.ts';
+
+export type VlanProperty =
+  | { type: 'vlan'; mode: 'access'; vlanId: number }
+  | { type: 'vlan'; mode: 'trunk'; allowed: readonly number[]; nativeVlanId?: number }
+  /** Private VLANs (Hyper-V has them): accepted as a property type, enforced by no built-in forwarder. */
+  | { type: 'vlan'; mode: 'private'; primaryVlanId: number; secondaryVlanId: number; pvlanMode: 'isolated' | 'community' | 'promiscuous' };
+
+/** The internal VLAN of untagged traffic on ports without a VLAN property. */
+export const DEFAULT_VLAN = 0;
+
+export function isValidVlanId(id: unknown): id is number {
+  return typeof id === 'number' && Number.isInteger(id) && id >= 1 && id <= 4094;
+}
+
+/** Why a VLAN property cannot be enforced by the built-in policy, or null when it can. */
+export function vlanPropertyProblem(property: VlanProperty): string | null {
+  switch (property.mode) {
+    case 'access':
+      return isValidVlanId(property.vlanId) ? null : `access VLAN id ${String(property.vlanId)} is not in 1..4094`;
+    case 'trunk': {
+      if (!Array.isArray(property.allowed) || property.allowed.length === 0) return 'a trunk needs a non-empty allowed VLAN list';
+      const bad = property.allowed.find((id) => !isValidVlanId(id));
+      if (bad !== undefined) return `trunk VLAN id ${String(bad)} is not in 1..4094`;
+      if (property.nativeVlanId !== undefined && !isValidVlanId(property.nativeVlanId)) {
+        return `native VLAN id ${String(property.nativeVlanId)} is not in 1..4094`;
+      }
+      return null;
+    }
+    case 'private':
+      return 'private VLANs are not supported';
+    default:
+      return `unknown VLAN mode ${JSON.stringify((property as { mode: unknown }).mode)}`;
+  }
+}
+
+/** Result of classifying a frame: a VLAN id >= 0, or a drop reason. */
+export type VlanClass = number | string;
+
+export class VlanPolicy {
+  static readonly DEFAULT = new VlanPolicy('none', DEFAULT_VLAN, new Set(), -1);
+
+  private constructor(
+    readonly mode: 'none' | 'access' | 'trunk',
+    /** Access VLAN (or DEFAULT_VLAN with no property). */
+    readonly accessVlan: number,
+    readonly allowed: ReadonlySet<number>,
+    /** Untagged traffic on a trunk belongs here; -1: untagged frames are dropped. */
+    readonly nativeVlan: number,
+  ) {}
+
+  /** The policy a VLAN property describes (validate it with vlanPropertyProblem first). */
+  static from(property: VlanProperty | undefined): VlanPolicy {
+    if (!property) return VlanPolicy.DEFAULT;
+    if (property.mode === 'access') return new VlanPolicy('access', property.vlanId, new Set([property.vlanId]), -1);
+    if (property.mode === 'trunk') {
+      const allowed = new Set(property.allowed);
+      const native = property.nativeVlanId ?? -1;
+      if (native >= 0) allowed.add(native);
+      return new VlanPolicy('trunk', -1, allowed, native);
+    }
+    throw new Error(`VLAN mode ${property.mode} cannot be enforced`);
+  }
+
+  /** Whether the port carries this VLAN. */
+  admits(vlan: number): boolean {
+    return this.mode === 'trunk' ? this.allowed.has(vlan) : vlan === this.accessVlan;
+  }
+
+  /**
+   * The VLAN of a frame arriving on the port. `tci` is the frame's 802.1Q tag
+   * control field, or -1 when untagged (validateFrame has checked the tag).
+   */
+  classify(tci: number): VlanClass {
+    const vid = tci < 0 ? 0 : tci & 0x0fff;
+    if (this.mode !== 'trunk') {
+      // VID 0 is a priority tag, not a VLAN: the frame is untagged traffic.
+      return vid === 0 ? this.accessVlan : 'vlan-tagged-on-access-port';
+    }
+    if (vid === 0) return this.nativeVlan >= 0 ? this.nativeVlan : 'vlan-untagged-on-trunk';
+    return this.allowed.has(vid) ? vid : 'vlan-not-allowed';
+  }
+
+  /** Whether frames of this VLAN leave the port tagged. */
+  tagsOnEgress(vlan: number): boolean {
+    return this.mode === 'trunk' && vlan !== this.nativeVlan;
+  }
+}
+
+/** The frame's 802.1Q TCI, or -1 when it has no tag (length already checked >= 18 when tagged). */
+export function frameTci(data: Uint8Array): number {
+  return data[12] === ETH_TYPE_VLAN >> 8 && data[13] === (ETH_TYPE_VLAN & 0xff) ? (data[14]! << 8) | data[15]! : -1;
+}
+
+/** The frame as it leaves through a port: tagged with `vlan` or untagged, offload offsets shifted to match. */
+export function frameForEgress(frame: Frame, vlan: number, tagged: boolean): Frame {
+  const data = frame.data;
+  const tci = frameTci(data);
+  if (!tagged) {
+    if (tci < 0) return frame;
+    const out = new Uint8Array(data.length - 4);
+    out.set(data.subarray(0, 12), 0);
+    out.set(data.subarray(16), 12);
+    return shifted(frame, out, -4);
+  }
+  if (tci >= 0) {
+    if ((tci & 0x0fff) === vlan) return frame;
+    const out = Uint8Array.from(data);
+    // Keep the priority bits, replace the VID.
+    out[14] = (data[14]! & 0xf0) | ((vlan >> 8) & 0x0f);
+    out[15] = vlan & 0xff;
+    return { ...frame, data: out };
+  }
+  const out = new Uint8Array(data.length + 4);
+  out.set(data.subarray(0, 12), 0);
+  out[12] = ETH_TYPE_VLAN >> 8;
+  out[13] = ETH_TYPE_VLAN & 0xff;
+  out[14] = (vlan >> 8) & 0x0f;
+  out[15] = vlan & 0xff;
+  out.set(data.subarray(12), 16);
+  return shifted(frame, out, 4);
+}
+
+function shifted(frame: Frame, data: Uint8Array, delta: number): Frame {
+  const out: Frame = { ...frame, data };
+  if (frame.csum) out.csum = { ...frame.csum, start: frame.csum.start + delta };
+  if (frame.gso) out.gso = { ...frame.gso, headerLength: frame.gso.headerLength + delta };
+  return out;
+}
