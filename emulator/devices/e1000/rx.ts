@@ -1,0 +1,256 @@
+// Receive: filters a frame (RA exact match, MTA hash, broadcast, promiscuous,
+// VLAN filter), strips the VLAN tag, computes the checksum status, and writes
+// it into as many ring buffers as it needs (jumbo frames span descriptors),
+// reporting length + 4 (the FCS) unless SECRC. With no free descriptors the
+// frame waits in a small bounded queue (RXO, RNBC) and goes in on the next
+// RDT write; past the bound it is dropped (MPC).
+import type { Frame } from '../../net/frame.ts';
+import { ETH_HEADER_LENGTH } from '../../net/frame.ts';
+import { DmaError } from '../../platform.ts';
+import { address64, type E1000Core } from './core.ts';
+import { RXD_STAT_DD, RXD_STAT_EOP, RXD_STAT_VP, receiveChecksumStatus } from './offloads.ts';
+import {
+  CTRL_VME,
+  ICR_RXDMT0,
+  ICR_RXO,
+  RAH_AV,
+  RA_ENTRIES,
+  RCTL_BAM,
+  RCTL_EN,
+  RCTL_LPE,
+  RCTL_MO_SHIFT,
+  RCTL_MPE,
+  RCTL_RDMTS_SHIFT,
+  RCTL_SECRC,
+  RCTL_UPE,
+  RCTL_VFE,
+  REG,
+  RXCSUM_IPOFL,
+  RXCSUM_TUOFL,
+  STAT,
+  receiveBufferSize,
+} from './registers.ts';
+
+/** Frames held while the ring is full. */
+export const RX_QUEUE_LIMIT = 64;
+/** Largest frame (without FCS) taken without LPE: 1514 + a VLAN tag. */
+export const MAX_FRAME_NO_LPE = 1518;
+/** Largest frame (without FCS) taken with LPE. */
+export const MAX_FRAME_LPE = 16380;
+const MTA_SHIFTS = [4, 3, 2, 0] as const;
+const FCS = new Uint8Array(4);
+
+interface PendingFrame {
+  data: Uint8Array;
+  status: number;
+  errors: number;
+  special: number;
+}
+
+export interface RxState {
+  halted: boolean;
+  pending: { data: string; status: number; errors: number; special: number }[];
+}
+
+export class RxEngine {
+  /** Set after a guest error; cleared when the driver rewrites the ring registers or resets. */
+  halted = false;
+  private pending: PendingFrame[] = [];
+
+  constructor(private readonly core: E1000Core) {}
+
+  reset(): void {
+    this.halted = false;
+    this.pending = [];
+  }
+
+  get queued(): number {
+    return this.pending.length;
+  }
+
+  /** Frames arriving from the wire (or our own transmitter in loopback). Offloads must be resolved. */
+  receive(frames: readonly Frame[]): void {
+    const core = this.core;
+    const rctl = core.reg(REG.RCTL);
+    if (!(rctl & RCTL_EN)) {
+      for (let i = 0; i < frames.length; i++) core.rxDropped('receiver disabled');
+      return;
+    }
+    let queuedAny = false;
+    for (const frame of frames) {
+      const entry = this.accept(frame, rctl);
+      if (!entry) continue;
+      if (this.pending.length >= RX_QUEUE_LIMIT) {
+        core.stat(STAT.MPC);
+        core.rxDropped('ring full');
+        core.interrupts.raise(ICR_RXO);
+        continue;
+      }
+      this.pending.push(entry);
+      queuedAny = true;
+    }
+    if (queuedAny) this.drain();
+  }
+
+  private accept(frame: Frame, rctl: number): PendingFrame | null {
+    const core = this.core;
+    let data = frame.data;
+    if (data.length < ETH_HEADER_LENGTH) {
+      core.stat(STAT.RUC);
+      core.rxDropped('runt');
+      return null;
+    }
+    if (data.length > (rctl & RCTL_LPE ? MAX_FRAME_LPE : MAX_FRAME_NO_LPE)) {
+      core.stat(STAT.ROC);
+      core.rxDropped('oversize');
+      return null;
+    }
+    if (!this.addressMatches(data, rctl)) {
+      core.rxDropped('filtered');
+      return null;
+    }
+    let special = 0;
+    let status = 0;
+    const vet = core.reg(REG.VET) & 0xffff;
+    if (((data[12]! << 8) | data[13]!) === vet) {
+      const tci = (data[14]! << 8) | data[15]!;
+      if (rctl & RCTL_VFE) {
+        const vid = tci & 0xfff;
+        if (!((core.reg(REG.VFTA + 4 * (vid >>> 5)) >>> (vid & 31)) & 1)) {
+          core.rxDropped('vlan filtered');
+          return null;
+        }
+      }
+      if (core.reg(REG.CTRL) & CTRL_VME) {
+        const stripped = new Uint8Array(data.length - 4);
+        stripped.set(data.subarray(0, 12));
+        stripped.set(data.subarray(16), 12);
+        data = stripped;
+        special = tci;
+        status |= RXD_STAT_VP;
+      }
+    }
+    const rxcsum = core.reg(REG.RXCSUM);
+    const csum = receiveChecksumStatus(data === frame.data ? frame : { data, csumVerified: frame.csumVerified }, (rxcsum & RXCSUM_IPOFL) !== 0, (rxcsum & RXCSUM_TUOFL) !== 0);
+    return { data, status: status | csum.status, errors: csum.errors, special };
+  }
+
+  private addressMatches(data: Uint8Array, rctl: number): boolean {
+    const core = this.core;
+    const multicast = (data[0]! & 1) !== 0;
+    const broadcast = multicast && data[0] === 0xff && data[1] === 0xff && data[2] === 0xff && data[3] === 0xff && data[4] === 0xff && data[5] === 0xff;
+    if (!multicast && rctl & RCTL_UPE) return true;
+    if (multicast && rctl & RCTL_MPE) return true;
+    if (broadcast && rctl & RCTL_BAM) return true;
+    const low = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
+    const high = data[4]! | (data[5]! << 8);
+    for (let i = 0; i < RA_ENTRIES; i++) {
+      const rah = core.reg(REG.RA + 8 * i + 4);
+      if (rah & RAH_AV && (rah & 0xffff) === high && core.reg(REG.RA + 8 * i) === low) return true;
+    }
+    if (!multicast) return false;
+    const hash = (((data[5]! << 8) | data[4]!) >>> MTA_SHIFTS[(rctl >>> RCTL_MO_SHIFT) & 3]!) & 0xfff;
+    return ((core.reg(REG.MTA + 4 * (hash >>> 5)) >>> (hash & 31)) & 1) === 1;
+  }
+
+  /** Moves queued frames into the ring while descriptors last (also on RDT writes). */
+  drain(): void {
+    const core = this.core;
+    if (!this.pending.length) return;
+    let delivered = 0;
+    while (this.pending.length) {
+      const result = this.deliver(this.pending[0]!);
+      if (result === 'full') {
+        core.stat(STAT.RNBC);
+        core.interrupts.raise(ICR_RXO);
+        break;
+      }
+      this.pending.shift();
+      if (result === 'delivered') delivered++;
+    }
+    if (delivered) {
+      core.rxDelay.packet(core.reg(REG.RDTR) & 0xffff, core.reg(REG.RADV) & 0xffff);
+      const count = core.reg(REG.RDLEN) >>> 4;
+      const free = (core.reg(REG.RDT) - core.reg(REG.RDH) + count) % count;
+      const threshold = count >>> (1 + ((core.reg(REG.RCTL) >>> RCTL_RDMTS_SHIFT) & 3));
+      if (free <= threshold) core.interrupts.raise(ICR_RXDMT0);
+    }
+  }
+
+  private deliver(frame: PendingFrame): 'delivered' | 'full' | 'dropped' {
+    const core = this.core;
+    if (this.halted || !core.busMaster) return 'full';
+    const count = core.reg(REG.RDLEN) >>> 4;
+    let head = core.reg(REG.RDH);
+    const tail = core.reg(REG.RDT);
+    if (count === 0) return 'full';
+    if (head >= count || tail >= count) {
+      this.fail('rx head or tail beyond the ring');
+      return 'full';
+    }
+    const rctl = core.reg(REG.RCTL);
+    const bufferSize = receiveBufferSize(rctl);
+    const data = frame.data;
+    const total = data.length + (rctl & RCTL_SECRC ? 0 : 4);
+    const needed = Math.ceil(total / bufferSize);
+    const free = (tail - head + count) % count;
+    if (free < needed) return 'full';
+    const base = address64(core.reg(REG.RDBAL), core.reg(REG.RDBAH));
+    const memory = core.memory;
+    try {
+      let offset = 0;
+      for (let i = 0; i < needed; i++) {
+        const at = base + head * 16;
+        const buffer = address64(memory.readU32(at), memory.readU32(at + 4));
+        const chunk = Math.min(bufferSize, total - offset);
+        const chunkEnd = offset + chunk;
+        if (offset < data.length) memory.write(buffer, data.subarray(offset, Math.min(chunkEnd, data.length)));
+        if (chunkEnd > data.length) {
+          // The FCS bytes (zeros, not a real CRC: Linux trims them unread).
+          const fcsStart = Math.max(offset, data.length);
+          memory.write(buffer + (fcsStart - offset), FCS.subarray(0, chunkEnd - fcsStart));
+        }
+        const last = i === needed - 1;
+        memory.writeU32(at + 8, chunk);
+        const status = RXD_STAT_DD | (last ? RXD_STAT_EOP | frame.status : frame.status & RXD_STAT_VP);
+        memory.writeU32(at + 12, (status | ((last ? frame.errors : 0) << 8) | (frame.special << 16)) >>> 0);
+        head = head + 1 === count ? 0 : head + 1;
+        offset += chunk;
+      }
+    } catch (error) {
+      if (!(error instanceof DmaError)) throw error;
+      core.setReg(REG.RDH, head);
+      this.fail('rx dma outside guest RAM');
+      return 'dropped';
+    }
+    core.setReg(REG.RDH, head);
+    core.stat(STAT.GPRC);
+    core.stat(STAT.TPR);
+    core.stat64(STAT.GORCL, total);
+    core.stat64(STAT.TORL, total);
+    if (data[0]! & 1) core.stat(data[0] === 0xff && data[1] === 0xff ? STAT.BPRC : STAT.MPRC);
+    return 'delivered';
+  }
+
+  private fail(reason: string): void {
+    this.core.guestError(reason);
+    this.halted = true;
+  }
+
+  save(): RxState {
+    return {
+      halted: this.halted,
+      pending: this.pending.map((p) => ({ data: Buffer.from(p.data).toString('base64'), status: p.status, errors: p.errors, special: p.special })),
+    };
+  }
+
+  restore(state: RxState): void {
+    this.halted = !!state.halted;
+    this.pending = (state.pending ?? []).slice(0, RX_QUEUE_LIMIT).map((p) => ({
+      data: new Uint8Array(Buffer.from(p.data, 'base64')),
+      status: p.status & 0xff,
+      errors: p.errors & 0xff,
+      special: p.special & 0xffff,
+    }));
+  }
+}
