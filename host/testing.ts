@@ -1,0 +1,141 @@
+// Helpers for the switch's unit tests (frames, sinks, a virtual clock, an
+// extension that records what it sees and can veto on cue).
+import type { Frame, FrameSink } from '../emulator/net/frame.ts';
+import type { Extension, ExtensionContext, ExtensionKind } from './extension.ts';
+import type { OidName, OidReply, OidRequest, OidStatus } from './oid.ts';
+import type { Switch } from './switch.ts';
+
+export function mac(last: number, first = 0x02): Uint8Array {
+  return Uint8Array.of(first, 0, 0, 0, (last >> 8) & 0xff, last & 0xff);
+}
+
+export const BROADCAST = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+
+/** An Ethernet frame dst <- src, `length` bytes in all (payload zero-filled, a sequence number at 14..17). */
+export function ethFrame(dst: Uint8Array, src: Uint8Array, options: { length?: number; ethertype?: number; vlan?: number; seq?: number; payload?: Uint8Array } = {}): Frame {
+  const tagged = options.vlan !== undefined;
+  const header = tagged ? 18 : 14;
+  const length = Math.max(options.length ?? 64, header + (options.payload?.length ?? 4));
+  const data = new Uint8Array(length);
+  data.set(dst.subarray(0, 6), 0);
+  data.set(src.subarray(0, 6), 6);
+  const ethertype = options.ethertype ?? 0x0800;
+  if (tagged) {
+    data[12] = 0x81;
+    data[13] = 0x00;
+    data[14] = (options.vlan! >> 8) & 0x0f;
+    data[15] = options.vlan! & 0xff;
+    data[16] = ethertype >> 8;
+    data[17] = ethertype & 0xff;
+  } else {
+    data[12] = ethertype >> 8;
+    data[13] = ethertype & 0xff;
+  }
+  if (options.payload) data.set(options.payload, header);
+  else if (options.seq !== undefined) new DataView(data.buffer).setUint32(header, options.seq >>> 0);
+  return { data };
+}
+
+/** An IPv4 packet in an Ethernet frame (no checksums: the switch does not look at them). */
+export function ipv4Frame(dst: Uint8Array, src: Uint8Array, ip: { src: string; dst: string; protocol: number; sport?: number; dport?: number; vlan?: number }): Frame {
+  const l4 = new Uint8Array(8);
+  const dv = new DataView(l4.buffer);
+  dv.setUint16(0, ip.sport ?? 0);
+  dv.setUint16(2, ip.dport ?? 0);
+  const payload = new Uint8Array(20 + l4.length);
+  payload[0] = 0x45;
+  new DataView(payload.buffer).setUint16(2, payload.length);
+  payload[8] = 64;
+  payload[9] = ip.protocol;
+  payload.set(ip.src.split('.').map(Number), 12);
+  payload.set(ip.dst.split('.').map(Number), 16);
+  payload.set(l4, 20);
+  return ethFrame(dst, src, { ethertype: 0x0800, payload, ...(ip.vlan !== undefined ? { vlan: ip.vlan } : {}) });
+}
+
+export class RecordingSink implements FrameSink {
+  readonly frames: Frame[] = [];
+  batches = 0;
+  deliver(frames: readonly Frame[]): void {
+    this.batches++;
+    this.frames.push(...frames);
+  }
+  clear(): void {
+    this.frames.length = 0;
+    this.batches = 0;
+  }
+}
+
+export class VirtualClock {
+  constructor(public time = 1_700_000_000_000) {}
+  readonly now = (): number => this.time;
+  advance(ms: number): void {
+    this.time += ms;
+  }
+}
+
+export interface LoggedCall {
+  extension: string;
+  phase: 'request' | 'complete';
+  oid: OidName;
+  status?: OidStatus;
+}
+
+/** Records OIDs (into a shared log) and vetoes the OIDs listed in `vetoes`; tracks its own "state" to show undo. */
+export class RecordingExtension implements Extension {
+  readonly vetoes = new Set<OidName>();
+  /** Objects this extension believes exist (added on request, removed again when a veto completes). */
+  readonly believed = new Set<string>();
+  context: ExtensionContext | null = null;
+  /** When set, oidRequest waits for this promise first (an OID the extension pends). */
+  pendUntil: Promise<void> | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly kind: ExtensionKind,
+    readonly log: LoggedCall[] = [],
+  ) {}
+
+  attach(context: ExtensionContext): void {
+    this.context = context;
+  }
+
+  async oidRequest(request: OidRequest): Promise<OidReply> {
+    this.log.push({ extension: this.name, phase: 'request', oid: request.oid });
+    if (this.pendUntil) await this.pendUntil;
+    if (this.vetoes.has(request.oid)) return { veto: `${this.name} says no` };
+    const key = objectKey(request);
+    if (key) this.believed.add(key);
+    return undefined;
+  }
+
+  oidComplete(request: OidRequest, status: OidStatus): void {
+    this.log.push({ extension: this.name, phase: 'complete', oid: request.oid, status });
+    const key = objectKey(request);
+    if (key && status !== 'success') this.believed.delete(key);
+  }
+}
+
+function objectKey(request: OidRequest): string | null {
+  switch (request.oid) {
+    case 'OID_SWITCH_PORT_CREATE':
+      return `port:${request.port.id}`;
+    case 'OID_SWITCH_NIC_CREATE':
+      return `nic:${request.nic.portId}/${request.nic.index}`;
+    case 'OID_SWITCH_PORT_PROPERTY_ADD':
+      return `property:${request.port.id}/${request.property.type}`;
+    default:
+      return null;
+  }
+}
+
+/** createPort + createNic + connectNic with a recording sink. */
+export async function attachVm(sw: Switch, macLast: number, options: { type?: 'synthetic' | 'emulated'; connect?: boolean; mtu?: number } = {}) {
+  const sink = new RecordingSink();
+  const type = options.type ?? 'synthetic';
+  const port = await sw.createPort({ type, name: `vm${macLast}` });
+  const address = mac(macLast);
+  await sw.createNic(port.id, { type, mac: address, sink, ...(options.mtu !== undefined ? { mtu: options.mtu } : {}) });
+  if (options.connect !== false) await sw.connectNic(port.id, 0);
+  return { portId: port.id, mac: address, sink };
+}
