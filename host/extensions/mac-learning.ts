@@ -204,7 +204,11 @@ export class MacLearningForwarder implements Extension {
     }
     if (this.size >= this.maxEntries) {
       // Sweeping is O(table): at most once per aging period unless it frees room.
-      if (now - this.lastSweep >= Math.min(this.agingMs, 1000)) this.sweep(now);
+      if (now - this.lastSweep >= Math.min(this.agingMs, 1000)) {
+        this.sweep(now);
+        // The sweep may have dropped this VLAN's (now empty) table.
+        table = this.tables.get(vlan);
+      }
       if (this.size >= this.maxEntries) {
         this.tableFullMisses++;
         return table;

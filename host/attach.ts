@@ -1,0 +1,182 @@
+// A guest NIC on a switch port: the seed's VM start and stop lifecycle driven
+// by what the guest's driver does. Knows the GuestNic interface, never v86.
+//
+//   start:  PORT_CREATE -> NIC_CREATE -> (driver ready) NIC_CONNECT
+//   inside: driver stop/start, MAC, MTU -> NIC_UPDATED on the same port
+//   stop:   NIC_DISCONNECT -> drain -> NIC_DELETE -> PORT_TEARDOWN -> PORT_DELETE
+import type { Frame, FrameSink } from '../emulator/net/frame.ts';
+import { formatMac } from '../emulator/net/frame.ts';
+import type { GuestNic, NicAttachInfo, NicAttacher, NicAttachment, NicDriverEvent } from '../emulator/net/nic.ts';
+import { OffloadError, adaptForReceiver } from '../emulator/net/offload.ts';
+import type { PortType } from './port.ts';
+import type { Switch } from './switch.ts';
+import { OidError } from './oid.ts';
+
+/** Why a VM's NIC could not join the switch; names the extension that vetoed. */
+export class NicAttachError extends Error {
+  constructor(
+    message: string,
+    readonly vetoedBy: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'NicAttachError';
+  }
+}
+
+export function portTypeFor(nic: GuestNic): PortType {
+  // The seed's two kinds of VM adapter: the Intel one is emulated, virtio is synthetic (NetVSC's part).
+  return nic.model === 'e1000' ? 'emulated' : 'synthetic';
+}
+
+export class SwitchPortAttachment implements NicAttachment {
+  /** Frames the guest could not be given because their offloads were malformed, by reason. */
+  readonly deliveryDrops: Record<string, number> = {};
+  private outbound: Frame[] = [];
+  private flushScheduled = false;
+  private connected = false;
+  private detached = false;
+  /** OIDs for this NIC run one after another, in the order the driver caused them. */
+  private oidChain: Promise<void> = Promise.resolve();
+  private readonly unsubscribe: () => void;
+
+  private constructor(
+    private readonly sw: Switch,
+    private readonly nic: GuestNic,
+    readonly portId: number,
+    readonly info: NicAttachInfo,
+  ) {
+    this.unsubscribe = nic.onDriverEvent((event) => this.onDriverEvent(event));
+  }
+
+  get label(): string {
+    return `port ${this.portId}`;
+  }
+
+  static async attach(sw: Switch, nic: GuestNic, info: NicAttachInfo): Promise<SwitchPortAttachment> {
+    const name = `${info.vmName}/eth${info.index}`;
+    const type = portTypeFor(nic);
+    let portId: number;
+    try {
+      portId = (await sw.createPort({ type, name })).id;
+    } catch (error) {
+      throw attachError(name, nic, error);
+    }
+    const sink: FrameSink = { deliver: (frames) => attachment.deliverToGuest(frames) };
+    const attachment = new SwitchPortAttachment(sw, nic, portId, info);
+    try {
+      await sw.createNic(portId, {
+        index: 0,
+        type,
+        mac: nic.mac.slice(),
+        friendlyName: `${name} (${nic.model})`,
+        sink,
+      });
+    } catch (error) {
+      attachment.unsubscribe();
+      // Leave no port behind: PORT_TEARDOWN and PORT_DELETE for the port that was created.
+      await sw.stopPort(portId).catch(() => undefined);
+      throw attachError(name, nic, error);
+    }
+    nic.setTransmitSink({ deliver: (frames) => attachment.fromGuest(frames) });
+    // A VM restored from a template snapshot already has its driver up.
+    if (nic.driverReady) attachment.enqueue(() => attachment.connect());
+    return attachment;
+  }
+
+  /** Guest transmit runs inside the device's register write: batch it and hand it to the switch afterwards. */
+  private fromGuest(frames: readonly Frame[]): void {
+    if (this.detached) return;
+    for (const frame of frames) this.outbound.push(frame);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      const batch = this.outbound;
+      this.outbound = [];
+      if (!this.detached && batch.length) this.sw.ingress(this.portId, 0, batch);
+    });
+  }
+
+  private deliverToGuest(frames: readonly Frame[]): void {
+    const ready: Frame[] = [];
+    const rx = this.nic.rxOffloads;
+    for (const frame of frames) {
+      if (!frame.csum && !frame.gso && frame.data.length <= rx.maxFrameSize) {
+        ready.push(frame);
+        continue;
+      }
+      try {
+        for (const piece of adaptForReceiver(frame, rx)) ready.push(piece);
+      } catch (error) {
+        const reason = error instanceof OffloadError ? error.reason : 'offload failed';
+        this.deliveryDrops[reason] = (this.deliveryDrops[reason] ?? 0) + 1;
+      }
+    }
+    if (ready.length) this.nic.receive(ready);
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.oidChain = this.oidChain.then(step).catch((error: unknown) => {
+      // OIDs that cannot be vetoed should not fail; if one does, the switch has already reported it as an event.
+      void error;
+    });
+  }
+
+  private async connect(): Promise<void> {
+    if (this.detached || this.connected) return;
+    await this.sw.connectNic(this.portId, 0);
+    this.connected = true;
+  }
+
+  private onDriverEvent(event: NicDriverEvent): void {
+    if (this.detached) return;
+    switch (event.type) {
+      case 'ready':
+        // The first time the guest's stack binds: NIC_CONNECT. Later (driver reloaded): a NIC_UPDATED on the same port.
+        this.enqueue(async () => {
+          if (!this.connected) await this.connect();
+          else await this.sw.updateNic(this.portId, 0, {});
+        });
+        break;
+      case 'stopped':
+        this.enqueue(async () => {
+          if (this.connected) await this.sw.updateNic(this.portId, 0, {});
+        });
+        break;
+      case 'mac':
+        this.enqueue(() => this.sw.updateNic(this.portId, 0, { mac: event.mac.slice() }));
+        break;
+      case 'mtu':
+        this.enqueue(() => this.sw.updateNic(this.portId, 0, { mtu: event.mtu }));
+        break;
+      case 'features':
+        break;
+    }
+  }
+
+  /** The stop lifecycle, after any OID the driver caused has completed. */
+  async detach(): Promise<void> {
+    if (this.detached) return;
+    await this.oidChain;
+    this.detached = true;
+    this.unsubscribe();
+    this.nic.setTransmitSink(null);
+    this.outbound = [];
+    await this.sw.stopPort(this.portId);
+  }
+}
+
+function attachError(name: string, nic: GuestNic, error: unknown): NicAttachError {
+  const what = `${name} (${nic.model}, ${formatMac(nic.mac)})`;
+  if (error instanceof OidError) {
+    const by = error.vetoedBy ? ` by extension '${error.vetoedBy}'` : '';
+    return new NicAttachError(`${what} could not join the switch: ${error.oid} ${error.status}${by}${error.detail ? ` (${error.detail})` : ''}`, error.vetoedBy, { cause: error });
+  }
+  return new NicAttachError(`${what} could not join the switch: ${(error as Error).message}`, undefined, { cause: error });
+}
+
+/** The switch as something VM NICs plug into at VM start (see NicAttacher in emulator/net/nic.ts). */
+export function switchAttacher(sw: Switch): NicAttacher {
+  return { attachNic: (nic, info) => SwitchPortAttachment.attach(sw, nic, info) };
+}
