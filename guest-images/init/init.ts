@@ -111,8 +111,9 @@ if [ $set_ip = 1 ]; then
     dev=eth$i
     i=$((i + 1))
     if ! [ -e /sys/class/net/$dev ]; then echo "$me: no NIC $dev for $cidr" >&2; status=1; continue; fi
-    ip addr flush dev $dev
-    ip neigh flush dev $dev 2>/dev/null
+    # busybox ip says 'Nothing to flush' on a fresh NIC: keep the console clean.
+    ip addr flush dev $dev >/dev/null 2>&1
+    ip neigh flush dev $dev >/dev/null 2>&1
     ip link set dev $dev up
     [ "$cidr" = - ] && continue
     ip addr add "$cidr" dev $dev || { echo "$me: cannot add $cidr to $dev" >&2; status=1; }
