@@ -1,0 +1,133 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Switch } from './switch.ts';
+import { SwitchPortAttachment, NicAttachError } from './attach.ts';
+import type { Extension } from './extension.ts';
+import type { OidEvent } from './events.ts';
+import type { Frame, FrameSink, RxOffloads } from '../emulator/net/frame.ts';
+import { NO_RX_OFFLOADS } from '../emulator/net/frame.ts';
+import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../emulator/net/nic.ts';
+import { ethFrame, mac, BROADCAST } from './testing.ts';
+
+/** A guest NIC with no device behind it: the test plays the guest driver. */
+class ScriptedNic implements GuestNic {
+  driverReady = false;
+  rxOffloads: RxOffloads = NO_RX_OFFLOADS;
+  readonly counters: NicCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxDropped: {}, guestErrors: {} };
+  readonly received: Frame[] = [];
+  private sink: FrameSink | null = null;
+  private readonly listeners = new Set<(e: NicDriverEvent) => void>();
+  constructor(readonly model: NicModel, public mac: Uint8Array) {}
+  setTransmitSink(sink: FrameSink | null): void {
+    this.sink = sink;
+  }
+  receive(frames: readonly Frame[]): void {
+    this.received.push(...frames);
+  }
+  setLinkUp(): void {}
+  onDriverEvent(listener: (e: NicDriverEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  saveState(): unknown {
+    return {};
+  }
+  restoreState(): void {}
+  destroy(): void {}
+  /** The guest transmits. */
+  send(frame: Frame): void {
+    this.sink?.deliver([frame]);
+  }
+  driver(event: NicDriverEvent): void {
+    if (event.type === 'ready') this.driverReady = true;
+    if (event.type === 'stopped') this.driverReady = false;
+    for (const listener of this.listeners) listener(event);
+  }
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+function recordOids(sw: Switch): string[] {
+  const log: string[] = [];
+  sw.events.on('oid', (e: OidEvent) => log.push(`${e.oid.replace('OID_SWITCH_', '')}:${e.portId}${e.status === 'success' ? '' : `:${e.status}`}`));
+  return log;
+}
+
+test('start and stop run the seed lifecycle; NIC_CONNECT waits for the guest driver', async () => {
+  const sw = new Switch({ name: 't' });
+  const oids = recordOids(sw);
+  const nic = new ScriptedNic('e1000', mac(1));
+  const attachment = await SwitchPortAttachment.attach(sw, nic, { vmName: 'a', index: 0 });
+  assert.deepEqual(oids, ['PORT_CREATE:1', 'NIC_CREATE:1']);
+  assert.equal(sw.port(1)?.type, 'emulated');
+
+  nic.driver({ type: 'ready' });
+  await settle();
+  assert.deepEqual(oids.slice(2), ['NIC_CONNECT:1']);
+
+  // A driver reload inside the running VM is an update on the same port, not a new port.
+  nic.driver({ type: 'stopped', reason: 'rmmod' });
+  nic.driver({ type: 'ready' });
+  await settle();
+  assert.deepEqual(oids.slice(3), ['NIC_UPDATED:1', 'NIC_UPDATED:1']);
+
+  await attachment.detach();
+  assert.deepEqual(oids.slice(5), ['NIC_DISCONNECT:1', 'NIC_DELETE:1', 'PORT_TEARDOWN:1', 'PORT_DELETE:1']);
+  assert.equal(sw.ports().length, 0);
+});
+
+test('a virtio NIC gets a synthetic port, and a MAC change in the guest is NIC_UPDATED', async () => {
+  const sw = new Switch();
+  const oids = recordOids(sw);
+  const nic = new ScriptedNic('virtio', mac(2));
+  nic.driverReady = true; // restored from a template snapshot: already bound
+  await SwitchPortAttachment.attach(sw, nic, { vmName: 'b', index: 0 });
+  await settle();
+  assert.equal(sw.port(1)?.type, 'synthetic');
+  assert.deepEqual(oids, ['PORT_CREATE:1', 'NIC_CREATE:1', 'NIC_CONNECT:1']);
+  nic.driver({ type: 'mac', mac: mac(9) });
+  await settle();
+  assert.deepEqual(oids.slice(3), ['NIC_UPDATED:1']);
+  assert.deepEqual(sw.nic(1, 0)?.mac, mac(9));
+});
+
+test('no frame flows before NIC_CONNECT; after it, frames cross and offloads are resolved for the receiver', async () => {
+  const sw = new Switch();
+  const a = new ScriptedNic('e1000', mac(1));
+  const b = new ScriptedNic('virtio', mac(2));
+  await SwitchPortAttachment.attach(sw, a, { vmName: 'a', index: 0 });
+  await SwitchPortAttachment.attach(sw, b, { vmName: 'b', index: 0 });
+  a.driver({ type: 'ready' });
+  await settle();
+  b.send(ethFrame(BROADCAST, mac(2)));
+  a.send(ethFrame(BROADCAST, mac(1)));
+  await settle();
+  assert.equal(a.received.length, 0, 'b is not connected: nothing from it');
+  assert.equal(b.received.length, 0, 'b is not connected: nothing to it');
+
+  b.driver({ type: 'ready' });
+  await settle();
+  a.send(ethFrame(BROADCAST, mac(1), { seq: 7 }));
+  await settle();
+  assert.equal(b.received.length, 1);
+  assert.equal(new DataView(b.received[0]!.data.buffer).getUint32(14), 7);
+});
+
+test('a veto of NIC_CREATE fails the attach with the extension named and leaves no port behind', async () => {
+  const veto: Extension = {
+    name: 'no-vms',
+    kind: 'filter',
+    oidRequest: (request) => (request.oid === 'OID_SWITCH_NIC_CREATE' ? { veto: 'VMs are not welcome' } : undefined),
+  };
+  const sw = new Switch({ extensions: [veto] });
+  const oids = recordOids(sw);
+  const nic = new ScriptedNic('e1000', mac(1));
+  await assert.rejects(SwitchPortAttachment.attach(sw, nic, { vmName: 'a', index: 0 }), (error: unknown) => {
+    assert.ok(error instanceof NicAttachError);
+    assert.equal(error.vetoedBy, 'no-vms');
+    assert.match(error.message, /a\/eth0 .*OID_SWITCH_NIC_CREATE vetoed by extension 'no-vms'/);
+    return true;
+  });
+  assert.equal(sw.ports().length, 0);
+  assert.deepEqual(oids, ['PORT_CREATE:1', 'NIC_CREATE:1:vetoed', 'PORT_TEARDOWN:1', 'PORT_DELETE:1']);
+});
