@@ -8,6 +8,7 @@ import type { Frame, FrameSink, RxOffloads } from '../emulator/net/frame.ts';
 import { NO_RX_OFFLOADS } from '../emulator/net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../emulator/net/nic.ts';
 import { ethFrame, mac, BROADCAST } from './testing.ts';
+import { buildIpv4, ipv4L4Valid, patternBytes } from '../emulator/net/testing-packets.ts';
 
 /** A guest NIC with no device behind it: the test plays the guest driver. */
 class ScriptedNic implements GuestNic {
@@ -130,4 +131,37 @@ test('a veto of NIC_CREATE fails the attach with the extension named and leaves 
   });
   assert.equal(sw.ports().length, 0);
   assert.deepEqual(oids, ['PORT_CREATE:1', 'NIC_CREATE:1:vetoed', 'PORT_TEARDOWN:1', 'PORT_DELETE:1']);
+});
+
+test('a TSO frame reaches a NIC without offloads as checksummed segments, and whole to one that takes it', async () => {
+  const sw = new Switch();
+  const sender = new ScriptedNic('virtio', mac(1));
+  const plain = new ScriptedNic('e1000', mac(2));
+  const capable = new ScriptedNic('virtio', mac(3));
+  capable.rxOffloads = { csum: true, gso: new Set(['tcp4']), maxFrameSize: 65550 };
+  const attachments = [];
+  for (const [i, nic] of [sender, plain, capable].entries()) {
+    attachments.push(await SwitchPortAttachment.attach(sw, nic, { vmName: `v${i}`, index: 0 }));
+    nic.driver({ type: 'ready' });
+  }
+  await settle();
+  const packet = buildIpv4('tcp', patternBytes(10000), { srcMac: [...mac(1)], dstMac: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff], seed: 'full' });
+  sender.send({ data: packet.data, csum: { start: packet.l4, offset: 16 }, gso: { type: 'tcp4', segmentSize: 1460, headerLength: packet.payload } });
+  await settle();
+  assert.equal(capable.received.length, 1, 'the GSO frame crosses whole');
+  assert.ok(capable.received[0]!.gso);
+  assert.equal(plain.received.length, Math.ceil(10000 / 1460));
+  for (const segment of plain.received) {
+    assert.equal(segment.gso, undefined);
+    assert.ok(ipv4L4Valid(segment.data, packet.l3), 'every segment has a valid TCP checksum');
+  }
+
+  // A frame the switch accepts but whose segmentation is impossible (TCP GSO on a UDP packet) is dropped
+  // for the NIC that needed it resolved, counted with a reason; the NIC that takes it whole gets it.
+  const udp = buildIpv4('udp', patternBytes(3000), { srcMac: [...mac(1)], dstMac: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff], seed: 'full' });
+  sender.send({ data: udp.data, csum: { start: udp.l4, offset: 6 }, gso: { type: 'tcp4', segmentSize: 1460, headerLength: udp.payload } });
+  await settle();
+  assert.equal(plain.received.length, Math.ceil(10000 / 1460));
+  assert.equal(capable.received.length, 2);
+  assert.equal(Object.values(attachments[1]!.deliveryDrops).reduce((a, b) => a + b, 0), 1);
 });

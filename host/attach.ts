@@ -9,6 +9,7 @@ import { formatMac } from '../emulator/net/frame.ts';
 import type { GuestNic, NicAttachInfo, NicAttacher, NicAttachment, NicDriverEvent } from '../emulator/net/nic.ts';
 import { OffloadError, adaptForReceiver } from '../emulator/net/offload.ts';
 import type { PortType } from './port.ts';
+import type { NicType } from './nic.ts';
 import type { Switch } from './switch.ts';
 import { OidError } from './oid.ts';
 
@@ -24,7 +25,7 @@ export class NicAttachError extends Error {
   }
 }
 
-export function portTypeFor(nic: GuestNic): PortType {
+export function portTypeFor(nic: GuestNic): PortType & NicType {
   // The seed's two kinds of VM adapter: the Intel one is emulated, virtio is synthetic (NetVSC's part).
   return nic.model === 'e1000' ? 'emulated' : 'synthetic';
 }

@@ -61,3 +61,26 @@ export interface NicOptions {
 }
 
 export type NicFactory = (platform: Platform, options: NicOptions) => GuestNic;
+
+/** Who the VM is and which of its NICs this is, for the switch's names and logs. */
+export interface NicAttachInfo {
+  vmName: string;
+  /** 0 for eth0, 1 for eth1, ... */
+  index: number;
+}
+
+/**
+ * Something a VM's NIC can be plugged into at VM start (the extensible switch
+ * implements it; emulator/ knows only this interface). `attachNic` runs the
+ * start lifecycle up to NIC_CREATE and rejects (leaving nothing behind) when an
+ * extension vetoes; the returned `detach` runs the whole stop lifecycle.
+ */
+export interface NicAttacher {
+  attachNic(nic: GuestNic, info: NicAttachInfo): Promise<NicAttachment>;
+}
+
+export interface NicAttachment {
+  /** A name for messages, e.g. "port 3". */
+  readonly label: string;
+  detach(): Promise<void>;
+}
