@@ -1,9 +1,11 @@
 // What the transmit and receive engines need from the device around them.
 import type { Frame } from '../../net/frame.ts';
+import type { NicCounters } from '../../net/nic.ts';
 import type { GuestMemory } from '../../platform.ts';
 import type { Interrupts, DelayedCause } from './interrupts.ts';
 
 export interface E1000Core {
+  readonly counters: NicCounters;
   readonly memory: GuestMemory;
   /** PCI bus mastering on (DMA allowed). */
   readonly busMaster: boolean;

@@ -80,6 +80,11 @@ export class RxEngine {
     for (const frame of frames) {
       const entry = this.accept(frame, rctl);
       if (!entry) continue;
+      // Make room by filling the ring before counting the queue as full.
+      if (this.pending.length >= RX_QUEUE_LIMIT && queuedAny) {
+        this.drain();
+        queuedAny = false;
+      }
       if (this.pending.length >= RX_QUEUE_LIMIT) {
         core.stat(STAT.MPC);
         core.rxDropped('ring full');
@@ -224,6 +229,8 @@ export class RxEngine {
       return 'dropped';
     }
     core.setReg(REG.RDH, head);
+    core.counters.rxFrames++;
+    core.counters.rxBytes += data.length;
     core.stat(STAT.GPRC);
     core.stat(STAT.TPR);
     core.stat64(STAT.GORCL, total);
