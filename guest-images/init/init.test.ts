@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ test('guest scripts: valid shell syntax (checked by the host sh)', () => {
 });
 
 /** Runs vmswitch-config on the host with fake `ip` and `hostname` that only record their arguments. */
-function runConfig(args: string[]) {
+function runConfig(...runs: string[][]) {
   const dir = mkdtempSync(join(tmpdir(), 'vmswitch-config-'));
   try {
     const bin = join(dir, 'bin');
@@ -31,7 +31,8 @@ function runConfig(args: string[]) {
     // Point the script's absolute paths into the sandbox.
     const script = CONFIG_SCRIPT.replaceAll('/sys/class/net', `${dir}/sys/class/net`).replaceAll('/etc/', `${dir}/etc/`).replace('state=/etc/vmswitch', `state=${dir}/etc/vmswitch`);
     writeFileSync(join(dir, 'config'), script);
-    const result = spawnSync('sh', [join(dir, 'config'), ...args], { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin` } });
+    let result!: SpawnSyncReturns<string>;
+    for (const args of runs) result = spawnSync('sh', [join(dir, 'config'), ...args], { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin` } });
     const read = (f: string) => { try { return readFileSync(join(dir, f), 'utf8'); } catch { return ''; } };
     return { status: result.status, stderr: result.stderr, log: read('log'), hosts: read('etc/hosts'), hostname: read('etc/hostname') };
   } finally {
@@ -48,6 +49,13 @@ test('vmswitch-config: hostname, addresses in NIC order, /etc/hosts', () => {
   // There is no eth1 in the sandbox: reported, exit status 1.
   assert.match(r.stderr, /no NIC eth1 for 10\.0\.1\.1\/24/);
   assert.equal(r.status, 1);
+});
+
+test('vmswitch-config: a later run with only a new hostname keeps the hosts list', () => {
+  const r = runConfig(['hostname=a', 'hosts=a=10.0.0.1,b=10.0.0.2'], ['hostname=c']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.hosts, '127.0.0.1 localhost\n10.0.0.1 a\n10.0.0.2 b\n127.0.1.1 c\n');
+  assert.equal(r.stderr, '');
 });
 
 test('vmswitch-config: unknown keys and bad hostnames exit 2', () => {

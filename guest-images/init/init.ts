@@ -74,6 +74,8 @@ export const CONFIG_SCRIPT = `#!/bin/sh
 # usage: vmswitch-config [hostname=NAME] [ip=CIDR[,CIDR...]] [gw=ADDR]
 #                        [hosts=NAME=ADDR[,NAME=ADDR...]] [mac=ethN=MAC[,ethN=MAC...]]
 # ip's Nth address goes to ethN ('-' leaves that NIC without an address).
+# Every fork costs in an emulated guest (and this runs after each snapshot
+# restore), so shell built-ins and sysfs reads are used where they do.
 me=vmswitch-config
 state=/etc/vmswitch
 status=0
@@ -88,33 +90,46 @@ for arg in "$@"; do
     *) echo "$me: unknown setting '$arg' (expected hostname=, ip=, gw=, hosts=, mac=)" >&2; exit 2 ;;
   esac
 done
-ip link set dev lo up
+case "$new_hostname" in
+  *[!A-Za-z0-9.-]*) echo "$me: bad hostname '$new_hostname'" >&2; exit 2 ;;
+esac
+
+# is_up DEV: the IFF_UP bit of the NIC's flags.
+is_up() {
+  flags=0
+  read -r flags 2>/dev/null < /sys/class/net/$1/flags
+  [ $((flags & 1)) = 1 ]
+}
+is_up lo || ip link set dev lo up
 
 if [ -n "$new_hostname" ]; then
-  case "$new_hostname" in
-    *[!A-Za-z0-9.-]*) echo "$me: bad hostname '$new_hostname'" >&2; exit 2 ;;
-  esac
   hostname "$new_hostname" && echo "$new_hostname" > /etc/hostname
 fi
 
-for pair in $(echo "$new_mac" | tr , ' '); do
+IFS=,
+set -- $new_mac
+unset IFS
+for pair in "$@"; do
   dev=\${pair%%=*} addr=\${pair#*=}
   was_up=0
-  ip link show dev "$dev" 2>/dev/null | grep -q '[<,]UP[,>]' && was_up=1
+  is_up "$dev" && was_up=1
   ip link set dev "$dev" down && ip link set dev "$dev" address "$addr" || { echo "$me: cannot set $dev address $addr" >&2; status=1; }
   [ $was_up = 1 ] && ip link set dev "$dev" up
 done
 
 if [ $set_ip = 1 ]; then
+  IFS=,
+  set -- $new_ip
+  unset IFS
   i=0
-  for cidr in $(echo "$new_ip" | tr , ' '); do
+  for cidr in "$@"; do
     dev=eth$i
     i=$((i + 1))
     if ! [ -e /sys/class/net/$dev ]; then echo "$me: no NIC $dev for $cidr" >&2; status=1; continue; fi
     # busybox ip says 'Nothing to flush' on a fresh NIC: keep the console clean.
     ip addr flush dev $dev >/dev/null 2>&1
     ip neigh flush dev $dev >/dev/null 2>&1
-    ip link set dev $dev up
+    is_up $dev || ip link set dev $dev up
     [ "$cidr" = - ] && continue
     ip addr add "$cidr" dev $dev || { echo "$me: cannot add $cidr to $dev" >&2; status=1; }
   done
@@ -123,13 +138,19 @@ if [ -n "$new_gw" ]; then
   ip route replace default via "$new_gw" || { echo "$me: cannot route via $new_gw" >&2; status=1; }
 fi
 
-if [ $set_hosts = 1 ]; then echo "$new_hosts" > $state/hosts-setting; fi
-# /etc/hosts is rewritten from the current hostname and hosts= list.
+# /etc/hosts is rewritten from the current hostname and the last hosts= list.
+[ $set_hosts = 1 ] && echo "$new_hosts" > $state/hosts-setting
+hosts_setting=
+read -r hosts_setting 2>/dev/null < $state/hosts-setting
+name=localhost
+read -r name 2>/dev/null < /etc/hostname
+IFS=,
+set -- $hosts_setting
+unset IFS
 {
   echo "127.0.0.1 localhost"
-  name=$(hostname)
   listed=0
-  for pair in $(cat $state/hosts-setting 2>/dev/null | tr , ' '); do
+  for pair in "$@"; do
     host=\${pair%%=*} addr=\${pair#*=}
     [ "$host" = "$name" ] && listed=1
     echo "$addr $host"
