@@ -28,6 +28,8 @@ export class PcapngCapture implements Extension {
   private readonly ingressOn: boolean;
   private readonly egressOn: boolean;
   private context: ExtensionContext | null = null;
+  /** Port id -> pcapng interface id (one interface per port, described on first use). */
+  private readonly interfaceOfPort = new Map<number, number>();
   packets = 0;
 
   constructor(options: CaptureOptions = {}) {
@@ -47,6 +49,12 @@ export class PcapngCapture implements Extension {
 
   detach(): void {
     this.context = null;
+    this.writer.flush();
+  }
+
+  /** Hands buffered packets to `write` (call before reading a file it writes). */
+  flush(): void {
+    this.writer.flush();
   }
 
   /** The capture so far (when no `write` was given). */
@@ -79,6 +87,14 @@ export class PcapngCapture implements Extension {
   }
 
   private interfaceFor(portId: number): number {
+    const known = this.interfaceOfPort.get(portId);
+    if (known !== undefined) return known;
+    const id = this.describeInterface(portId);
+    this.interfaceOfPort.set(portId, id);
+    return id;
+  }
+
+  private describeInterface(portId: number): number {
     if (portId === 0) return this.writer.interfaceId('0', 'originated', 'frames originated by extensions (port 0)');
     const port = this.context?.port(portId);
     return this.writer.interfaceId(String(portId), `port${portId}`, port ? `${port.name} (${port.type})` : undefined);

@@ -6,7 +6,9 @@ import { PcapngCapture } from './capture.ts';
 
 export interface FileCapture {
   capture: PcapngCapture;
-  /** Flushes nothing (writes are synchronous) and closes the file. */
+  /** Writes what is buffered to the file now (writes are synchronous). */
+  flush(): void;
+  /** Flushes and closes the file. */
   close(): void;
 }
 
@@ -21,8 +23,12 @@ export function captureToFile(path: string, options: Omit<CaptureOptions, 'write
   });
   return {
     capture,
+    flush() {
+      capture.flush();
+    },
     close() {
       if (!open) return;
+      capture.flush();
       open = false;
       closeSync(fd);
     },

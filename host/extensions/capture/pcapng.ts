@@ -112,18 +112,25 @@ export function enhancedPacketBlock(
   });
 }
 
-/** Builds a pcapng stream: chunks are handed to `write` as they are made (or kept, see `bytes()`). */
+/**
+ * Builds a pcapng stream. Blocks are written into one reusable buffer (no
+ * allocation per packet) and handed to `write` when it fills up and on
+ * flush(); without `write` they are kept for bytes().
+ */
 export class PcapngWriter {
   private readonly interfaces = new Map<string, number>();
   private readonly chunks: Uint8Array[] = [];
-  private readonly write: (chunk: Uint8Array) => void;
+  private readonly write: ((chunk: Uint8Array) => void) | null;
   readonly snapLength: number;
-  /** Total bytes produced. */
+  private buffer = new Uint8Array(1 << 16);
+  private view = new DataView(this.buffer.buffer);
+  private position = 0;
+  /** Total bytes produced (flushed or not). */
   length = 0;
 
   constructor(options: { application?: string; comment?: string; snapLength?: number; write?: (chunk: Uint8Array) => void } = {}) {
     this.snapLength = options.snapLength ?? 262144;
-    this.write = options.write ?? ((chunk) => this.chunks.push(chunk));
+    this.write = options.write ?? null;
     this.emit(sectionHeaderBlock(options.application ?? 'vmswitch', options.comment));
   }
 
@@ -138,13 +145,55 @@ export class PcapngWriter {
     return id;
   }
 
+  /** One Enhanced Packet Block; `timeMs` in milliseconds (kept to the microsecond). */
   packet(interfaceId: number, timeMs: number, data: Uint8Array, direction?: PacketDirection): void {
-    this.emit(enhancedPacketBlock(interfaceId, timeMs, data, this.snapLength, direction));
+    const captured = Math.min(data.length, this.snapLength);
+    const total = 32 + pad4(captured) + (direction ? 12 : 0);
+    if (this.position + total > this.buffer.length) {
+      this.flush();
+      if (total > this.buffer.length) {
+        this.emit(enhancedPacketBlock(interfaceId, timeMs, data, this.snapLength, direction));
+        return;
+      }
+    }
+    const view = this.view;
+    const o = this.position;
+    const micros = Math.max(0, Math.round(timeMs * 1000));
+    view.setUint32(o, BLOCK_EPB, true);
+    view.setUint32(o + 4, total, true);
+    view.setUint32(o + 8, interfaceId, true);
+    view.setUint32(o + 12, Math.floor(micros / 0x100000000), true);
+    view.setUint32(o + 16, micros >>> 0, true);
+    view.setUint32(o + 20, captured, true);
+    view.setUint32(o + 24, data.length, true);
+    this.buffer.set(captured === data.length ? data : data.subarray(0, captured), o + 28);
+    let p = o + 28 + captured;
+    while (p & 3) this.buffer[p++] = 0;
+    if (direction) {
+      view.setUint16(p, OPT_EPB_FLAGS, true);
+      view.setUint16(p + 2, 4, true);
+      view.setUint32(p + 4, direction === 'inbound' ? 1 : 2, true);
+      view.setUint32(p + 8, 0, true); // opt_endofopt
+      p += 12;
+    }
+    view.setUint32(p, total, true);
+    this.position = p + 4;
+    this.length += total;
+  }
+
+  /** Hands buffered blocks to `write` (or to the kept chunks). */
+  flush(): void {
+    if (this.position === 0) return;
+    const chunk = this.buffer.slice(0, this.position);
+    this.position = 0;
+    if (this.write) this.write(chunk);
+    else this.chunks.push(chunk);
   }
 
   /** Everything written so far, when no `write` callback was given. */
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.length);
+    this.flush();
+    const out = new Uint8Array(this.chunks.reduce((n, c) => n + c.length, 0));
     let offset = 0;
     for (const chunk of this.chunks) {
       out.set(chunk, offset);
@@ -153,8 +202,10 @@ export class PcapngWriter {
     return out;
   }
 
-  private emit(chunk: Uint8Array): void {
-    this.length += chunk.length;
-    this.write(chunk);
+  private emit(block: Uint8Array): void {
+    this.flush();
+    this.length += block.length;
+    if (this.write) this.write(block);
+    else this.chunks.push(block);
   }
 }
