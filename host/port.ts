@@ -65,7 +65,8 @@ export class Port implements PortInfo {
   constructor(
     readonly id: number,
     readonly type: PortType,
-    readonly name: string,
+    /** Changed by PORT_UPDATED. */
+    public name: string,
   ) {}
 
   parameters(): PortParameters {

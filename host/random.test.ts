@@ -37,9 +37,6 @@ class LaterFilter implements Extension {
   attach(context: ExtensionContext): void {
     this.context = context;
   }
-  detach(): void {
-    // Whatever is still held is let go by the timers below (resume works after detach too? no: drop it now).
-  }
   ingress(batch: IngressBatch): void {
     for (let i = 0; i < batch.count; i++) {
       if (batch.isDropped(i) || batch.firstDestination(i) >= 0 || this.random() > 0.1) continue;

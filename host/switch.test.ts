@@ -473,3 +473,65 @@ test('bad API input is a clear error, not a half-made object', async () => {
   await assert.rejects(sw.createNic(other.id, { type: 'external', mac: mac(2), sink: new RecordingSink() }), /already has an external NIC/);
   assert.equal(sw.ports().find((p) => p.id === other.id)!.nics.length, 0);
 });
+
+test('egress: a filter excludes a destination (final, counted on that port); the other copies are delivered', async () => {
+  const excluder: Extension = {
+    name: 'excluder',
+    kind: 'filter',
+    egress(batch) {
+      for (let i = 0; i < batch.count; i++) {
+        for (let d = batch.firstDestination(i); d >= 0; d = batch.nextDestination(d)) {
+          if (batch.destination(d).portId === 2) batch.exclude(d, 'no-port-2');
+        }
+      }
+    },
+  };
+  const sw = new Switch({ extensions: [excluder, new MacLearningForwarder()] });
+  const drops: DropEvent[] = [];
+  sw.on('drop', (e) => drops.push(e));
+  const a = await attachVm(sw, 1);
+  const b = await attachVm(sw, 2);
+  const c = await attachVm(sw, 3);
+  sw.ingress(a.portId, 0, [ethFrame(BROADCAST, a.mac), ethFrame(BROADCAST, a.mac)]);
+  assert.equal(b.sink.frames.length, 0);
+  assert.equal(c.sink.frames.length, 2);
+  assert.equal(c.sink.batches, 1, 'one delivery call per NIC per batch');
+  assert.equal(sw.counters(b.portId).drops['no-port-2'], 2);
+  assert.deepEqual(drops, [{ time: drops[0]!.time, portId: b.portId, nicIndex: 0, reason: 'no-port-2', count: 2 }]);
+  const s = sw.counters();
+  assert.deepEqual([s.forwardedFrames, s.deliveredCopies, s.excludedCopies], [2, 2, 2]);
+});
+
+test('PORT_DELETE waits until an extension releases its port reference', async () => {
+  const holder = new Injector('refs', 'filter');
+  const sw = new Switch({ extensions: [holder, new MacLearningForwarder()] });
+  const oids = recordOids(sw);
+  const port = await sw.createPort({ type: 'generic' });
+  const release = holder.context.referencePort(port.id);
+  await sw.teardownPort(port.id);
+  assert.throws(() => holder.context.referencePort(port.id), /is teardown/);
+  let deleted = false;
+  const deleting = sw.deletePort(port.id).then(() => (deleted = true));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(deleted, false);
+  assert.equal(oids.at(-1)!.oid, 'OID_SWITCH_PORT_TEARDOWN');
+  release();
+  await deleting;
+  assert.equal(oids.at(-1)!.oid, 'OID_SWITCH_PORT_DELETE');
+});
+
+test('NIC_DELETE waits for an extension reference on the NIC', async () => {
+  const holder = new Injector('refs', 'filter');
+  const sw = new Switch({ extensions: [holder, new MacLearningForwarder()] });
+  const a = await attachVm(sw, 1);
+  const release = holder.context.referenceNic(a.portId, 0);
+  await sw.disconnectNic(a.portId, 0);
+  let deleted = false;
+  const deleting = sw.deleteNic(a.portId, 0).then(() => (deleted = true));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(deleted, false);
+  release();
+  release(); // a second release is harmless
+  await deleting;
+  assert.equal(sw.nic(a.portId, 0), undefined);
+});

@@ -186,7 +186,7 @@ export class Switch {
       this.requirePortState(port, ['created'], 'PORT_UPDATED');
       const parameters = { ...port.parameters(), ...(update.name !== undefined ? { name: update.name } : {}) };
       await this.runOid({ oid: 'OID_SWITCH_PORT_UPDATED', port: parameters }, portId, undefined, () => {
-        if (update.name !== undefined) (port as { name: string }).name = update.name;
+        if (update.name !== undefined) port.name = update.name;
         return null;
       });
     });
