@@ -98,3 +98,22 @@ test('tag insertion and removal shift checksum and GSO offsets', async () => {
   assert.equal(back.gso!.headerLength, 54);
   assert.deepEqual(back.data, frame.data);
 });
+
+test('a port created with a VLAN property that is vetoed is deleted again', async () => {
+  const sw = new Switch();
+  const oids: string[] = [];
+  sw.on('oid', (e) => oids.push(`${e.oid} ${e.status}`));
+  await assert.rejects(
+    sw.createPort({ type: 'synthetic', id: 4, properties: [{ type: 'vlan', mode: 'private', primaryVlanId: 2, secondaryVlanId: 3, pvlanMode: 'community' }] }),
+    /private VLANs are not supported/,
+  );
+  assert.equal(sw.port(4), undefined);
+  assert.deepEqual(oids, [
+    'OID_SWITCH_PORT_CREATE success',
+    'OID_SWITCH_PORT_PROPERTY_ADD vetoed',
+    'OID_SWITCH_PORT_TEARDOWN success',
+    'OID_SWITCH_PORT_DELETE success',
+  ]);
+  const ok = await sw.createPort({ type: 'synthetic', properties: [{ type: 'vlan', mode: 'access', vlanId: 12 }] });
+  assert.equal(sw.port(ok.id)!.vlan.accessVlan, 12);
+});
