@@ -231,7 +231,18 @@ export class DataPath {
 
   /** Frames from a NIC (the guest transmitted them). */
   ingress(nic: Nic, frames: readonly Frame[]): void {
-    this.submit({ type: 'port', nic, frames });
+    if (this.busy) {
+      this.queue.push({ type: 'port', nic, frames });
+      return;
+    }
+    // The common case, without a queue entry.
+    this.busy = true;
+    try {
+      this.runPort(nic, frames);
+      while (this.queue.length) this.run(this.queue.shift()!);
+    } finally {
+      this.busy = false;
+    }
   }
 
   /** Frames originated by an extension (context.inject). */
@@ -308,59 +319,17 @@ export class DataPath {
   }
 
   private run(work: Work): void {
+    if (work.type === 'port') {
+      this.runPort(work.nic, work.frames);
+      return;
+    }
     const host = this.host;
     const counters = host.counters;
     const b = this.batch;
     b.reset(host.now());
-    let start = 0;
-    let inflightNic: Nic | null = null;
-    if (work.type === 'port') {
-      const nic = work.nic;
-      const port = nic.port;
-      const pc = port.counters;
-      const frames = work.frames;
-      const n = frames.length;
-      counters.ingressFrames += n;
-      if (nic.state !== 'connected') {
-        for (let i = 0; i < n; i++) {
-          pc.rxPackets++;
-          pc.rxBytes += frames[i]?.data?.length ?? 0;
-        }
-        counters.droppedFrames += n;
-        this.countDrop(nic, DATA_PATH_REASONS.nicNotConnected, n);
-        this.flushDropEvents();
-        return;
-      }
-      const policy = port.vlan;
-      const mtu = nic.mtu;
-      const guardMac = !port.allowMacSpoofing;
-      for (let i = 0; i < n; i++) {
-        const frame = frames[i]!;
-        const data = frame?.data;
-        pc.rxPackets++;
-        if (!(data instanceof Uint8Array)) {
-          counters.droppedFrames++;
-          this.countDrop(nic, 'not-a-frame', 1);
-          continue;
-        }
-        pc.rxBytes += data.length;
-        let problem: string | null = frameProblem(frame, mtu);
-        let vlan = DEFAULT_VLAN;
-        if (problem === null) {
-          const cls = policy.classify(frameTci(data));
-          if (typeof cls === 'string') problem = cls;
-          else vlan = cls;
-        }
-        if (problem === null && guardMac && !sameMac(data, 6, nic.mac)) problem = DATA_PATH_REASONS.macSpoofing;
-        if (problem !== null) {
-          counters.droppedFrames++;
-          this.countDrop(nic, problem, 1);
-          continue;
-        }
-        b.push(frame, nic, vlan, false);
-      }
-      inflightNic = nic;
-    } else if (work.type === 'inject') {
+    let start: number;
+    let inflightNic: Nic | null;
+    if (work.type === 'inject') {
       start = work.start;
       const source = work.source;
       const n = work.frames.length;
@@ -399,12 +368,67 @@ export class DataPath {
       if (h.nic) h.nic.inflight--;
       inflightNic = h.nic;
     }
+    this.processCounted(b, start, inflightNic);
+  }
+
+  /** Frames from a NIC: counted, validated and classified at the port, then down the stack. */
+  private runPort(nic: Nic, frames: readonly Frame[]): void {
+    const counters = this.host.counters;
+    const b = this.batch;
+    b.reset(this.host.now());
+    const port = nic.port;
+    const pc = port.counters;
+    const n = frames.length;
+    counters.ingressFrames += n;
+    if (nic.state !== 'connected') {
+      for (let i = 0; i < n; i++) {
+        pc.rxPackets++;
+        pc.rxBytes += frames[i]?.data?.length ?? 0;
+      }
+      counters.droppedFrames += n;
+      this.countDrop(nic, DATA_PATH_REASONS.nicNotConnected, n);
+      this.flushDropEvents();
+      return;
+    }
+    const policy = port.vlan;
+    const mtu = nic.mtu;
+    const guardMac = !port.allowMacSpoofing;
+    for (let i = 0; i < n; i++) {
+      const frame = frames[i]!;
+      const data = frame?.data;
+      pc.rxPackets++;
+      if (!(data instanceof Uint8Array)) {
+        counters.droppedFrames++;
+        this.countDrop(nic, 'not-a-frame', 1);
+        continue;
+      }
+      pc.rxBytes += data.length;
+      let problem: string | null = frameProblem(frame, mtu);
+      let vlan = DEFAULT_VLAN;
+      if (problem === null) {
+        const cls = policy.classify(frameTci(data));
+        if (typeof cls === 'string') problem = cls;
+        else vlan = cls;
+      }
+      if (problem === null && guardMac && !sameMac(data, 6, nic.mac)) problem = DATA_PATH_REASONS.macSpoofing;
+      if (problem !== null) {
+        counters.droppedFrames++;
+        this.countDrop(nic, problem, 1);
+        continue;
+      }
+      b.push(frame, nic, vlan, false);
+    }
+    this.processCounted(b, 0, nic);
+  }
+
+  /** Runs a filled batch with its source NIC referenced for the duration. */
+  private processCounted(b: Batch, start: number, inflightNic: Nic | null): void {
     if (b.count === 0) {
       this.flushDropEvents();
       return;
     }
-    if (inflightNic) inflightNic.inflight += b.count;
     const inflightCount = b.count;
+    if (inflightNic) inflightNic.inflight += inflightCount;
     try {
       this.process(b, start);
     } finally {

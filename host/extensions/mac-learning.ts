@@ -115,6 +115,13 @@ export class MacLearningForwarder implements Extension {
     let connected: readonly NicInfo[] | null = null;
     let lastVlan = -1;
     let table: Map<number, Entry> | undefined;
+    // Frames of a batch mostly share source and destination: remember the last
+    // refreshed source and the last destination hit (valid within this batch:
+    // the clock does not move and nothing is flushed during it).
+    let seenSrcKey = -1;
+    let seenSrcNic: NicInfo | null = null;
+    let hitDstKey = -1;
+    let hitDst: Entry | null = null;
     for (let i = 0; i < n; i++) {
       if (batch.isDropped(i) || batch.firstDestination(i) >= 0) continue;
       const data = batch.frame(i).data;
@@ -122,28 +129,36 @@ export class MacLearningForwarder implements Extension {
       if (vlan !== lastVlan) {
         table = this.tables.get(vlan);
         lastVlan = vlan;
+        seenSrcKey = -1;
+        hitDstKey = -1;
       }
       const src = batch.source(i);
       // Learn the source (not from originated frames on port 0, not multicast sources).
       if (src !== null && (data[6]! & 1) === 0) {
         const key = macKey(data, 6);
-        const entry = table?.get(key);
-        if (entry !== undefined && entry.nic === src) entry.lastSeen = now;
-        else {
-          table = this.learn(vlan, key, src, now, table);
+        if (key !== seenSrcKey || src !== seenSrcNic) {
+          const entry = table?.get(key);
+          if (entry !== undefined && entry.nic === src) entry.lastSeen = now;
+          else table = this.learn(vlan, key, src, now, table);
+          seenSrcKey = key;
+          seenSrcNic = src;
         }
       }
       // Forward.
       if ((data[0]! & 1) === 0 && table !== undefined) {
-        const entry = table.get(macKey(data, 0));
-        if (entry !== undefined) {
+        const key = macKey(data, 0);
+        const entry: Entry | null | undefined = key === hitDstKey ? hitDst : table.get(key);
+        if (entry != null) {
           if (now - entry.lastSeen <= aging && entry.nic.state === 'connected') {
+            hitDstKey = key;
+            hitDst = entry;
             if (entry.nic === src) batch.drop(i, MAC_LEARNING_REASONS.hairpin);
             else batch.addDestination(i, entry.nic);
             continue;
           }
-          table.delete(macKey(data, 0));
+          table.delete(key);
           this.size--;
+          hitDstKey = -1;
         }
       }
       if (connected === null) connected = context.connectedNics();
