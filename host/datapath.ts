@@ -124,7 +124,8 @@ class View implements IngressBatch, EgressBatch {
   extension!: Extension;
   kind: ExtensionKind = 'capture';
   phase: 'ingress' | 'egress' = 'ingress';
-  /** Filled by hold(); the data path turns them into Held frames after the callback. */
+  /** True only during an extension's callback: a view kept for later cannot touch another batch. */
+  live = false;
   constructor(private readonly path: DataPath) {}
 
   get count(): number {
@@ -192,6 +193,7 @@ class View implements IngressBatch, EgressBatch {
   exclude(slot: number, reason: string): void {
     if (this.kind === 'capture') throw new CapabilityError(this.extension.name, this.kind, 'exclude destinations');
     if (this.phase !== 'egress') throw new CapabilityError(this.extension.name, this.kind, 'exclude destinations on ingress');
+    if (!this.live) throw new Error('a batch view is only valid during the callback it was passed to');
     if (!(slot >= 0 && slot < this.b.dCount)) throw new RangeError(`no destination slot ${slot}`);
     if (this.b.dExcluded[slot] === null) this.b.dExcluded[slot] = String(reason);
   }
@@ -211,6 +213,7 @@ class View implements IngressBatch, EgressBatch {
   }
 
   private checkIndex(i: number): void {
+    if (!this.live) throw new Error('a batch view is only valid during the callback it was passed to');
     if (!(i >= 0 && i < this.b.count)) throw new RangeError(`no frame ${i} in a batch of ${this.b.count}`);
   }
 }
@@ -450,10 +453,13 @@ export class DataPath {
       if (!ext.ingress) continue;
       view.extension = ext;
       view.kind = ext.kind;
+      view.live = true;
       try {
         ext.ingress(view);
       } catch (error) {
         this.failBatch(b, ext, 'ingress', error);
+      } finally {
+        view.live = false;
       }
     }
     if (!host.stack.forwarding) this.flood(b);
@@ -485,10 +491,13 @@ export class DataPath {
       if (!ext.egress) continue;
       view.extension = ext;
       view.kind = ext.kind;
+      view.live = true;
       try {
         ext.egress(view);
       } catch (error) {
         this.failBatch(b, ext, 'egress', error);
+      } finally {
+        view.live = false;
       }
     }
 

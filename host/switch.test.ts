@@ -535,3 +535,21 @@ test('NIC_DELETE waits for an extension reference on the NIC', async () => {
   await deleting;
   assert.equal(sw.nic(a.portId, 0), undefined);
 });
+
+test('a batch view kept past its callback cannot touch later batches', async () => {
+  let kept: IngressBatch | null = null;
+  const keeper: Extension = {
+    name: 'keeper',
+    kind: 'filter',
+    ingress(batch) {
+      kept ??= batch;
+    },
+  };
+  const sw = new Switch({ extensions: [keeper, new MacLearningForwarder()] });
+  const a = await attachVm(sw, 1);
+  const b = await attachVm(sw, 2);
+  sw.ingress(a.portId, 0, [ethFrame(b.mac, a.mac)]);
+  assert.throws(() => kept!.drop(0, 'late'), /only valid during the callback/);
+  sw.ingress(a.portId, 0, [ethFrame(b.mac, a.mac)]);
+  assert.equal(b.sink.frames.length, 2);
+});
