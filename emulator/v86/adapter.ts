@@ -1,0 +1,170 @@
+// The one typed adapter between vmswitch and v86: it creates an emulator,
+// gives device models a Platform (PCI, MMIO, ports, DMA, IRQ, timers), and
+// carries the serial console and the emulator's state.
+import { createRequire } from 'node:module';
+import { V86, type V86Options } from 'v86';
+import type { Platform, PciFunctionSpec } from '../platform.ts';
+import { cpuOf, type V86Cpu } from './internals.ts';
+import { V86GuestMemory } from './memory.ts';
+import { PciBus, type HandlerErrorSink, type V86PciFunction } from './pci.ts';
+import { TrackedTimers } from './timers.ts';
+
+export class V86Platform implements Platform {
+  readonly memory: V86GuestMemory;
+  readonly timers = new TrackedTimers();
+  readonly pci: PciBus;
+
+  constructor(readonly cpu: V86Cpu, onError: HandlerErrorSink) {
+    this.memory = new V86GuestMemory(cpu);
+    this.pci = new PciBus(cpu, onError);
+  }
+
+  addPciFunction(spec: PciFunctionSpec): V86PciFunction {
+    return this.pci.add(spec);
+  }
+
+  /** After v86 restored its state (and our devices theirs): fresh memory view, IRQ wires as the devices say. */
+  afterRestore(): void {
+    this.memory.refresh();
+    this.pci.wires.resync();
+  }
+
+  destroy(): void {
+    this.timers.stop();
+  }
+}
+
+export interface MachineImages {
+  bios: Uint8Array;
+  vgaBios: Uint8Array;
+  /** Needed for a cold boot; a restore brings RAM with it. */
+  kernel?: Uint8Array;
+  initrd?: Uint8Array;
+}
+
+export interface MachineOptions {
+  memoryBytes: number;
+  images: MachineImages;
+  cmdline?: string;
+  /** Registers our devices; runs inside `emulator-loaded`, before the BIOS. */
+  setup(platform: V86Platform): void;
+  /** Start from this v86 state instead of booting; `afterRestore` then restores our devices' state. */
+  restore?: { state: Uint8Array; afterRestore(): void };
+  /** An exception in one of our device handlers (the guest keeps running). */
+  onDeviceError?: HandlerErrorSink;
+}
+
+function arrayBufferOf(bytes: Uint8Array): ArrayBuffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
+  return bytes.slice().buffer as ArrayBuffer;
+}
+
+const WASM_PATH = createRequire(import.meta.url).resolve('v86/build/v86.wasm');
+/** The VGA is unused (serial console); a small framebuffer keeps snapshots smaller. */
+const VGA_MEMORY_BYTES = 2 * 1024 * 1024;
+
+/** One running v86 emulator with our devices. */
+export class V86Machine {
+  private outputListeners = new Set<(bytes: Uint8Array) => void>();
+  private pending: number[] = [];
+  private flushScheduled = false;
+  private destroyed = false;
+  private readonly onByte = (byte: number): void => {
+    this.pending.push(byte);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  };
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (!this.pending.length) return;
+    const bytes = Uint8Array.from(this.pending);
+    this.pending = [];
+    for (const listener of this.outputListeners) listener(bytes);
+  };
+
+  private constructor(private readonly emulator: V86, readonly platform: V86Platform) {
+    emulator.add_listener('serial0-output-byte', this.onByte);
+  }
+
+  static async create(opts: MachineOptions): Promise<V86Machine> {
+    const config: V86Options = {
+      wasm_path: WASM_PATH,
+      memory_size: opts.memoryBytes,
+      vga_memory_size: VGA_MEMORY_BYTES,
+      bios: { buffer: arrayBufferOf(opts.images.bios) },
+      vga_bios: { buffer: arrayBufferOf(opts.images.vgaBios) },
+      autostart: false,
+      // No ne2k: its IRQ and slot stay free; our NICs are the only ones.
+      net_device: { type: 'none' } as unknown as V86Options['net_device'],
+      disable_keyboard: true,
+      disable_mouse: true,
+      disable_speaker: true,
+    };
+    if (!opts.restore) {
+      if (!opts.images.kernel || !opts.images.initrd) throw new Error('a cold boot needs a kernel and an initrd');
+      config.bzimage = { buffer: arrayBufferOf(opts.images.kernel) };
+      config.initrd = { buffer: arrayBufferOf(opts.images.initrd) };
+      config.cmdline = opts.cmdline ?? '';
+    }
+    const emulator = new V86(config);
+    await new Promise<void>((resolve) => {
+      const loaded = (): void => {
+        emulator.remove_listener('emulator-loaded', loaded);
+        resolve();
+      };
+      emulator.add_listener('emulator-loaded', loaded);
+    });
+    let machine: V86Machine | undefined;
+    try {
+      const onError = opts.onDeviceError ?? ((device, error) => console.error(`vmswitch: ${device}: ${(error as Error).message}`));
+      const platform = new V86Platform(cpuOf(emulator), onError);
+      machine = new V86Machine(emulator, platform);
+      // Devices go on the bus before the BIOS enumerates it (and before a restore, which needs their slots).
+      opts.setup(platform);
+      if (opts.restore) {
+        await emulator.restore_state(arrayBufferOf(opts.restore.state));
+        opts.restore.afterRestore();
+        platform.afterRestore();
+      }
+      await emulator.run();
+      return machine;
+    } catch (error) {
+      if (machine) await machine.destroy();
+      else await emulator.destroy();
+      throw error;
+    }
+  }
+
+  /** Guest serial output (ttyS0), in batches. Returns an unsubscribe function. */
+  onSerialOutput(listener: (bytes: Uint8Array) => void): () => void {
+    this.outputListeners.add(listener);
+    return () => this.outputListeners.delete(listener);
+  }
+
+  /** Bytes typed into the guest's ttyS0. */
+  sendSerial(bytes: Uint8Array): void {
+    if (this.destroyed) return;
+    this.emulator.serial_send_bytes(0, bytes);
+  }
+
+  /** v86's own state (RAM, CPU, its devices, PCI config spaces); our devices' state is saved beside it. */
+  async saveState(): Promise<Uint8Array> {
+    return new Uint8Array(await this.emulator.save_state());
+  }
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.platform.destroy();
+    this.emulator.remove_listener('serial0-output-byte', this.onByte);
+    this.outputListeners.clear();
+    this.pending = [];
+    await this.emulator.destroy();
+  }
+}

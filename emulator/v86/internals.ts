@@ -1,0 +1,60 @@
+// The parts of v86@0.5.462's internals that vmswitch uses, typed. Only code in
+// emulator/v86/ may import this: everything else sees emulator/platform.ts.
+// Names are the ones that survive minification in build/libv86.mjs.
+import type { V86 } from 'v86';
+
+export type PortRead = () => number;
+export type PortWrite = (value: number) => void;
+
+export interface V86Io {
+  register_read(port: number, device: object, read8?: PortRead, read16?: PortRead, read32?: PortRead): void;
+  register_write(port: number, device: object, write8?: PortWrite, write16?: PortWrite, write32?: PortWrite): void;
+  /** Absolute addresses; address and size are multiples of 128 KiB. */
+  mmap_register(
+    addr: number,
+    size: number,
+    read8: (addr: number) => number,
+    write8: (addr: number, value: number) => void,
+    read32: (addr: number) => number,
+    write32: (addr: number, value: number) => void,
+  ): void;
+}
+
+/** What register_device needs; v86 keeps a reference to it. */
+export interface V86PciDevice {
+  pci_id: number;
+  pci_space: number[];
+  pci_bars: ({ size: number } | undefined)[];
+  name: string;
+}
+
+export interface V86Pci {
+  register_device(device: V86PciDevice): Int32Array;
+  /** Config spaces by pci_id (slot << 3), 64 dwords each. */
+  device_spaces: (Int32Array | undefined)[];
+  /** The PIIX3 config space; bytes 0x60-0x63 route PIRQA-D to ISA IRQs (bit 7: disabled). */
+  isa_bridge_space8: Uint8Array;
+}
+
+export interface V86Cpu {
+  /** [0] is the guest RAM size in bytes. */
+  memory_size: Uint32Array | Int32Array;
+  /** A getter that builds a new view on every access. */
+  readonly mem8: Uint8Array;
+  write_blob(data: Uint8Array, addr: number): void;
+  io: V86Io;
+  devices: { pci: V86Pci };
+  device_raise_irq(irq: number): void;
+  device_lower_irq(irq: number): void;
+}
+
+interface V86WithInternals {
+  v86?: { cpu?: V86Cpu };
+}
+
+/** The CPU object of a loaded emulator (after `emulator-loaded`). */
+export function cpuOf(emulator: V86): V86Cpu {
+  const cpu = (emulator as unknown as V86WithInternals).v86?.cpu;
+  if (!cpu || !cpu.io || !cpu.devices?.pci) throw new Error('v86 internals not found: is the emulator loaded, and is this v86 0.5.462?');
+  return cpu;
+}

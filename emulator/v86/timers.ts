@@ -1,0 +1,43 @@
+// Wall-clock timers for devices, all tracked so that stopping a VM frees them.
+import { performance } from 'node:perf_hooks';
+import type { TimerHandle, Timers } from '../platform.ts';
+
+export class TrackedTimers implements Timers {
+  private nextId = 1;
+  private readonly live = new Map<number, NodeJS.Timeout>();
+  private stopped = false;
+
+  now(): number {
+    return performance.now();
+  }
+
+  setTimeout(callback: () => void, ms: number): TimerHandle {
+    const id = this.nextId++;
+    if (this.stopped) return { id };
+    const timer = setTimeout(() => {
+      this.live.delete(id);
+      callback();
+    }, Math.max(0, ms));
+    this.live.set(id, timer);
+    return { id };
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    const timer = this.live.get(handle.id);
+    if (timer) {
+      clearTimeout(timer);
+      this.live.delete(handle.id);
+    }
+  }
+
+  get pendingCount(): number {
+    return this.live.size;
+  }
+
+  /** Clears every pending timer; later setTimeout calls do nothing. */
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.live.values()) clearTimeout(timer);
+    this.live.clear();
+  }
+}
