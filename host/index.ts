@@ -26,6 +26,9 @@
 //   addExtension(ext, position?) / removeExtension(name) / reorderExtensions(kind, names) / extensions().
 //   A vetoed or failed OID rejects the call with an OidError (oid, status, vetoedBy, detail).
 //
+// Capture to a file (Node only, so not exported here): import { captureToFile }
+// from './extensions/capture/file.ts'; in a browser use PcapngCapture({ write }) or bytes().
+//
 // Writing an extension: implement `Extension` (extension.ts) with only the
 // callbacks you need; kind 'capture' | 'filter' | 'forwarding' (at most one).
 export { Switch } from './switch.ts';

@@ -553,3 +553,23 @@ test('a batch view kept past its callback cannot touch later batches', async () 
   sw.ingress(a.portId, 0, [ethFrame(b.mac, a.mac)]);
   assert.equal(b.sink.frames.length, 2);
 });
+
+test('a port with several NICs (index 0 and 1): frames flow between them, stopPort takes both down in order', async () => {
+  const sw = new Switch();
+  const oids = recordOids(sw);
+  const port = await sw.createPort({ type: 'external' });
+  const nic0 = new RecordingSink();
+  const nic1 = new RecordingSink();
+  await sw.createNic(port.id, { index: 0, type: 'external', mac: mac(1), sink: nic0 });
+  await sw.createNic(port.id, { index: 1, type: 'synthetic', mac: mac(2), sink: nic1 });
+  await sw.connectNic(port.id, 0);
+  await sw.connectNic(port.id, 1);
+  sw.ingress(port.id, 1, [ethFrame(mac(1), mac(2))]);
+  assert.equal(nic0.frames.length, 1);
+  assert.deepEqual(sw.ports()[0]!.nics.map((n) => [n.index, n.state]), [[0, 'connected'], [1, 'connected']]);
+  oids.length = 0;
+  await sw.stopPort(port.id);
+  assert.deepEqual(oids.map((e) => `${e.oid.replace('OID_SWITCH_', '')}${e.nicIndex !== undefined ? ` ${e.nicIndex}` : ''}`), [
+    'NIC_DISCONNECT 0', 'NIC_DELETE 0', 'NIC_DISCONNECT 1', 'NIC_DELETE 1', 'PORT_TEARDOWN', 'PORT_DELETE',
+  ]);
+});
