@@ -1,0 +1,315 @@
+// A virtual machine: the guest image on v86, our NICs, the serial console,
+// exec, snapshots and template starts.
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { ensureImage, imagePaths, READY_LINE, type GuestImage, type Manifest } from '../guest-images/index.ts';
+import { SerialConsole } from './console.ts';
+import { nicFactory } from './devices/index.ts';
+import { ShellSession, type ExecOptions, type ExecResult } from './exec.ts';
+import { formatMac, parseMac } from './net/frame.ts';
+import { NIC_MODELS, type GuestNic, type NicModel } from './net/nic.ts';
+import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, type SnapshotHeader } from './snapshot.ts';
+import { readTemplate, templatePath, writeTemplate } from './template-cache.ts';
+import { V86Machine, type MachineImages } from './v86/adapter.ts';
+
+export { ExecTimeoutError, ShellClosedError, type ExecResult, type ExecOptions } from './exec.ts';
+
+export interface NicSpec {
+  model: NicModel;
+  /** Locally administered and unique per VM when not given. */
+  mac?: string;
+}
+
+export interface VmOptions {
+  /** Names the VM in messages; MACs are derived from it when given. */
+  name?: string;
+  /** Guest RAM, default 128 (v86 needs more than 64 for the initrd). */
+  memoryMiB?: number;
+  /** eth0, eth1, ... in this order. */
+  nics?: NicSpec[];
+  hostname?: string;
+  /** CIDR per NIC, in NIC order ('-' leaves one without an address). */
+  ip?: string[];
+  gateway?: string;
+  /** /etc/hosts entries: name -> address. */
+  hosts?: Record<string, string>;
+  /** Start from this snapshot (bytes or a file) instead of booting. */
+  snapshot?: Uint8Array | string;
+  /** Restore from a cached template of this image/memory/NICs (booting it once if needed), then personalise. */
+  template?: boolean;
+  /** Also write the console output here (a path or a stream). */
+  consoleLog?: string | NodeJS.WritableStream;
+  /** Defaults to the built image in guest-images/build (built first when missing). */
+  image?: GuestImage;
+  /** Cold boot to `vmswitch-ready`, default 180 s. */
+  bootTimeoutMs?: number;
+  /** Progress messages (image build, template creation). */
+  log?: (line: string) => void;
+}
+
+/** How a VM came up, for benchmarks and reports. */
+export interface StartInfo {
+  kind: 'cold' | 'snapshot' | 'template-created' | 'template';
+  /** From start() to a responsive shell. */
+  ms: number;
+  templatePath?: string;
+}
+
+const DEFAULT_MEMORY_MIB = 128;
+const KERNEL_ARGS = 'console=ttyS0 quiet loglevel=3 tsc=reliable mitigations=off random.trust_cpu=on';
+/** The hostname a template is booted with, before personalisation. */
+const TEMPLATE_HOSTNAME = 'vmswitch';
+
+let macCounter = 0;
+
+/** A locally administered unicast MAC: derived from the VM name and NIC index, or random. */
+export function defaultMac(name: string | undefined, index: number): string {
+  const bytes = name
+    ? createHash('sha256').update(`${name}/${index}`).digest().subarray(0, 5)
+    : createHash('sha256').update(randomBytes(16)).update(String(macCounter++)).digest().subarray(0, 5);
+  return formatMac(Uint8Array.of(0x02, ...bytes));
+}
+
+function shellWord(value: string, what: string): string {
+  if (!/^[A-Za-z0-9.:/,=_-]+$/.test(value)) throw new Error(`bad ${what}: ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** vmswitch-config KEY=VALUE words (also the vmswitch.KEY=VALUE kernel parameters). */
+function identitySettings(opts: { hostname?: string; ip?: string[]; gateway?: string; hosts?: Record<string, string>; macs?: string[] }): string[] {
+  const words: string[] = [];
+  if (opts.hostname !== undefined) words.push(`hostname=${shellWord(opts.hostname, 'hostname')}`);
+  if (opts.ip?.length) words.push(`ip=${opts.ip.map((cidr) => shellWord(cidr, 'address')).join(',')}`);
+  if (opts.gateway) words.push(`gw=${shellWord(opts.gateway, 'gateway')}`);
+  if (opts.hosts && Object.keys(opts.hosts).length) {
+    words.push(`hosts=${Object.entries(opts.hosts).map(([name, addr]) => `${shellWord(name, 'host name')}=${shellWord(addr, 'host address')}`).join(',')}`);
+  }
+  if (opts.macs?.length) words.push(`mac=${opts.macs.map((mac, i) => `eth${i}=${mac}`).join(',')}`);
+  return words;
+}
+
+function imageId(manifest: Manifest): string {
+  return createHash('sha256').update(JSON.stringify({ recipe: manifest.recipeHash, files: manifest.files })).digest('hex');
+}
+
+async function loadImage(opts: VmOptions): Promise<GuestImage> {
+  if (opts.image) return opts.image;
+  const paths = imagePaths();
+  if (paths.manifest) return { ...paths, manifest: paths.manifest };
+  return ensureImage({ log: opts.log });
+}
+
+async function readImages(image: GuestImage, withKernel: boolean): Promise<MachineImages> {
+  const [bios, vgaBios] = await Promise.all([readFile(image.bios), readFile(image.vgaBios)]);
+  if (!withKernel) return { bios, vgaBios };
+  const [kernel, initrd] = await Promise.all([readFile(image.kernel), readFile(image.initrd)]);
+  return { bios, vgaBios, kernel, initrd };
+}
+
+export class VirtualMachine {
+  readonly nics: GuestNic[];
+  readonly console: SerialConsole;
+  private readonly shell: ShellSession;
+  private stopped = false;
+  private readonly cleanups: (() => void)[] = [];
+  startInfo: StartInfo = { kind: 'cold', ms: 0 };
+
+  private constructor(
+    readonly name: string,
+    readonly memoryMiB: number,
+    private readonly machine: V86Machine,
+    nics: GuestNic[],
+    private readonly image: GuestImage,
+  ) {
+    this.nics = nics;
+    this.console = new SerialConsole(machine);
+    this.shell = new ShellSession(this.console);
+  }
+
+  static async start(opts: VmOptions = {}): Promise<VirtualMachine> {
+    const began = performance.now();
+    const name = opts.name ?? 'vm';
+    const specs = opts.nics ?? [];
+    for (const spec of specs) {
+      if (!NIC_MODELS.includes(spec.model)) throw new Error(`unknown NIC model '${spec.model}' (expected ${NIC_MODELS.join(', ')})`);
+    }
+    const macs = specs.map((spec, i) => formatMac(parseMac(spec.mac ?? defaultMac(opts.name, i))));
+    const image = await loadImage(opts);
+
+    if (opts.snapshot !== undefined) {
+      const bytes = typeof opts.snapshot === 'string' ? new Uint8Array(await readFile(opts.snapshot)) : opts.snapshot;
+      const vm = await VirtualMachine.restore(bytes, name, image, opts, opts.nics ? macs : undefined);
+      const settings = identitySettings({ hostname: opts.hostname, ip: opts.ip, gateway: opts.gateway, hosts: opts.hosts, macs: opts.nics ? macs : undefined });
+      await vm.personalise(settings);
+      vm.startInfo = { kind: 'snapshot', ms: performance.now() - began };
+      return vm;
+    }
+
+    const memoryMiB = opts.memoryMiB ?? DEFAULT_MEMORY_MIB;
+    if (opts.template) {
+      const path = templatePath({ imageId: imageId(image.manifest), memoryMiB, nicModels: specs.map((s) => s.model) });
+      const template = await readTemplate(path);
+      if (template) {
+        try {
+          const vm = await VirtualMachine.restore(template, name, image, opts, macs);
+          await vm.personalise(identitySettings({ hostname: opts.hostname ?? name, ip: opts.ip, gateway: opts.gateway, hosts: opts.hosts, macs }));
+          vm.startInfo = { kind: 'template', ms: performance.now() - began, templatePath: path };
+          return vm;
+        } catch (error) {
+          opts.log?.(`template ${path} is unusable (${(error as Error).message}); booting a new one`);
+        }
+      }
+      opts.log?.(`creating a template snapshot (one cold boot of ${memoryMiB} MiB, NICs: ${specs.map((s) => s.model).join(', ') || 'none'}) ...`);
+      const vm = await VirtualMachine.coldBoot(name, image, memoryMiB, specs, macs, opts, [`hostname=${TEMPLATE_HOSTNAME}`]);
+      await writeTemplate(path, await vm.saveSnapshot());
+      await vm.personalise(identitySettings({ hostname: opts.hostname ?? name, ip: opts.ip, gateway: opts.gateway, hosts: opts.hosts }));
+      vm.startInfo = { kind: 'template-created', ms: performance.now() - began, templatePath: path };
+      return vm;
+    }
+
+    const settings = identitySettings({ hostname: opts.hostname ?? name, ip: opts.ip, gateway: opts.gateway, hosts: opts.hosts });
+    const vm = await VirtualMachine.coldBoot(name, image, memoryMiB, specs, macs, opts, settings);
+    vm.startInfo = { kind: 'cold', ms: performance.now() - began };
+    return vm;
+  }
+
+  private static async coldBoot(
+    name: string,
+    image: GuestImage,
+    memoryMiB: number,
+    specs: NicSpec[],
+    macs: string[],
+    opts: VmOptions,
+    settings: string[],
+  ): Promise<VirtualMachine> {
+    const factories = await Promise.all(specs.map((spec) => nicFactory(spec.model)));
+    const nics: GuestNic[] = [];
+    const machine = await V86Machine.create({
+      memoryBytes: memoryMiB * 1024 * 1024,
+      images: await readImages(image, true),
+      cmdline: [KERNEL_ARGS, ...settings.map((word) => `vmswitch.${word}`)].join(' '),
+      setup: (platform) => {
+        factories.forEach((factory, i) => nics.push(factory(platform, { mac: parseMac(macs[i]!) })));
+      },
+    });
+    const vm = new VirtualMachine(name, memoryMiB, machine, nics, image);
+    try {
+      vm.attachLog(opts.consoleLog);
+      await vm.waitForReady(opts.bootTimeoutMs ?? 180_000);
+      return vm;
+    } catch (error) {
+      await vm.stop();
+      throw error;
+    }
+  }
+
+  private static async restore(bytes: Uint8Array, name: string, image: GuestImage, opts: VmOptions, macs: string[] | undefined): Promise<VirtualMachine> {
+    const { header, v86State } = decodeSnapshot(bytes);
+    if (header.image.kernelVersion !== image.manifest.kernelVersion) {
+      throw new Error(`snapshot is of kernel ${header.image.kernelVersion}, the image has ${image.manifest.kernelVersion}`);
+    }
+    if (opts.memoryMiB !== undefined && opts.memoryMiB !== header.memoryMiB) {
+      throw new Error(`snapshot has ${header.memoryMiB} MiB of RAM, not ${opts.memoryMiB}`);
+    }
+    if (opts.nics && opts.nics.map((n) => n.model).join() !== header.nics.map((n) => n.model).join()) {
+      throw new Error(`snapshot has NICs [${header.nics.map((n) => n.model).join(', ')}], not [${opts.nics.map((n) => n.model).join(', ')}]`);
+    }
+    const factories = await Promise.all(header.nics.map((nic) => nicFactory(nic.model)));
+    const nics: GuestNic[] = [];
+    const machine = await V86Machine.create({
+      memoryBytes: header.memoryMiB * 1024 * 1024,
+      images: await readImages(image, false),
+      setup: (platform) => {
+        factories.forEach((factory, i) => nics.push(factory(platform, { mac: parseMac(macs?.[i] ?? header.nics[i]!.mac) })));
+      },
+      restore: {
+        state: v86State,
+        afterRestore: () => nics.forEach((nic, i) => nic.restoreState(header.nics[i]!.state)),
+      },
+    });
+    const vm = new VirtualMachine(name, header.memoryMiB, machine, nics, image);
+    try {
+      vm.attachLog(opts.consoleLog);
+      if (!(await vm.shell.sync(10_000))) throw new Error(`the restored guest's shell does not answer; console: ${JSON.stringify(vm.console.recent(300))}`);
+      return vm;
+    } catch (error) {
+      await vm.stop();
+      throw error;
+    }
+  }
+
+  private attachLog(target: VmOptions['consoleLog']): void {
+    if (!target) return;
+    const stream = typeof target === 'string' ? createWriteStream(target, { flags: 'a' }) : target;
+    const off = this.console.onData((bytes) => stream.write(bytes));
+    this.cleanups.push(() => {
+      off();
+      if (typeof target === 'string') stream.end();
+    });
+  }
+
+  private async waitForReady(timeoutMs: number): Promise<void> {
+    let seen = '';
+    let off: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${this.name}: the guest did not print '${READY_LINE}' within ${timeoutMs} ms; last console output: ${JSON.stringify(this.console.recent(600))}`)),
+          timeoutMs,
+        );
+        off = this.console.onData((bytes) => {
+          seen = (seen + Buffer.from(bytes).toString('latin1')).slice(-200);
+          if (seen.includes(READY_LINE)) resolve();
+        });
+      });
+    } finally {
+      clearTimeout(timer);
+      off?.();
+    }
+    if (!(await this.shell.sync(20_000))) throw new Error(`${this.name}: the guest shell does not answer after boot; console: ${JSON.stringify(this.console.recent(300))}`);
+  }
+
+  private async personalise(settings: string[]): Promise<void> {
+    if (!settings.length) return;
+    const result = await this.exec(`/sbin/vmswitch-config ${settings.join(' ')}`, { timeoutMs: 20_000 });
+    if (result.exitCode !== 0) throw new Error(`${this.name}: vmswitch-config failed (exit ${result.exitCode}): ${result.output.trim()}`);
+  }
+
+  /** Runs a shell command in the guest (in a subshell, stdin from /dev/null); calls are serialised. */
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult> {
+    if (this.stopped) return Promise.reject(new Error(`${this.name} is stopped`));
+    return this.shell.exec(command, opts);
+  }
+
+  /** v86's state and our NICs' states, taken in the same tick so they agree. */
+  async saveSnapshot(): Promise<Uint8Array> {
+    if (this.stopped) throw new Error(`${this.name} is stopped`);
+    const v86State = this.machine.saveState();
+    const header: SnapshotHeader = {
+      format: SNAPSHOT_FORMAT,
+      memoryMiB: this.memoryMiB,
+      nics: this.nics.map((nic) => ({ model: nic.model, mac: formatMac(nic.mac), state: nic.saveState() })),
+      image: { kernelVersion: this.image.manifest.kernelVersion, recipeHash: this.image.manifest.recipeHash },
+      createdAt: new Date().toISOString(),
+    };
+    return encodeSnapshot(header, await v86State);
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Frees everything: pending execs fail, NICs and the emulator are destroyed, timers cleared. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.shell.close();
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    for (const nic of this.nics) nic.destroy();
+    this.console.close();
+    await this.machine.destroy();
+  }
+}
