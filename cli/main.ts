@@ -10,6 +10,7 @@ export interface Command {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   boot: async () => (await import('./commands/boot.ts')).command,
   image: async () => (await import('./commands/image.ts')).command,
+  web: async () => (await import('./commands/web.ts')).command,
 };
 
 export function usage(): string {

@@ -198,3 +198,27 @@ test('ETag revalidation and If-Range', async () => {
   // A stale If-Range validator: the whole (current) file instead of a range of something else.
   assert.equal((await get('/app.js', { Range: 'bytes=0-3', 'If-Range': '"stale"' })).status, 200);
 });
+
+test('generated routes answer before the mounts', async () => {
+  let calls = 0;
+  const other = await startWebServer({
+    mounts: [{ prefix: '/', dir: join(dir, 'site') }],
+    routes: { '/lab.json': async () => ({ type: 'application/json; charset=utf-8', body: JSON.stringify({ calls: ++calls }) }) },
+  });
+  try {
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      const req = request({ host: other.host, port: other.port, path: '/lab.json' }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers['content-type'], 'application/json; charset=utf-8');
+    assert.deepEqual(JSON.parse(reply.body.toString()), { calls: 1 });
+  } finally {
+    await other.close();
+  }
+});

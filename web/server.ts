@@ -27,6 +27,8 @@ export interface WebServerOptions {
   port?: number;
   /** One line per request that failed (default: nothing). */
   log?: (line: string) => void;
+  /** Generated answers by exact path (e.g. '/lab.json'), checked before the mounts. */
+  routes?: Record<string, () => Promise<{ type: string; body: string }>>;
 }
 
 export interface RunningServer {
@@ -197,8 +199,9 @@ async function compressFile(path: string, encoding: 'br' | 'gzip', size: number)
   return Buffer.concat(chunks);
 }
 
-export function createStaticHandler(options: Pick<WebServerOptions, 'mounts' | 'log'>) {
+export function createStaticHandler(options: Pick<WebServerOptions, 'mounts' | 'log' | 'routes'>) {
   const mounts = options.mounts;
+  const routes = options.routes ?? {};
   const log = options.log ?? (() => {});
   const cache = new CompressedCache(256 << 20);
   const pending = new Map<string, Promise<Buffer>>();
@@ -215,6 +218,12 @@ export function createStaticHandler(options: Pick<WebServerOptions, 'mounts' | '
         return fail(res, 405, 'method not allowed');
       }
       const url = new URL(req.url ?? '/', 'http://localhost');
+      const route = Object.hasOwn(routes, url.pathname) ? routes[url.pathname] : undefined;
+      if (route) {
+        const { type, body } = await route();
+        res.writeHead(200, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+        return void res.end(req.method === 'HEAD' ? undefined : body);
+      }
       let path = resolveRequestPath(mounts, url.pathname);
       if (path === null) return fail(res, url.pathname.includes('..') ? 403 : 404, 'not found');
       let info = await stat(path).catch(() => null);

@@ -1,0 +1,74 @@
+// `vmswitch web [--port N] [--host ADDR]`: the browser lab.
+import { isIP } from 'node:net';
+import type { Command } from '../main.ts';
+import { parseCommandArgs, UsageError } from '../args.ts';
+
+const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--rebuild]
+
+Serves the browser lab: the page (bundled when missing or stale), v86, the
+guest image (built when missing) and the template snapshots. Each VM runs in
+a Web Worker in the page; the switch runs on the page.
+
+options:
+  --port N      TCP port (default 8086; 0 picks a free one)
+  --host ADDR   address to bind (default 127.0.0.1, this machine only)
+  --rebuild     bundle the page again even when it looks current
+  -h, --help    show this help`;
+
+export const DEFAULT_PORT = 8086;
+
+export function parseWebArgs(argv: string[]): { help: boolean; port: number; host: string; rebuild: boolean } {
+  const { values } = parseCommandArgs('web', argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    rebuild: { type: 'boolean' },
+  });
+  let port = DEFAULT_PORT;
+  if (values.port !== undefined) {
+    if (!/^(0|[1-9][0-9]{0,4})$/.test(values.port) || Number(values.port) > 65535) {
+      throw new UsageError(`vmswitch web: --port takes a port number 0-65535, not '${values.port}'`);
+    }
+    port = Number(values.port);
+  }
+  const host = values.host ?? '127.0.0.1';
+  if (values.host !== undefined && host !== 'localhost' && isIP(host) === 0) {
+    throw new UsageError(`vmswitch web: --host takes an IP address or 'localhost', not '${host}'`);
+  }
+  return { help: values.help ?? false, port, host, rebuild: values.rebuild ?? false };
+}
+
+export const command: Command = {
+  summary: 'serve the browser lab (xterm consoles, live switch panel)',
+  async run(argv) {
+    const args = parseWebArgs(argv);
+    if (args.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const { startLabServer } = await import('../../web/lab-server.ts');
+    let server;
+    try {
+      server = await startLabServer({ port: args.port, host: args.host, rebuild: args.rebuild, log: (line) => console.log(line) });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new Error(`port ${args.port} on ${args.host} is in use (try --port)`);
+      if (code === 'EADDRNOTAVAIL') throw new Error(`${args.host} is not an address of this machine`);
+      throw error;
+    }
+    console.log(`vmswitch lab at ${server.url}  (Ctrl-C stops)`);
+    if (args.host !== '127.0.0.1' && args.host !== 'localhost' && args.host !== '::1') {
+      console.log(`note: bound to ${args.host}: anyone who can reach it can run VMs in their browser from here`);
+    }
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await server.close();
+    return 0;
+  },
+};

@@ -1,0 +1,196 @@
+// The switch panel: ports and NICs with their live state, per-port counters
+// and drop reasons, the OID timeline and the last frames. It listens to the
+// switch's events and redraws at most once per animation frame.
+import type { Lab } from './lab.ts';
+import type { OidEvent, StateEvent } from '../../host/events.ts';
+import type { PortCounters } from '../../host/counters.ts';
+import { formatMac } from '../../emulator/net/frame.ts';
+
+interface PortRow {
+  id: number;
+  name: string;
+  type: string;
+  portState: string;
+  nicState: string;
+  mac: string;
+  friendlyName: string;
+  counters: PortCounters | null;
+}
+
+const TIMELINE_LIMIT = 400;
+const FRAMES_SHOWN = 40;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const shortOid = (oid: string) => oid.replace(/^OID_SWITCH_/, '');
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export class SwitchPanel {
+  /** Every port ever seen, deleted ones too (the switch forgets them; the panel shows how they ended). */
+  private readonly rows = new Map<number, PortRow>();
+  private readonly timeline: OidEvent[] = [];
+  private drawScheduled = false;
+  private portsBody: HTMLTableSectionElement;
+  private readonly timelineList: HTMLOListElement;
+  private framesBody: HTMLTableSectionElement;
+  private readonly totals: HTMLElement;
+  private timelineDrawn = 0;
+  private lastFrameSeq = -1;
+
+  constructor(
+    private readonly lab: Lab,
+    root: HTMLElement,
+  ) {
+    this.portsBody = root.querySelector<HTMLTableSectionElement>('#ports tbody')!;
+    this.timelineList = root.querySelector<HTMLOListElement>('#timeline')!;
+    this.framesBody = root.querySelector<HTMLTableSectionElement>('#frames tbody')!;
+    this.totals = root.querySelector<HTMLElement>('#switch-totals')!;
+    lab.sw.on('oid', (event) => {
+      this.timeline.push(event);
+      this.schedule();
+    });
+    lab.sw.on('state', (event) => this.onState(event));
+    lab.sw.on('drop', () => this.schedule());
+    lab.frameLog.onFrames = () => this.schedule();
+    // Counters move without events: refresh them a few times a second.
+    setInterval(() => this.schedule(), 500);
+  }
+
+  private onState(event: StateEvent): void {
+    let row = this.rows.get(event.portId);
+    if (!row) {
+      const port = this.lab.sw.port(event.portId);
+      row = { id: event.portId, name: port?.name ?? `port ${event.portId}`, type: port?.type ?? '?', portState: 'created', nicState: '—', mac: '', friendlyName: '', counters: null };
+      this.rows.set(event.portId, row);
+    }
+    if (event.object === 'port') row.portState = event.to;
+    else {
+      row.nicState = event.to;
+      const nic = this.lab.sw.nic(event.portId, event.nicIndex ?? 0);
+      if (nic) {
+        row.mac = formatMac(nic.mac);
+        row.friendlyName = nic.friendlyName;
+      }
+    }
+    this.schedule();
+  }
+
+  schedule(): void {
+    if (this.drawScheduled) return;
+    this.drawScheduled = true;
+    requestAnimationFrame(() => {
+      this.drawScheduled = false;
+      this.draw();
+    });
+  }
+
+  private draw(): void {
+    this.drawPorts();
+    this.drawTimeline();
+    this.drawFrames();
+  }
+
+  private drawPorts(): void {
+    for (const snapshot of this.lab.sw.ports()) {
+      const row = this.rows.get(snapshot.id);
+      if (!row) continue;
+      row.counters = snapshot.counters;
+      const nic = snapshot.nics[0];
+      if (nic) {
+        row.mac = nic.mac;
+        row.friendlyName = nic.friendlyName;
+      }
+    }
+    const body = el('tbody');
+    for (const row of [...this.rows.values()].sort((a, b) => a.id - b.id)) {
+      const tr = el('tr');
+      tr.dataset.port = String(row.id);
+      tr.dataset.portState = row.portState;
+      tr.dataset.nicState = row.nicState;
+      if (row.portState === 'deleted') tr.classList.add('gone');
+      tr.append(el('td', 'num', String(row.id)));
+      const name = el('td');
+      name.append(el('div', 'port-name', row.name), el('div', 'sub', `${row.type} · ${row.mac || '—'}`));
+      tr.append(name);
+      const states = el('td');
+      states.append(el('span', `badge port-${row.portState}`, row.portState), ' ', el('span', `badge nic-${row.nicState}`, row.nicState));
+      tr.append(states);
+      const c = row.counters;
+      tr.append(el('td', 'num', c ? `${c.rxPackets}` : '—'), el('td', 'num', c ? `${c.txPackets}` : '—'));
+      tr.append(el('td', 'num', c ? `${formatBytes(c.rxBytes)} / ${formatBytes(c.txBytes)}` : '—'));
+      const drops = el('td', 'drops');
+      const reasons = c ? Object.entries(c.drops).filter(([, n]) => n > 0) : [];
+      if (!reasons.length) drops.textContent = c ? '0' : '—';
+      for (const [reason, count] of reasons) drops.append(el('span', 'drop', `${reason}: ${count}`));
+      tr.append(drops);
+      body.append(tr);
+    }
+    if (!this.rows.size) {
+      const tr = el('tr', 'empty');
+      const td = el('td', undefined, 'No ports yet: add a VM and start it.');
+      td.colSpan = 7;
+      tr.append(td);
+      body.append(tr);
+    }
+    this.portsBody.replaceWith(body);
+    this.portsBody = body;
+
+    const totals = this.lab.sw.counters();
+    const dropped = Object.entries(totals.drops).map(([r, n]) => `${r} ${n}`).join(', ');
+    this.totals.textContent = `${totals.ingressFrames} in · ${totals.forwardedFrames} forwarded · ${totals.deliveredCopies} delivered · ${totals.droppedFrames} dropped${dropped ? ` (${dropped})` : ''} · capture ${this.lab.capture.enabled ? `on, ${this.lab.capture.packets} records` : 'off'}`;
+  }
+
+  private drawTimeline(): void {
+    // Append only what is new: the timeline can hold hundreds of entries.
+    const stick = this.timelineList.scrollTop + this.timelineList.clientHeight >= this.timelineList.scrollHeight - 4;
+    for (; this.timelineDrawn < this.timeline.length; this.timelineDrawn++) {
+      const event = this.timeline[this.timelineDrawn]!;
+      const li = el('li', `oid status-${event.status}`);
+      li.dataset.oid = shortOid(event.oid);
+      li.dataset.port = String(event.portId);
+      li.dataset.status = event.status;
+      const seconds = ((event.time - this.lab.startedAt) / 1000).toFixed(3);
+      li.append(el('span', 'time', `+${seconds}s`), el('span', 'oid-name', shortOid(event.oid)), el('span', 'where', `port ${event.portId}${event.nicIndex !== undefined ? ` nic ${event.nicIndex}` : ''}`));
+      const name = this.rows.get(event.portId)?.name;
+      if (name) li.append(el('span', 'who', name));
+      if (event.status !== 'success') li.append(el('span', 'veto', `${event.status}${event.vetoedBy ? ` by ${event.vetoedBy}` : ''}${event.detail ? `: ${event.detail}` : ''}`));
+      this.timelineList.append(li);
+    }
+    while (this.timelineList.childElementCount > TIMELINE_LIMIT) this.timelineList.firstElementChild!.remove();
+    if (stick) this.timelineList.scrollTop = this.timelineList.scrollHeight;
+  }
+
+  private drawFrames(): void {
+    const log = this.lab.frameLog;
+    if (log.total === this.lastFrameSeq) return;
+    this.lastFrameSeq = log.total;
+    const body = el('tbody');
+    const portName = (id: number) => (id === 0 ? 'switch' : (this.rows.get(id)?.name ?? `port ${id}`));
+    for (const frame of log.last(FRAMES_SHOWN).reverse()) {
+      const s = log.summary(frame);
+      const tr = el('tr');
+      tr.dataset.type = s.type;
+      tr.append(
+        el('td', 'time', `+${((frame.time - this.lab.startedAt) / 1000).toFixed(3)}`),
+        el('td', 'mac', `${portName(frame.fromPort)}`),
+        el('td', 'mac', frame.toPorts.length ? frame.toPorts.map(portName).join(', ') : 'dropped'),
+        el('td', `type type-${s.type.toLowerCase().replace(/[^a-z0-9]/g, '')}`, s.type),
+        el('td', 'summary', s.summary),
+      );
+      tr.title = `${s.src} → ${s.dst}, ${frame.length} bytes`;
+      body.append(tr);
+    }
+    this.framesBody.replaceWith(body);
+    this.framesBody = body;
+  }
+}

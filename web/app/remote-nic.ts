@@ -1,0 +1,121 @@
+// A guest NIC that lives in a VM's Web Worker, as the page's switch sees it:
+// the GuestNic interface, kept in step with the worker by messages. Frames to
+// the guest are batched per task and posted with their buffers transferred.
+import type { Frame, FrameSink, GsoType, RxOffloads } from '../../emulator/net/frame.ts';
+import { parseMac } from '../../emulator/net/frame.ts';
+import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../../emulator/net/nic.ts';
+import { fromWire, toWire, type WireDriverEvent, type WireFrame, type WireRxOffloads } from '../worker/protocol.ts';
+
+/** How the NIC posts to its worker (a function so tests can stand in for a Worker). */
+export type PostToWorker = (message: unknown, transfer: Transferable[]) => void;
+
+function rxOffloadsFrom(wire: WireRxOffloads): RxOffloads {
+  return { csum: wire.csum, gso: new Set<GsoType>(wire.gso), maxFrameSize: wire.maxFrameSize };
+}
+
+export class RemoteNic implements GuestNic {
+  mac: Uint8Array;
+  driverReady: boolean;
+  rxOffloads: RxOffloads;
+  counters: NicCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxDropped: {}, guestErrors: {} };
+  private sink: FrameSink | null = null;
+  private readonly listeners = new Set<(event: NicDriverEvent) => void>();
+  private outbound: Frame[] = [];
+  private flushScheduled = false;
+  private destroyed = false;
+
+  constructor(
+    readonly model: NicModel,
+    readonly index: number,
+    info: { mac: string; driverReady: boolean; rxOffloads: WireRxOffloads },
+    private readonly post: PostToWorker,
+  ) {
+    this.mac = parseMac(info.mac);
+    this.driverReady = info.driverReady;
+    this.rxOffloads = rxOffloadsFrom(info.rxOffloads);
+  }
+
+  setTransmitSink(sink: FrameSink | null): void {
+    this.sink = sink;
+  }
+
+  /** Frames the guest sent (from the worker). */
+  fromWorker(frames: readonly WireFrame[]): void {
+    if (!this.sink || this.destroyed) return;
+    this.sink.deliver(frames.map(fromWire));
+  }
+
+  receive(frames: readonly Frame[]): void {
+    if (this.destroyed) return;
+    for (const frame of frames) this.outbound.push(frame);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // One message per task, however many deliveries the switch made in it.
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.outbound;
+    this.outbound = [];
+    if (!batch.length || this.destroyed) return;
+    const transfer: ArrayBuffer[] = [];
+    const frames = batch.map((frame) => toWire(frame, transfer));
+    this.post({ type: 'frames', nic: this.index, frames }, transfer);
+  }
+
+  setLinkUp(up: boolean): void {
+    this.post({ type: 'link', nic: this.index, up }, []);
+  }
+
+  onDriverEvent(listener: (event: NicDriverEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A driver event from the worker: update the mirror first, then tell the listeners. */
+  driverEvent(wire: WireDriverEvent): void {
+    let event: NicDriverEvent;
+    switch (wire.type) {
+      case 'ready':
+        this.driverReady = true;
+        event = wire;
+        break;
+      case 'stopped':
+        this.driverReady = false;
+        event = wire;
+        break;
+      case 'features':
+        this.rxOffloads = rxOffloadsFrom(wire.rxOffloads);
+        event = { type: 'features', rxOffloads: this.rxOffloads };
+        break;
+      case 'mac':
+        this.mac = parseMac(wire.mac);
+        event = { type: 'mac', mac: this.mac };
+        break;
+      case 'mtu':
+        event = wire;
+        break;
+    }
+    for (const listener of [...this.listeners]) listener(event);
+  }
+
+  updateCounters(counters: NicCounters): void {
+    this.counters = counters;
+  }
+
+  saveState(): unknown {
+    throw new Error('a browser VM NIC is saved inside its worker, with its emulator');
+  }
+
+  restoreState(): void {
+    throw new Error('a browser VM NIC is restored inside its worker, with its emulator');
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.outbound = [];
+    this.sink = null;
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,65 @@
+// The lab's server as `vmswitch web`, the e2e tests and the web benchmark
+// start it: bundle and image built when missing or stale, then served with
+// v86's wasm and the template snapshots, plus /lab.json telling the page
+// where everything is.
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { startWebServer, type Mount, type RunningServer } from './server.ts';
+import { buildWeb, bundleStaleReason, DIST_DIR } from './build.ts';
+import { listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from './snapshots.ts';
+
+export interface LabServerOptions {
+  port?: number;
+  host?: string;
+  log?: (line: string) => void;
+  /** Rebuild the bundle even when it looks current. */
+  rebuild?: boolean;
+}
+
+const require = createRequire(import.meta.url);
+
+export async function prepareLab(log: (line: string) => void, rebuild = false): Promise<{ imageDir: string }> {
+  const stale = rebuild ? 'rebuild requested' : await bundleStaleReason();
+  if (stale) {
+    log(`bundling the page (${stale}) ...`);
+    const { files, ms } = await buildWeb();
+    log(`bundled ${files.map((f) => `${f.path.split('/').pop()} ${(f.bytes / 1024).toFixed(0)} KiB`).join(', ')} in ${ms.toFixed(0)} ms`);
+  }
+  const { ensureImage } = await import('../guest-images/index.ts');
+  const image = await ensureImage({ log });
+  return { imageDir: image.dir };
+}
+
+export async function startLabServer(options: LabServerOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? (() => {});
+  const { imageDir } = await prepareLab(log, options.rebuild);
+  const mounts: Mount[] = [
+    { prefix: '/', dir: DIST_DIR },
+    { prefix: '/v86/', dir: dirname(require.resolve('v86/build/v86.wasm')) },
+    { prefix: '/image/', dir: imageDir },
+    { prefix: SNAPSHOT_URL_PREFIX, dir: snapshotDir() },
+  ];
+  return startWebServer({
+    mounts,
+    ...(options.host !== undefined ? { host: options.host } : {}),
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    log,
+    routes: {
+      '/lab.json': async () => ({
+        type: 'application/json; charset=utf-8',
+        body: JSON.stringify({
+          image: {
+            kernel: 'image/vmlinuz',
+            initrd: 'image/initramfs.cpio.gz',
+            bios: 'image/bios.bin',
+            vgaBios: 'image/vgabios.bin',
+            wasm: 'v86/v86.wasm',
+          },
+          snapshots: await listSnapshots(),
+          memoryMiB: 128,
+        }),
+      }),
+    },
+  });
+}
+

@@ -1,0 +1,92 @@
+// Messages between the page (switch, UI) and a VM's Web Worker (v86 + NIC
+// models). Frames cross in batches with their ArrayBuffers transferred; each
+// buffer holds exactly one frame so a transfer never detaches anything else.
+import type { ChecksumRequest, Frame, GsoRequest, GsoType } from '../../emulator/net/frame.ts';
+import type { NicCounters, NicModel } from '../../emulator/net/nic.ts';
+
+export interface WireFrame {
+  data: Uint8Array;
+  csum?: ChecksumRequest;
+  gso?: GsoRequest;
+  csumVerified?: boolean;
+}
+
+export interface WireRxOffloads {
+  csum: boolean;
+  gso: GsoType[];
+  maxFrameSize: number;
+}
+
+export type WireDriverEvent =
+  | { type: 'ready' }
+  | { type: 'stopped'; reason: string }
+  | { type: 'features'; rxOffloads: WireRxOffloads }
+  | { type: 'mac'; mac: string }
+  | { type: 'mtu'; mtu: number };
+
+export interface ImageUrls {
+  kernel: string;
+  initrd: string;
+  bios: string;
+  vgaBios: string;
+  wasm: string;
+}
+
+export interface VmBootConfig {
+  name: string;
+  memoryMiB: number;
+  nics: { model: NicModel; mac: string }[];
+  /** One CIDR per NIC ('-' for none). */
+  ip: string[];
+  /** Every VM's name and address, for the guest's /etc/hosts. */
+  hosts: Record<string, string>;
+  image: ImageUrls;
+  /** A template snapshot to restore instead of booting cold. */
+  snapshotUrl?: string;
+}
+
+export type ToWorker =
+  | { type: 'start'; config: VmBootConfig }
+  | { type: 'input'; text: string }
+  | { type: 'frames'; nic: number; frames: WireFrame[] }
+  | { type: 'link'; nic: number; up: boolean }
+  | { type: 'stop' };
+
+export type VmPhase = 'loading' | 'booting' | 'restoring' | 'personalising' | 'ready' | 'stopped' | 'failed';
+
+export type FromWorker =
+  /**
+   * The VM's NICs as the guest will first see them on the switch: sent before
+   * the guest runs (cold boot) or after a restored guest got its own identity
+   * (snapshot), so the page's PORT_CREATE/NIC_CREATE come first either way.
+   */
+  | { type: 'nics'; nics: { model: NicModel; mac: string; driverReady: boolean; rxOffloads: WireRxOffloads }[] }
+  | { type: 'console'; text: string }
+  | { type: 'frames'; nic: number; frames: WireFrame[] }
+  | { type: 'driver'; nic: number; event: WireDriverEvent }
+  | { type: 'counters'; nic: number; counters: NicCounters }
+  | { type: 'phase'; phase: VmPhase; detail?: string; elapsedMs?: number }
+  | { type: 'error'; message: string };
+
+/**
+ * A frame as a message part, its buffer added to `transfer`. Always a copy:
+ * the switch hands one Frame to every destination of a flood, and a device may
+ * keep its own reference, so the sender's bytes must never be detached.
+ */
+export function toWire(frame: Frame, transfer: ArrayBuffer[]): WireFrame {
+  const own = frame.data.slice();
+  transfer.push(own.buffer);
+  const wire: WireFrame = { data: own };
+  if (frame.csum) wire.csum = { ...frame.csum };
+  if (frame.gso) wire.gso = { ...frame.gso };
+  if (frame.csumVerified) wire.csumVerified = true;
+  return wire;
+}
+
+export function fromWire(wire: WireFrame): Frame {
+  const frame: Frame = { data: wire.data };
+  if (wire.csum) frame.csum = wire.csum;
+  if (wire.gso) frame.gso = wire.gso;
+  if (wire.csumVerified) frame.csumVerified = true;
+  return frame;
+}

@@ -1,0 +1,201 @@
+// One VM in a Web Worker: v86 through the project's adapter, our NIC models
+// from the device registry, the image fetched over HTTP. Frames, driver
+// events and console bytes go to the page by message; the switch is there.
+import './browser-globals.ts';
+import type { GuestNic } from '../../emulator/net/nic.ts';
+import type { Frame } from '../../emulator/net/frame.ts';
+import { formatMac, parseMac } from '../../emulator/net/frame.ts';
+import type { V86Machine } from '../../emulator/v86/adapter.ts';
+import { toWire, fromWire, type FromWorker, type ToWorker, type VmBootConfig, type WireDriverEvent, type WireRxOffloads } from './protocol.ts';
+import { bootCommandLine, PromptWatcher, personaliseCommand } from './guest-setup.ts';
+import { fetchBytes } from './fetch.ts';
+import { parseBrowserSnapshot } from './snapshot.ts';
+
+interface WorkerScope {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+  close(): void;
+}
+const scope = self as unknown as WorkerScope;
+
+function post(message: FromWorker, transfer: Transferable[] = []): void {
+  scope.postMessage(message, transfer);
+}
+
+let machine: V86Machine | null = null;
+let nics: GuestNic[] = [];
+let stopping = false;
+let counterTimer: ReturnType<typeof setInterval> | undefined;
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+/** Console bytes are held back while the worker itself talks to the shell (snapshot personalisation). */
+let consoleGate: ((text: string) => boolean) | null = null;
+let consoleText = '';
+let consoleFlush = false;
+
+function wireOffloads(nic: GuestNic): WireRxOffloads {
+  return { csum: nic.rxOffloads.csum, gso: [...nic.rxOffloads.gso], maxFrameSize: nic.rxOffloads.maxFrameSize };
+}
+
+function wireEvent(nic: GuestNic, event: Parameters<Parameters<GuestNic['onDriverEvent']>[0]>[0]): WireDriverEvent {
+  switch (event.type) {
+    case 'mac':
+      return { type: 'mac', mac: formatMac(event.mac) };
+    case 'features':
+      return { type: 'features', rxOffloads: wireOffloads(nic) };
+    default:
+      return event;
+  }
+}
+
+/** Per NIC, guest transmits of one task go out as one message. */
+function transmitSink(index: number) {
+  let pending: Frame[] = [];
+  let scheduled = false;
+  return {
+    deliver(frames: readonly Frame[]): void {
+      for (const frame of frames) pending.push(frame);
+      if (scheduled) return;
+      scheduled = true;
+      queueMicrotask(() => {
+        scheduled = false;
+        const batch = pending;
+        pending = [];
+        const transfer: ArrayBuffer[] = [];
+        post({ type: 'frames', nic: index, frames: batch.map((f) => toWire(f, transfer)) }, transfer);
+      });
+    },
+  };
+}
+
+function onConsole(bytes: Uint8Array): void {
+  const text = decoder.decode(bytes, { stream: true });
+  if (consoleGate && !consoleGate(text)) return;
+  consoleText += text;
+  if (consoleFlush) return;
+  consoleFlush = true;
+  // Coalesce: the serial port delivers a byte at a time.
+  setTimeout(() => {
+    consoleFlush = false;
+    const out = consoleText;
+    consoleText = '';
+    if (out) post({ type: 'console', text: out });
+  }, 16);
+}
+
+function announceNics(config: VmBootConfig): void {
+  post({
+    type: 'nics',
+    nics: nics.map((nic, i) => ({ model: config.nics[i]!.model, mac: formatMac(nic.mac), driverReady: nic.driverReady, rxOffloads: wireOffloads(nic) })),
+  });
+}
+
+async function start(config: VmBootConfig): Promise<void> {
+  const started = performance.now();
+  post({ type: 'phase', phase: 'loading' });
+  const [{ V86Machine }, { nicFactory }] = await Promise.all([import('../../emulator/v86/adapter.ts'), import('../../emulator/devices/index.ts')]);
+  const factories = await Promise.all(config.nics.map((n) => nicFactory(n.model)));
+  const snapshot = config.snapshotUrl ? parseBrowserSnapshot(await fetchBytes(config.snapshotUrl)) : undefined;
+  const wanted = config.nics.map((n) => n.model).join('+');
+  if (snapshot && snapshot.nics.join('+') !== wanted) throw new Error(`the snapshot has NICs ${snapshot.nics.join('+')}, the VM wants ${wanted}`);
+  const [bios, vgaBios, kernel, initrd] = await Promise.all([
+    fetchBytes(config.image.bios),
+    fetchBytes(config.image.vgaBios),
+    snapshot ? undefined : fetchBytes(config.image.kernel),
+    snapshot ? undefined : fetchBytes(config.image.initrd),
+  ]);
+  if (stopping) return;
+
+  post({ type: 'phase', phase: snapshot ? 'restoring' : 'booting' });
+  const created = await V86Machine.create({
+    memoryBytes: (snapshot?.memoryMiB ?? config.memoryMiB) * 1024 * 1024,
+    images: { bios, vgaBios, ...(kernel ? { kernel } : {}), ...(initrd ? { initrd } : {}) },
+    cmdline: bootCommandLine(config),
+    onDeviceError: (device, error) => post({ type: 'error', message: `${device}: ${(error as Error).message}` }),
+    setup(platform) {
+      // A restored NIC keeps the template's MAC until the guest is personalised below.
+      nics = config.nics.map((n, i) => factories[i]!(platform, { mac: parseMac(snapshot ? snapshot.macs[i]! : n.mac) }));
+      nics.forEach((nic, index) => {
+        nic.setTransmitSink(transmitSink(index));
+        nic.onDriverEvent((event) => post({ type: 'driver', nic: index, event: wireEvent(nic, event) }));
+      });
+      // Cold boot: the page creates the ports before the BIOS even runs.
+      if (!snapshot) announceNics(config);
+    },
+    ...(snapshot
+      ? { restore: { state: snapshot.v86State, afterRestore: () => nics.forEach((nic, i) => nic.restoreState(snapshot.nicStates[i])) } }
+      : {}),
+  });
+  machine = created;
+  if (stopping) return created.destroy();
+  created.onSerialOutput(onConsole);
+  counterTimer = setInterval(() => nics.forEach((nic, i) => post({ type: 'counters', nic: i, counters: nic.counters })), 1000);
+
+  const watcher = new PromptWatcher();
+  if (snapshot) {
+    // Same identity as a cold boot gives (hostname, addresses, hosts, MACs) before the VM joins the switch.
+    post({ type: 'phase', phase: 'personalising' });
+    const command = personaliseCommand(config);
+    await new Promise<void>((resolve) => {
+      consoleGate = (text) => {
+        if (!watcher.feedMarker(text, command.marker)) return false;
+        consoleGate = null;
+        resolve();
+        return false;
+      };
+      created.sendSerial(encoder.encode(command.line + '\n'));
+    });
+    if (watcher.markerStatus !== 0) throw new Error(`vmswitch-config failed in the restored guest (exit ${watcher.markerStatus})`);
+    announceNics(config);
+    // A fresh prompt for the user's terminal.
+    created.sendSerial(encoder.encode('\n'));
+  } else {
+    const bootDecoder = new TextDecoder();
+    await new Promise<void>((resolve) => {
+      const off = created.onSerialOutput((bytes) => {
+        if (watcher.feedBoot(bootDecoder.decode(bytes, { stream: true }))) {
+          off();
+          resolve();
+        }
+      });
+    });
+  }
+  post({ type: 'phase', phase: 'ready', elapsedMs: performance.now() - started });
+}
+
+async function stop(): Promise<void> {
+  stopping = true;
+  if (counterTimer) clearInterval(counterTimer);
+  for (const nic of nics) {
+    nic.setTransmitSink(null);
+    nic.destroy();
+  }
+  nics = [];
+  await machine?.destroy();
+  machine = null;
+  post({ type: 'phase', phase: 'stopped' });
+  scope.close();
+}
+
+scope.onmessage = (event: MessageEvent) => {
+  const message = event.data as ToWorker;
+  switch (message.type) {
+    case 'start':
+      start(message.config).catch((error: Error) => {
+        post({ type: 'phase', phase: 'failed', detail: error.message });
+      });
+      break;
+    case 'input':
+      machine?.sendSerial(encoder.encode(message.text));
+      break;
+    case 'frames':
+      nics[message.nic]?.receive(message.frames.map(fromWire));
+      break;
+    case 'link':
+      nics[message.nic]?.setLinkUp(message.up);
+      break;
+    case 'stop':
+      void stop();
+      break;
+  }
+};
