@@ -6,7 +6,8 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_DIR, cacheDir } from './paths.ts';
 import { MANIFEST_FILE, OUTPUT_FILES, parseManifest, recipeHash, type Manifest } from './manifest.ts';
-import { assemble, prepareInputs, writeImage } from './build.ts';
+import { prepareInputs, writeImage } from './build.ts';
+import { assemble } from './initramfs.ts';
 import type { Log } from './apt.ts';
 
 export type { Manifest } from './manifest.ts';
