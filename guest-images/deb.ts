@@ -4,6 +4,7 @@
 import { mkdir, rename, rm, stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run, type PackageInfo } from './apt.ts';
+import { processAlive } from './lock.ts';
 
 export async function extractDeb(debPath: string, pkg: PackageInfo, extractRoot: string, tmpRoot: string): Promise<{ dir: string; fresh: boolean }> {
   const dir = join(extractRoot, `${pkg.name}_${pkg.version.replace(/:/g, '%3a')}`);
@@ -31,12 +32,6 @@ export async function cleanStaleTemporaries(tmpRoot: string): Promise<void> {
   for (const name of await readdir(tmpRoot).catch(() => [] as string[])) {
     const pid = Number(/^[a-z]+-(\d+)-/.exec(name)?.[1]);
     if (!pid) continue;
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      alive = (error as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive) await rm(join(tmpRoot, name), { recursive: true, force: true });
+    if (!processAlive(pid)) await rm(join(tmpRoot, name), { recursive: true, force: true });
   }
 }

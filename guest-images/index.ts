@@ -9,6 +9,7 @@ import { MANIFEST_FILE, OUTPUT_FILES, parseManifest, recipeHash, type Manifest }
 import { prepareInputs, writeImage } from './build.ts';
 import { assemble } from './initramfs.ts';
 import type { Log } from './apt.ts';
+import { withBuildLock } from './lock.ts';
 
 export type { Manifest } from './manifest.ts';
 export { READY_LINE } from './init/init.ts';
@@ -95,13 +96,17 @@ export interface EnsureOptions {
 export async function ensureImage(opts: EnsureOptions = {}): Promise<GuestImage> {
   const dir = opts.outDir ?? BUILD_DIR;
   const log = opts.log ?? (() => {});
-  const reason = opts.force ? 'forced rebuild' : await staleReason(dir);
-  if (reason) {
-    log(`building the guest image (${reason}) ...`);
-    const inputs = await prepareInputs({ cacheRoot: opts.cacheRoot ?? cacheDir(), force: opts.force ?? false, log });
-    const assembled = await assemble(inputs, log);
-    await writeImage(assembled, dir);
-    log(`guest image written to ${dir}`);
+  if (opts.force || (await staleReason(dir))) {
+    await withBuildLock(dir, () => log('waiting for another build of the guest image to finish ...'), async () => {
+      // Whoever held the lock may just have built it.
+      const reason = opts.force ? 'forced rebuild' : await staleReason(dir);
+      if (!reason) return;
+      log(`building the guest image (${reason}) ...`);
+      const inputs = await prepareInputs({ cacheRoot: opts.cacheRoot ?? cacheDir(), force: opts.force ?? false, log });
+      const assembled = await assemble(inputs, log);
+      await writeImage(assembled, dir);
+      log(`guest image written to ${dir}`);
+    });
   }
   const paths = imagePaths(dir);
   if (!paths.manifest) throw new Error(`guest image in ${dir} has no readable manifest after the build`);
