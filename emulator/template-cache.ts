@@ -1,8 +1,8 @@
 // Template snapshots: one cold boot per (image, memory, NIC models), saved in
 // the user's cache, so that later VMs restore instead of booting.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { cacheDir } from '../guest-images/paths.ts';
 import type { NicModel } from './net/nic.ts';
 
@@ -39,7 +39,7 @@ export async function readTemplate(path: string): Promise<Uint8Array | undefined
 
 /** Temp file + rename: a reader never sees half a template, concurrent writers do not clash. */
 export async function writeTemplate(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(join(path, '..'), { recursive: true });
+  await mkdir(dirname(path), { recursive: true });
   const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
   try {
     await writeFile(temp, bytes);
@@ -47,5 +47,16 @@ export async function writeTemplate(path: string, bytes: Uint8Array): Promise<vo
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+  await pruneSiblings(path);
+}
+
+/** Templates of the same shape for other images (an older build) are dead weight of ~60 MB each. */
+async function pruneSiblings(path: string): Promise<void> {
+  const name = basename(path);
+  const prefix = name.slice(0, name.lastIndexOf('-') + 1);
+  const names = await readdir(dirname(path)).catch(() => [] as string[]);
+  for (const other of names) {
+    if (other !== name && other.startsWith(prefix) && other.endsWith('.vmsnap')) await rm(join(dirname(path), other), { force: true });
   }
 }

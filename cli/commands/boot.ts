@@ -1,0 +1,135 @@
+// `vmswitch boot`: one VM with an interactive console, or one command run in it.
+import type { Command } from '../main.ts';
+import { parseCommandArgs, positiveInt, UsageError } from '../args.ts';
+import { NIC_MODELS, type NicModel } from '../../emulator/net/nic.ts';
+
+const HELP = `usage: vmswitch boot [--mem MiB] [--snapshot FILE] [--nic MODEL]... [--cold] [--exec CMD [--timeout SEC]]
+
+Starts the guest (Debian i386 kernel + busybox initramfs) in v86.
+Without --exec: an interactive console on this terminal; Ctrl-] quits.
+With --exec: runs CMD in the guest's shell, prints its output and exits with
+CMD's exit status.
+
+By default the VM starts from a cached template snapshot of the image (made by
+one cold boot the first time, kept in $XDG_CACHE_HOME/vmswitch/templates).
+
+options:
+  --mem MiB        guest RAM (default 128)
+  --snapshot FILE  start from a snapshot file instead
+  --nic MODEL      add a NIC (${NIC_MODELS.join(', ')}); repeat for eth0, eth1, ...
+  --cold           boot from the kernel, without a template
+  --exec CMD       run CMD and exit with its status
+  --timeout SEC    --exec time limit (default 600)
+  -h, --help       show this help`;
+
+const CTRL_RIGHT_BRACKET = 0x1d;
+
+export const command: Command = {
+  summary: 'boot a VM: interactive console, or --exec CMD',
+  async run(argv) {
+    const { values } = parseCommandArgs('boot', argv, {
+      mem: { type: 'string' },
+      snapshot: { type: 'string' },
+      nic: { type: 'string', multiple: true },
+      cold: { type: 'boolean' },
+      exec: { type: 'string' },
+      timeout: { type: 'string' },
+    });
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const memoryMiB = values.mem === undefined ? undefined : positiveInt('boot', 'mem', values.mem, 128);
+    const timeoutSec = positiveInt('boot', 'timeout', values.timeout, 600);
+    if (values.timeout !== undefined && values.exec === undefined) throw new UsageError('vmswitch boot: --timeout only applies to --exec');
+    const nics = (values.nic ?? []).map((model) => {
+      if (!(NIC_MODELS as readonly string[]).includes(model)) throw new UsageError(`vmswitch boot: unknown NIC model '${model}' (expected ${NIC_MODELS.join(', ')})`);
+      return { model: model as NicModel };
+    });
+    if (values.snapshot !== undefined && values.cold) throw new UsageError('vmswitch boot: --snapshot and --cold exclude each other');
+
+    const progress = (line: string): void => void process.stderr.write(`vmswitch: ${line}\n`);
+    const { ensureImage } = await import('../../guest-images/index.ts');
+    const image = await ensureImage({ log: progress });
+    const { VirtualMachine } = await import('../../emulator/vm.ts');
+    const vm = await VirtualMachine.start({
+      name: 'vm',
+      hostname: 'vmswitch',
+      image,
+      log: progress,
+      ...(memoryMiB !== undefined ? { memoryMiB } : {}),
+      ...(nics.length ? { nics } : {}),
+      ...(values.snapshot !== undefined ? { snapshot: values.snapshot } : { template: !values.cold }),
+    });
+    try {
+      if (values.exec !== undefined) {
+        const result = await vm.exec(values.exec, { timeoutMs: timeoutSec * 1000 });
+        process.stdout.write(result.output);
+        return result.exitCode;
+      }
+      return await interactive(vm);
+    } finally {
+      await vm.stop();
+    }
+  },
+};
+
+type Vm = Awaited<ReturnType<(typeof import('../../emulator/vm.ts'))['VirtualMachine']['start']>>;
+
+/** Terminal <-> guest console until Ctrl-] (or, without a TTY, until input ends and the guest goes quiet). */
+async function interactive(vm: Vm): Promise<number> {
+  const stdin = process.stdin;
+  const isTty = stdin.isTTY === true;
+  process.stderr.write(isTty ? 'vmswitch: guest console; press Ctrl-] to quit\r\n' : '');
+  let lastOutput = Date.now();
+  const offOutput = vm.console.onData((bytes) => {
+    lastOutput = Date.now();
+    process.stdout.write(bytes);
+  });
+  if (isTty) stdin.setRawMode(true);
+  const restore = (): void => {
+    if (isTty) stdin.setRawMode(false);
+    stdin.pause();
+  };
+  try {
+    await new Promise<void>((resolve) => {
+      const finish = (): void => {
+        stdin.off('data', onData);
+        stdin.off('end', onEnd);
+        process.off('SIGTERM', finish);
+        process.off('SIGHUP', finish);
+        resolve();
+      };
+      const onData = (chunk: Buffer): void => {
+        const quit = isTty ? chunk.indexOf(CTRL_RIGHT_BRACKET) : -1;
+        if (quit >= 0) {
+          if (quit > 0) vm.console.write(chunk.subarray(0, quit));
+          finish();
+          return;
+        }
+        vm.console.write(chunk);
+      };
+      const onEnd = (): void => {
+        // Piped input: let the guest finish answering (1 s of quiet, at most 60 s).
+        const began = Date.now();
+        const poll = setInterval(() => {
+          if (Date.now() - lastOutput > 1000 || Date.now() - began > 60_000) {
+            clearInterval(poll);
+            finish();
+          }
+        }, 100);
+      };
+      stdin.on('data', onData);
+      stdin.on('end', onEnd);
+      process.on('SIGTERM', finish);
+      process.on('SIGHUP', finish);
+      stdin.resume();
+      vm.console.write('\n'); // a fresh prompt
+    });
+  } finally {
+    restore();
+    offOutput();
+    if (isTty) process.stderr.write('\r\nvmswitch: console closed\n');
+  }
+  return 0;
+}
