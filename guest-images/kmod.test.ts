@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { moduleName, modulesDep, resolveModules, type KernelModule } from './kmod.ts';
+import { decompressModule, moduleName, modulesDep, resolveModules, type KernelModule } from './kmod.ts';
+import { gzipSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import { cacheDir } from './paths.ts';
 
 const mod = (name: string, path: string, depends: string[]): KernelModule => ({ name, path, depends, data: new Uint8Array(0) });
@@ -47,4 +49,15 @@ test('kmod: the real kernel package resolves the NIC modules and their dependenc
   assert.ok(names.indexOf('failover') < names.indexOf('net_failover') && names.indexOf('net_failover') < names.indexOf('virtio_net'));
   assert.equal(names.includes('af_packet') || builtin.includes('af_packet'), true);
   await assert.rejects(resolveModules(join(extracted, dir, 'lib/modules', release), ['no_such_module']), /neither in the kernel package nor built in/);
+});
+
+test('kmod: compressed modules come out as plain ELF (gzip always, xz when the host has xz)', (t) => {
+  const elf = Buffer.concat([Buffer.from('\x7fELF'), Buffer.alloc(100, 7)]);
+  assert.deepEqual(Buffer.from(decompressModule('kernel/a.ko.gz', gzipSync(elf))), elf);
+  assert.equal(decompressModule('kernel/a.ko', elf), elf);
+  assert.throws(() => decompressModule('kernel/a.ko.gz', Buffer.from('not gzip')));
+  const xz = spawnSync('xz', ['-c'], { input: elf });
+  if (xz.error || xz.status !== 0) return t.skip('no xz on this machine');
+  assert.deepEqual(Buffer.from(decompressModule('kernel/a.ko.xz', xz.stdout)), elf);
+  assert.throws(() => decompressModule('kernel/a.ko.xz', Buffer.from('not xz')), /cannot decompress/);
 });

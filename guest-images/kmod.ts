@@ -3,6 +3,8 @@
 // package ships no modules.dep), and write the modules.dep busybox modprobe reads.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import { modinfo } from './elf.ts';
 
 export const moduleName = (file: string) => file.replace(/\.ko(\.(xz|gz|zst))?$/, '').replace(/-/g, '_');
@@ -19,12 +21,25 @@ async function walk(dir: string, rel: string, out: Map<string, string>): Promise
   for (const entry of await readdir(join(dir, rel), { withFileTypes: true })) {
     const path = rel ? `${rel}/${entry.name}` : entry.name;
     if (entry.isDirectory()) await walk(dir, path, out);
-    else if (/\.ko$/.test(entry.name)) out.set(moduleName(entry.name), path);
-    else if (/\.ko\.(xz|gz|zst)$/.test(entry.name)) {
-      // This kernel (Debian bookworm 6.1) ships plain .ko files; a compressed one would need a decompressor here.
-      throw new Error(`kernel module ${path} is compressed; this builder only handles uncompressed modules`);
-    }
+    else if (/\.ko(\.(xz|gz|zst))?$/.test(entry.name)) out.set(moduleName(entry.name), path);
   }
+}
+
+/**
+ * A module's plain ELF bytes. Debian bookworm's 6.1 ships plain .ko files;
+ * newer kernels compress them, and busybox insmod cannot rely on the kernel
+ * decompressing, so the image always carries plain .ko files.
+ */
+export function decompressModule(path: string, data: Uint8Array): Uint8Array {
+  if (path.endsWith('.ko')) return data;
+  if (path.endsWith('.gz')) return new Uint8Array(gunzipSync(data));
+  const tool = path.endsWith('.xz') ? 'xz' : path.endsWith('.zst') ? 'zstd' : undefined;
+  if (!tool) throw new Error(`kernel module ${path} has an unknown compression`);
+  const result = spawnSync(tool, ['-dc'], { input: data, maxBuffer: 256 * 1024 * 1024 });
+  if (result.error || result.status !== 0) {
+    throw new Error(`cannot decompress kernel module ${path}: '${tool} -dc' ${result.error ? 'is not installed' : `failed: ${String(result.stderr).trim()}`}`);
+  }
+  return new Uint8Array(result.stdout);
 }
 
 /**
@@ -54,11 +69,12 @@ export async function resolveModules(releaseDir: string, wanted: readonly string
       throw new Error(`kernel module '${name}'${from ? ` (needed by ${from})` : ''} is neither in the kernel package nor built in`);
     }
     visiting.add(name);
-    const data = new Uint8Array(await readFile(join(releaseDir, path)));
+    const data = decompressModule(path, new Uint8Array(await readFile(join(releaseDir, path))));
     const depends = (modinfo(data).get('depends') ?? []).flatMap((d) => d.split(',')).filter(Boolean).map(moduleName);
     for (const dep of depends) await visit(dep, name);
     visiting.delete(name);
-    const mod = { name, path, depends, data };
+    // Shipped decompressed, so the path loses its compression suffix.
+    const mod = { name, path: path.replace(/\.ko\.(xz|gz|zst)$/, '.ko'), depends, data };
     loaded.set(name, mod);
     order.push(mod);
   };
