@@ -96,6 +96,11 @@ export function dependencyNames(field: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** Package names from `apt-cache depends --recurse` output: unindented lines, virtual `<names>` left out. */
+export function packagesInDependsOutput(text: string): string[] {
+  return [...new Set(text.split('\n').filter((l) => l.trim() && !/^\s/.test(l) && !l.startsWith('<')).map((l) => l.trim()))];
+}
+
 export class PrivateApt {
   readonly dir: string;
 
@@ -178,6 +183,14 @@ export class PrivateApt {
       });
     }
     return out;
+  }
+
+  /** Every package name in the recursive Depends/Pre-Depends of `names` (virtual packages left out). */
+  async dependsClosure(names: readonly string[]): Promise<string[]> {
+    const skip = ['--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances'];
+    const result = await run('apt-cache', [...this.options(), 'depends', '--recurse', ...skip, ...names]);
+    if (result.code !== 0) throw new Error(`apt-cache depends failed: ${result.stderr.trim().split('\n')[0]}`);
+    return packagesInDependsOutput(result.stdout);
   }
 
   /**

@@ -54,14 +54,22 @@ async function showAll(apt: PrivateApt, names: string[]): Promise<Map<string, Pa
   return found;
 }
 
-/** The lib* packages reachable from `roots` through Depends (other packages carry no libraries we load). */
+/**
+ * The lib* packages reachable from `roots` through Depends, following lib*
+ * packages only (other packages carry no libraries the tools load). Resolved
+ * from one `apt-cache depends --recurse` and one `apt-cache show`.
+ */
 async function libraryClosure(apt: PrivateApt, roots: PackageInfo[]): Promise<PackageInfo[]> {
+  const candidates = (await apt.dependsClosure(roots.map((r) => r.name))).filter((n) => n.startsWith('lib'));
+  const info = await apt.show(candidates);
   const seen = new Map<string, PackageInfo>();
-  let frontier = [...new Set(roots.flatMap((p) => p.depends))].filter((n) => n.startsWith('lib'));
-  while (frontier.length) {
-    const found = await apt.show(frontier.filter((n) => !seen.has(n)));
-    for (const p of found.values()) seen.set(p.name, p);
-    frontier = [...new Set([...found.values()].flatMap((p) => p.depends))].filter((n) => n.startsWith('lib') && !seen.has(n));
+  const queue = roots.flatMap((p) => p.depends);
+  while (queue.length) {
+    const name = queue.shift()!;
+    const p = info.get(name);
+    if (!name.startsWith('lib') || seen.has(name) || !p) continue;
+    seen.set(name, p);
+    queue.push(...p.depends);
   }
   return [...seen.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
