@@ -39,7 +39,7 @@ export interface V86Pci {
 export interface V86Cpu {
   /** [0] is the guest RAM size in bytes. */
   memory_size: Uint32Array | Int32Array;
-  /** A getter that builds a new view on every access. */
+  /** A Proxy that builds a new view of the wasm memory on every property access. */
   readonly mem8: Uint8Array;
   write_blob(data: Uint8Array, addr: number): void;
   io: V86Io;

@@ -12,18 +12,25 @@ export class V86GuestMemory implements GuestMemory {
 
   constructor(private readonly cpu: V86Cpu) {
     this.size = cpu.memory_size[0]! >>> 0;
-    this.mem8 = cpu.mem8;
-    this.view = new DataView(this.mem8.buffer, this.mem8.byteOffset, this.mem8.byteLength);
+    this.mem8 = new Uint8Array(0);
+    this.view = new DataView(this.mem8.buffer);
+    this.refresh();
   }
 
-  /** `cpu.mem8` builds a new view per access, so it is hoisted; fetched again if the wasm memory was replaced. */
+  /**
+   * `cpu.mem8` is a Proxy that builds a new view of the wasm memory on every
+   * property access: too slow for DMA. A plain view is hoisted instead, and
+   * rebuilt when a wasm memory grow has detached its buffer (byteLength 0).
+   */
   refresh(): void {
-    this.mem8 = this.cpu.mem8;
-    this.view = new DataView(this.mem8.buffer, this.mem8.byteOffset, this.mem8.byteLength);
+    const live = this.cpu.mem8;
+    const buffer = live.buffer;
+    this.mem8 = new Uint8Array(buffer, live.byteOffset, this.size);
+    this.view = new DataView(buffer, live.byteOffset, this.size);
   }
 
   private bytes(): Uint8Array {
-    if (this.mem8.byteLength === 0) this.refresh(); // detached by a wasm memory grow
+    if (this.mem8.byteLength === 0) this.refresh();
     return this.mem8;
   }
 
