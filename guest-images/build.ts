@@ -4,7 +4,7 @@
 import { mkdir, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { PrivateApt, run, type Log, type PackageInfo } from './apt.ts';
+import { PrivateApt, debFileName, run, type Log, type PackageInfo } from './apt.ts';
 import { extractDeb, cleanStaleTemporaries } from './deb.ts';
 import type { Assembled } from './initramfs.ts';
 import { BIOS_PACKAGE, BUSYBOX_PACKAGE, KERNEL_METAPACKAGE, TOOL_PACKAGES } from './recipe.ts';
@@ -103,7 +103,7 @@ export async function prepareInputs(opts: PrepareOptions): Promise<BuildInputs> 
   if (opts.offline) {
     debs = new Map();
     for (const [p] of all) {
-      const path = join(debDir, `${p.name}_${p.version.replace(/:/g, '%3a')}_i386.deb`);
+      const path = join(debDir, debFileName(p));
       if (!(await stat(path).then(() => true, () => false))) throw new NotCachedError(`${p.name} ${p.version} is not in the download cache`);
       debs.set(p.name, path);
     }
@@ -131,9 +131,7 @@ export async function writeImage(a: Assembled, outDir: string, hash = recipeHash
     format: 1,
     recipeHash: hash,
     kernelVersion: a.kernelVersion,
-    packages: await Promise.all(
-      a.used.map(async (u) => ({ name: u.info.name, version: u.info.version, role: u.role, debSha256: u.info.sha256 })),
-    ),
+    packages: a.used.map((u) => ({ name: u.info.name, version: u.info.version, role: u.role, debSha256: u.info.sha256 })),
     modules: a.modules,
     builtinModules: a.builtinModules,
     libraries: a.libraries,
