@@ -11,7 +11,7 @@ Packages are cached in $XDG_CACHE_HOME/vmswitch (or ~/.cache/vmswitch).
 
 subcommands:
   build      build the image when it is missing or stale
-  info       print the manifest summary
+  info       print the manifest summary (exit status 1 when no image is built)
 
 options:
   --force    (build) refresh the package lists and rebuild even when current
@@ -43,7 +43,7 @@ async function info(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const { imagePaths, staleReason } = await import('../../guest-images/index.ts');
+  const { imagePaths, staleReason, cacheDir } = await import('../../guest-images/index.ts');
   const paths = imagePaths();
   const m = paths.manifest;
   if (!m) {
@@ -54,6 +54,7 @@ async function info(argv: string[]): Promise<number> {
   console.log(`guest image in ${paths.dir}${stale ? ` (stale: ${stale})` : ''}`);
   console.log(`kernel:    ${m.kernelVersion}`);
   console.log(`recipe:    ${m.recipeHash.slice(0, 16)}`);
+  console.log(`cache:     ${cacheDir()}`);
   console.log(`modules:   ${m.modules.join(' ')}${m.builtinModules.length ? ` (built in: ${m.builtinModules.join(' ')})` : ''}`);
   console.log(`libraries: ${m.libraries.map((l) => l.soname).join(' ')}`);
   console.log('packages:');
