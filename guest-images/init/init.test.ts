@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync, chmodSync, symlinkSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_SCRIPT, INIT_SCRIPT, ORDER_NICS_SCRIPT, READY_LINE } from './init.ts';
@@ -64,4 +64,38 @@ test('vmswitch-config: unknown keys and bad hostnames exit 2', () => {
   const unlisted = runConfig(['hostname=solo']);
   assert.equal(unlisted.status, 0, unlisted.stderr);
   assert.equal(unlisted.hosts, '127.0.0.1 localhost\n127.0.1.1 solo\n');
+});
+
+/** Runs vmswitch-order-nics against a fake /sys/class/net whose `device` links point at fake PCI paths. */
+function orderNics(nics: Record<string, string>): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'vmswitch-order-'));
+  try {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'ip'), `#!/bin/sh\necho "$*" >> "${dir}/log"\n`);
+    chmodSync(join(bin, 'ip'), 0o755);
+    mkdirSync(join(dir, 'sys/class/net/lo'), { recursive: true });
+    for (const [name, pciPath] of Object.entries(nics)) {
+      mkdirSync(join(dir, 'sys/class/net', name), { recursive: true });
+      mkdirSync(join(dir, 'devices', pciPath), { recursive: true });
+      symlinkSync(join(dir, 'devices', pciPath), join(dir, 'sys/class/net', name, 'device'));
+    }
+    writeFileSync(join(dir, 'order'), ORDER_NICS_SCRIPT.replaceAll('/sys/class/net', `${dir}/sys/class/net`));
+    const result = spawnSync('sh', [join(dir, 'order')], { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin` } });
+    assert.equal(result.status, 0, result.stderr);
+    return existsSync(join(dir, 'log')) ? readFileSync(join(dir, 'log'), 'utf8').trim().split('\n') : [];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('vmswitch-order-nics: eth names follow PCI slot order, whichever driver bound first', () => {
+  // virtio_net (slot 0x0a) was named eth1 because e1000 (slot 0x10) loaded first.
+  assert.deepEqual(orderNics({ eth0: 'pci0000:00/0000:00:10.0', eth1: 'pci0000:00/0000:00:0a.0/virtio0' }), [
+    'link set dev eth1 name vmsw0',
+    'link set dev eth0 name vmsw1',
+    'link set dev vmsw0 name eth0',
+    'link set dev vmsw1 name eth1',
+  ]);
+  assert.deepEqual(orderNics({ eth0: 'pci0000:00/0000:00:0a.0/virtio0', eth1: 'pci0000:00/0000:00:0f.0' }), [], 'already in order: nothing renamed');
 });
