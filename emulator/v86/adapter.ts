@@ -118,7 +118,15 @@ export class V86Machine {
     });
     let machine: V86Machine | undefined;
     try {
-      const onError = opts.onDeviceError ?? ((device, error) => console.error(`vmswitch: ${device}: ${(error as Error).message}`));
+      const reported = new Set<string>();
+      // A misbehaving guest can make a handler throw at every access: say it once per device.
+      const onError: HandlerErrorSink =
+        opts.onDeviceError ??
+        ((device, error) => {
+          if (reported.has(device)) return;
+          reported.add(device);
+          console.error(`vmswitch: ${device}: ${(error as Error).message} (further errors of this device are not shown)`);
+        });
       const platform = new V86Platform(cpuOf(emulator), onError);
       machine = new V86Machine(emulator, platform);
       // Devices go on the bus before the BIOS enumerates it (and before a restore, which needs their slots).
