@@ -79,7 +79,11 @@ export class ShellSession {
   private readonly detach: () => void;
   private readonly closeWaiters = new Set<(error: Error) => void>();
 
-  constructor(private readonly console: SerialConsole) {
+  /** How long each Ctrl-C / resync attempt waits for the shell after a timeout. */
+  private readonly recoveryMs: number;
+
+  constructor(private readonly console: SerialConsole, opts: { recoveryMs?: number } = {}) {
+    this.recoveryMs = opts.recoveryMs ?? 3000;
     this.detach = console.onData((bytes) => this.onData(bytes));
   }
 
@@ -193,7 +197,9 @@ export class ShellSession {
     );
     const match = await waiting;
     if (!match) {
-      const partial = this.decode(this.pendingText());
+      const text = this.pendingText();
+      const begin = new RegExp(`__VMSX${nonce}B\\r?\\n`).exec(text);
+      const partial = begin ? this.decode(text.slice(begin.index + begin[0].length)).replace(/\r\n/g, '\n') : '';
       const recovered = await this.interrupt();
       throw new ExecTimeoutError(command, timeoutMs, partial, recovered);
     }
@@ -204,7 +210,7 @@ export class ShellSession {
   private async interrupt(): Promise<boolean> {
     for (const key of ['\x03', '\x03', '\x1c', '\x1c']) {
       this.console.write(key);
-      if (await this.syncNow(3000)) return true;
+      if (await this.syncNow(this.recoveryMs)) return true;
     }
     return false;
   }
