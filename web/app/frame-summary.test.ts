@@ -70,3 +70,13 @@ test('runts, truncation, fragments and unknown EtherTypes do not throw', () => {
   const other = summarizeFrame(eth(B, A, 0x88cc, [1, 2, 3]));
   assert.equal(other.type, '0x88cc');
 });
+
+test('IPv6 hop-by-hop options are skipped to the ICMPv6 message', () => {
+  const src = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+  const dst = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16];
+  const hopByHop = [58, 0, 5, 2, 0, 0, 1, 0];
+  const mld = [143, 0, 0, 0, 0, 0, 0, 0];
+  const payload = [...hopByHop, ...mld];
+  const frame = eth([0x33, 0x33, 0, 0, 0, 0x16], A, 0x86dd, [0x60, 0, 0, 0, 0, payload.length, 0, 1, ...src, ...dst, ...payload]);
+  assert.equal(summarizeFrame(frame).summary, 'fe80::1 → ff02::16 MLDv2 report');
+});

@@ -141,7 +141,17 @@ export function summarizeFrame(data: Uint8Array): FrameSummary {
       result.type = 'IPv6';
       result.summary = 'IPv6 (truncated)';
     } else {
-      Object.assign(result, transport(data[at + 6]!, data, at + 40, ipv6(data, at + 8), ipv6(data, at + 24), u16(data, at + 4)));
+      // Skip hop-by-hop, routing and destination options headers (MLD reports carry hop-by-hop).
+      let next = data[at + 6]!;
+      let l4 = at + 40;
+      let remaining = u16(data, at + 4);
+      while ((next === 0 || next === 43 || next === 60) && data.length >= l4 + 8) {
+        const length = (data[l4 + 1]! + 1) * 8;
+        next = data[l4]!;
+        l4 += length;
+        remaining -= length;
+      }
+      Object.assign(result, transport(next, data, l4, ipv6(data, at + 8), ipv6(data, at + 24), remaining));
     }
   } else {
     result.type = `0x${etherType.toString(16).padStart(4, '0')}`;

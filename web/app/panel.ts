@@ -176,18 +176,30 @@ export class SwitchPanel {
     this.lastFrameSeq = log.total;
     const body = el('tbody');
     const portName = (id: number) => (id === 0 ? 'switch' : (this.rows.get(id)?.name ?? `port ${id}`));
+    const macNames = new Map<string, string>();
+    for (const row of this.rows.values()) if (row.mac) macNames.set(row.mac, row.name);
+    const macName = (mac: string) => {
+      if (mac === 'ff:ff:ff:ff:ff:ff') return 'broadcast';
+      const known = macNames.get(mac);
+      if (known) return known;
+      return parseInt(mac.slice(0, 2), 16) & 1 ? `multicast ${mac}` : mac;
+    };
     for (const frame of log.last(FRAMES_SHOWN).reverse()) {
       const s = log.summary(frame);
       const tr = el('tr');
       tr.dataset.type = s.type;
+      const dropped = frame.toPorts.length === 0;
+      if (dropped) tr.classList.add('dropped');
+      const dst = el('td', 'mac', macName(s.dst));
+      if (dropped) dst.append(el('span', 'dropped-mark', ' dropped'));
       tr.append(
         el('td', 'time', `+${((frame.time - this.lab.startedAt) / 1000).toFixed(3)}`),
-        el('td', 'mac', `${portName(frame.fromPort)}`),
-        el('td', 'mac', frame.toPorts.length ? frame.toPorts.map(portName).join(', ') : 'dropped'),
+        el('td', 'mac', macName(s.src)),
+        dst,
         el('td', `type type-${s.type.toLowerCase().replace(/[^a-z0-9]/g, '')}`, s.type),
         el('td', 'summary', s.summary),
       );
-      tr.title = `${s.src} → ${s.dst}, ${frame.length} bytes`;
+      tr.title = `${s.src} → ${s.dst}, ${frame.length} bytes, from ${portName(frame.fromPort)} to ${dropped ? 'nowhere (dropped)' : frame.toPorts.map(portName).join(', ')}`;
       body.append(tr);
     }
     this.framesBody.replaceWith(body);

@@ -50,3 +50,10 @@ test('a marker is found with its status even when split, and not in the echoed c
   assert.equal(watcher.feedMarker('\r\na:~# ', marker), true);
   assert.equal(watcher.markerStatus, 1);
 });
+
+test('a prompt followed by the shell\'s cursor-position query still counts', () => {
+  const watcher = new PromptWatcher();
+  assert.equal(watcher.feedBoot("vmswitch-ready\r\n\r\nBusyBox v1.35.0\r\n\r\na:~# \x1b[6n"), true);
+  const other = new PromptWatcher();
+  assert.equal(other.feedBoot('vmswitch-ready\r\nsome output \x1b[6n'), false);
+});

@@ -58,7 +58,8 @@ export class PromptWatcher {
       this.sawReady = true;
       this.tail = tail.slice(at + READY_LINE.length);
     }
-    return /[#$] $/.test(this.tail);
+    // busybox's shell asks the terminal for the cursor position (ESC [6n) right after its prompt.
+    return /[#$] (\x1b\[[0-9;?]*[A-Za-z])*$/.test(this.tail);
   }
 
   /** True once `marker:STATUS` followed by a line end has been seen. */
