@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readTemplate, templateDir, templatePath, writeTemplate } from './template-cache.ts';
+import { readTemplate, runtimeCodeHash, templateDir, templatePath, writeTemplate } from './template-cache.ts';
 
 test('templates live in the user cache directory', () => {
   assert.equal(templateDir({ XDG_CACHE_HOME: '/x/cache' }), '/x/cache/vmswitch/templates');
@@ -20,10 +20,18 @@ test('the path depends on image, memory and the NIC model list (in order)', () =
     { ...key, memoryMiB: 256 },
     { ...key, nicModels: ['virtio', 'e1000'] as ('e1000' | 'virtio')[] },
     { ...key, nicModels: [] },
+    { ...key, codeId: 'other code' },
   ]) {
     assert.notEqual(templatePath(other, '/t'), base);
   }
   assert.match(templatePath({ ...key, nicModels: [] }, '/t'), /128m-nonic-/);
+});
+
+test('the code hash covers the runtime and device sources, and is stable', () => {
+  assert.match(runtimeCodeHash(), /^[0-9a-f]{64}$/);
+  assert.equal(runtimeCodeHash(), runtimeCodeHash());
+  const key = { imageId: 'img', memoryMiB: 128, nicModels: [] };
+  assert.equal(templatePath(key, '/t'), templatePath({ ...key, codeId: runtimeCodeHash() }, '/t'));
 });
 
 test('writes are atomic (no temp files left) and replace templates of older images of the same shape', async () => {

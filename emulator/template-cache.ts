@@ -1,13 +1,44 @@
 // Template snapshots: one cold boot per (image, memory, NIC models), saved in
 // the user's cache, so that later VMs restore instead of booting.
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { cacheDir } from '../guest-images/paths.ts';
 import type { NicModel } from './net/nic.ts';
 
 /** Bump when what the runtime puts in a template changes (cmdline, device layout, snapshot format). */
 const TEMPLATE_VERSION = 1;
+
+let codeHash: string | undefined;
+
+/**
+ * A template holds our devices' saved state and the v86 state: when the code
+ * that writes either changes (device models, the adapter, the VM runtime, the
+ * v86 package), old templates must not be restored.
+ */
+export function runtimeCodeHash(): string {
+  if (codeHash) return codeHash;
+  const emulatorDir = fileURLToPath(new URL('.', import.meta.url));
+  const hash = createHash('sha256');
+  const visit = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'testing') visit(path);
+      } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
+        hash.update(relative(emulatorDir, path)).update('\0').update(readFileSync(path)).update('\0');
+      }
+    }
+  };
+  visit(emulatorDir);
+  const require = createRequire(import.meta.url);
+  hash.update(readFileSync(require.resolve('v86/package.json')));
+  codeHash = hash.digest('hex');
+  return codeHash;
+}
 
 export function templateDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheDir(env), 'templates');
@@ -18,11 +49,13 @@ export interface TemplateKey {
   imageId: string;
   memoryMiB: number;
   nicModels: NicModel[];
+  /** Defaults to runtimeCodeHash(). */
+  codeId?: string;
 }
 
 export function templatePath(key: TemplateKey, dir = templateDir()): string {
   const hash = createHash('sha256')
-    .update(JSON.stringify({ v: TEMPLATE_VERSION, image: key.imageId, mem: key.memoryMiB, nics: key.nicModels }))
+    .update(JSON.stringify({ v: TEMPLATE_VERSION, image: key.imageId, code: key.codeId ?? runtimeCodeHash(), mem: key.memoryMiB, nics: key.nicModels }))
     .digest('hex')
     .slice(0, 24);
   const nics = key.nicModels.length ? key.nicModels.join('-') : 'nonic';

@@ -81,6 +81,25 @@ test('a command that times out raises ExecTimeoutError and the VM stays usable',
   assert.deepEqual(await vm.exec('echo still here'), { output: 'still here\n', exitCode: 0 });
 });
 
+test('the console stream carries typed input to the shell and its output back', async () => {
+  const stream = vm.console.stream();
+  try {
+    let seen = '';
+    const answered = new Promise<void>((resolve) => {
+      stream.on('data', (chunk: Buffer) => {
+        seen += chunk.toString('latin1');
+        if (/sum=4\d\d\r?\n/.test(seen)) resolve();
+      });
+    });
+    stream.write('echo sum=$((400+56))\n');
+    await answered;
+    assert.match(seen, /sum=456/);
+  } finally {
+    stream.destroy();
+  }
+  assert.deepEqual(await vm.exec('echo exec-after-console'), { output: 'exec-after-console\n', exitCode: 0 });
+});
+
 test('the networking tools run in the guest', async () => {
   const ethtool = await vm.exec('ethtool --version');
   assert.equal(ethtool.exitCode, 0, ethtool.output);
