@@ -1,9 +1,10 @@
 // `vmswitch boot`: one VM with an interactive console, or one command run in it.
+import { rename, writeFile } from 'node:fs/promises';
 import type { Command } from '../main.ts';
 import { parseCommandArgs, positiveInt, UsageError } from '../args.ts';
 import { NIC_MODELS, type NicModel } from '../../emulator/net/nic.ts';
 
-const HELP = `usage: vmswitch boot [--mem MiB] [--snapshot FILE] [--nic MODEL]... [--cold] [--exec CMD [--timeout SEC]]
+const HELP = `usage: vmswitch boot [--mem MiB] [--snapshot FILE] [--nic MODEL]... [--cold] [--exec CMD [--timeout SEC]] [--save FILE]
 
 Starts the guest (Debian i386 kernel + busybox initramfs) in v86.
 Without --exec: an interactive console on this terminal; Ctrl-] quits.
@@ -20,6 +21,7 @@ options:
   --cold           boot from the kernel, without a template
   --exec CMD       run CMD and exit with its status
   --timeout SEC    --exec time limit (default 600)
+  --save FILE      save a snapshot to FILE when done (after CMD, or when the console closes)
   -h, --help       show this help`;
 
 const CTRL_RIGHT_BRACKET = 0x1d;
@@ -34,6 +36,7 @@ export const command: Command = {
       cold: { type: 'boolean' },
       exec: { type: 'string' },
       timeout: { type: 'string' },
+      save: { type: 'string' },
     });
     if (values.help) {
       console.log(HELP);
@@ -61,13 +64,24 @@ export const command: Command = {
       ...(nics.length ? { nics } : {}),
       ...(values.snapshot !== undefined ? { snapshot: values.snapshot } : { template: !values.cold }),
     });
+    const save = async (): Promise<void> => {
+      if (values.save === undefined) return;
+      const bytes = await vm.saveSnapshot();
+      const temp = `${values.save}.${process.pid}.tmp`;
+      await writeFile(temp, bytes);
+      await rename(temp, values.save);
+      progress(`snapshot saved to ${values.save} (${(bytes.length / 1e6).toFixed(1)} MB)`);
+    };
     try {
       if (values.exec !== undefined) {
         const result = await vm.exec(values.exec, { timeoutMs: timeoutSec * 1000 });
         process.stdout.write(result.output);
+        await save();
         return result.exitCode;
       }
-      return await interactive(vm);
+      const status = await interactive(vm);
+      await save();
+      return status;
     } finally {
       await vm.stop();
     }

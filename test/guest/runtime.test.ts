@@ -4,6 +4,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureImage, type GuestImage } from '../../guest-images/index.ts';
 import { ExecTimeoutError, VirtualMachine } from '../../emulator/vm.ts';
@@ -148,12 +151,18 @@ test('two NICs (e1000, virtio) get PCI functions with IRQs of their own, in PCI 
   }
 });
 
-test('vmswitch boot --exec prints the output and exits with the guest status; bad flags exit 2', async () => {
+test('vmswitch boot --exec prints the output and exits with the guest status; --save/--snapshot; bad flags exit 2', async () => {
   const uname = await run(['bin/vmswitch.js', 'boot', '--exec', 'uname -m']);
   assert.equal(uname.code, 0, uname.stderr);
   assert.equal(uname.stdout, 'i686\n');
   const three = await run(['bin/vmswitch.js', 'boot', '--exec', 'exit 3']);
   assert.equal(three.code, 3, three.stderr);
+  const file = join(mkdtempSync(join(tmpdir(), 'vmswitch-cli-')), 'saved.vmsnap');
+  const saved = await run(['bin/vmswitch.js', 'boot', '--exec', 'echo from-before > /tmp/saved', '--save', file]);
+  assert.equal(saved.code, 0, saved.stderr);
+  const restored = await run(['bin/vmswitch.js', 'boot', '--snapshot', file, '--exec', 'cat /tmp/saved']);
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.equal(restored.stdout, 'from-before\n');
   const bogus = await run(['bin/vmswitch.js', 'boot', '--bogus'], 30_000);
   assert.equal(bogus.code, 2);
   assert.equal(bogus.stderr.trim().split('\n').length, 1, bogus.stderr);
