@@ -58,7 +58,8 @@ export interface StartInfo {
 }
 
 const DEFAULT_MEMORY_MIB = 128;
-const KERNEL_ARGS = 'console=ttyS0 quiet loglevel=3 tsc=reliable mitigations=off random.trust_cpu=on';
+/** Kernel parameters besides ours; VMSWITCH_KERNEL_ARGS replaces them (e.g. without 'quiet' to see boot messages). */
+const KERNEL_ARGS = process.env.VMSWITCH_KERNEL_ARGS ?? 'console=ttyS0 quiet loglevel=3 tsc=reliable mitigations=off random.trust_cpu=on';
 /** The hostname a template is booted with, before personalisation. */
 const TEMPLATE_HOSTNAME = 'vmswitch';
 
