@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { startWebServer, type Mount, type RunningServer } from './server.ts';
 import { buildWeb, bundleStaleReason, DIST_DIR } from './build.ts';
-import { listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from './snapshots.ts';
+import { ensureTemplates, listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from './snapshots.ts';
 
 export interface LabServerOptions {
   port?: number;
@@ -14,11 +14,17 @@ export interface LabServerOptions {
   log?: (line: string) => void;
   /** Rebuild the bundle even when it looks current. */
   rebuild?: boolean;
+  /**
+   * Template snapshots for the lab's one-NIC VMs when missing: made before
+   * serving ('wait', for tests), after the server is up ('background', the
+   * CLI: VMs boot cold until they exist), or never ('none').
+   */
+  templates?: 'wait' | 'background' | 'none';
 }
 
 const require = createRequire(import.meta.url);
 
-export async function prepareLab(log: (line: string) => void, rebuild = false): Promise<{ imageDir: string }> {
+export async function prepareLab(log: (line: string) => void, rebuild = false): Promise<{ imageDir: string; kernelVersion: string; recipeHash: string }> {
   const stale = rebuild ? 'rebuild requested' : await bundleStaleReason();
   if (stale) {
     log(`bundling the page (${stale}) ...`);
@@ -27,19 +33,21 @@ export async function prepareLab(log: (line: string) => void, rebuild = false): 
   }
   const { ensureImage } = await import('../guest-images/index.ts');
   const image = await ensureImage({ log });
-  return { imageDir: image.dir };
+  return { imageDir: image.dir, kernelVersion: image.manifest.kernelVersion, recipeHash: image.manifest.recipeHash };
 }
 
 export async function startLabServer(options: LabServerOptions = {}): Promise<RunningServer> {
   const log = options.log ?? (() => {});
-  const { imageDir } = await prepareLab(log, options.rebuild);
+  const { imageDir, kernelVersion, recipeHash } = await prepareLab(log, options.rebuild);
+  const templates = options.templates ?? 'none';
+  if (templates === 'wait') await ensureTemplates(log);
   const mounts: Mount[] = [
     { prefix: '/', dir: DIST_DIR },
     { prefix: '/v86/', dir: dirname(require.resolve('v86/build/v86.wasm')) },
     { prefix: '/image/', dir: imageDir },
-    { prefix: SNAPSHOT_URL_PREFIX, dir: snapshotDir() },
+    { prefix: SNAPSHOT_URL_PREFIX, dir: await snapshotDir() },
   ];
-  return startWebServer({
+  const server = await startWebServer({
     mounts,
     ...(options.host !== undefined ? { host: options.host } : {}),
     ...(options.port !== undefined ? { port: options.port } : {}),
@@ -55,11 +63,15 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<Ru
             vgaBios: 'image/vgabios.bin',
             wasm: 'v86/v86.wasm',
           },
-          snapshots: await listSnapshots(),
+          snapshots: await listSnapshots(kernelVersion, recipeHash),
           memoryMiB: 128,
         }),
       }),
     },
   });
+  if (templates === 'background') {
+    ensureTemplates(log).catch((error: Error) => log(`template snapshots could not be made (VMs boot cold): ${error.message}`));
+  }
+  return server;
 }
 

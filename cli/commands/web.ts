@@ -3,25 +3,29 @@ import { isIP } from 'node:net';
 import type { Command } from '../main.ts';
 import { parseCommandArgs, UsageError } from '../args.ts';
 
-const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--rebuild]
+const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--rebuild] [--no-templates]
 
 Serves the browser lab: the page (bundled when missing or stale), v86, the
 guest image (built when missing) and the template snapshots. Each VM runs in
-a Web Worker in the page; the switch runs on the page.
+a Web Worker in the page; the switch runs on the page. Missing template
+snapshots (one per NIC model) are made in the background after the server
+is up; until then VMs boot cold.
 
 options:
   --port N      TCP port (default 8086; 0 picks a free one)
   --host ADDR   address to bind (default 127.0.0.1, this machine only)
   --rebuild     bundle the page again even when it looks current
+  --no-templates  do not make missing template snapshots (VMs boot cold)
   -h, --help    show this help`;
 
 export const DEFAULT_PORT = 8086;
 
-export function parseWebArgs(argv: string[]): { help: boolean; port: number; host: string; rebuild: boolean } {
+export function parseWebArgs(argv: string[]): { help: boolean; port: number; host: string; rebuild: boolean; coldOnly: boolean } {
   const { values } = parseCommandArgs('web', argv, {
     port: { type: 'string' },
     host: { type: 'string' },
     rebuild: { type: 'boolean' },
+    'no-templates': { type: 'boolean' },
   });
   let port = DEFAULT_PORT;
   if (values.port !== undefined) {
@@ -34,7 +38,7 @@ export function parseWebArgs(argv: string[]): { help: boolean; port: number; hos
   if (values.host !== undefined && host !== 'localhost' && isIP(host) === 0) {
     throw new UsageError(`vmswitch web: --host takes an IP address or 'localhost', not '${host}'`);
   }
-  return { help: values.help ?? false, port, host, rebuild: values.rebuild ?? false };
+  return { help: values.help ?? false, port, host, rebuild: values.rebuild ?? false, coldOnly: values['no-templates'] ?? false };
 }
 
 export const command: Command = {
@@ -48,7 +52,7 @@ export const command: Command = {
     const { startLabServer } = await import('../../web/lab-server.ts');
     let server;
     try {
-      server = await startLabServer({ port: args.port, host: args.host, rebuild: args.rebuild, log: (line) => console.log(line) });
+      server = await startLabServer({ port: args.port, host: args.host, rebuild: args.rebuild, templates: args.coldOnly ? 'none' : 'background', log: (line) => console.log(line) });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE') throw new Error(`port ${args.port} on ${args.host} is in use (try --port)`);

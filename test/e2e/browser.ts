@@ -17,8 +17,11 @@ export interface LabSession {
   close(): Promise<void>;
 }
 
-export async function openLab(options: { log?: (line: string) => void; viewport?: { width: number; height: number } } = {}): Promise<LabSession> {
-  const server = await startLabServer({ port: 0, log: options.log ?? (() => {}) });
+export async function openLab(
+  options: { log?: (line: string) => void; viewport?: { width: number; height: number }; templates?: 'wait' | 'none' } = {},
+): Promise<LabSession> {
+  // Templates are made (once, cached) before the page opens, so VMs start from snapshots.
+  const server = await startLabServer({ port: 0, log: options.log ?? (() => {}), templates: options.templates ?? 'wait' });
   const profile = mkdtempSync(join(tmpdir(), 'vmswitch-chromium-'));
   const downloadDir = mkdtempSync(join(tmpdir(), 'vmswitch-downloads-'));
   let browser: Browser | undefined;

@@ -51,6 +51,16 @@ test('two VMs ping through the page switch; stopping one runs the seed stop life
     await waitForTerminal(page, 'a', /^a:~# /m, BOOT_TIMEOUT_MS);
     await waitForTerminal(page, 'b', /^b:~# /m, BOOT_TIMEOUT_MS);
 
+    // Fast start: both came from the template snapshots the Node side made.
+    const bootedFrom = await page.evaluate(() => {
+      const lab = (window as unknown as { vmswitch: { lab: { vms: Map<string, { bootedFrom?: string }> } } }).vmswitch.lab;
+      return [lab.vms.get('a')?.bootedFrom, lab.vms.get('b')?.bootedFrom];
+    });
+    assert.deepEqual(bootedFrom, ['snapshot', 'snapshot']);
+    // Personalised after the restore: own hostname (in the prompts above) and own MACs.
+    const macs = await page.$$eval('#ports tbody tr[data-port] .sub', (cells) => cells.map((c) => c.textContent ?? ''));
+    assert.equal(new Set(macs.map((m) => m.split(' · ')[1])).size, 2, macs.join(' / '));
+
     const portA = await portOf(page, 'a');
     const portB = await portOf(page, 'b');
     assert.ok(portA > 0 && portB > 0 && portA !== portB, `ports ${portA}, ${portB}`);

@@ -159,6 +159,7 @@ export class Lab {
     vm.markStart();
     vm.attachments = [];
     vm.portIds = [];
+    vm.nics = [];
     this.setPhase(vm, 'loading');
     const snapshotUrl = vm.spec.boot === 'snapshot' ? await this.options.snapshotFor?.(vm.spec.nics) : undefined;
     vm.bootedFrom = snapshotUrl ? 'snapshot' : 'cold';

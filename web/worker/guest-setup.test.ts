@@ -49,6 +49,7 @@ test('a marker is found with its status even when split, and not in the echoed c
   assert.equal(watcher.feedMarker('ne-abc:1', marker), false);
   assert.equal(watcher.feedMarker('\r\na:~# ', marker), true);
   assert.equal(watcher.markerStatus, 1);
+  assert.equal(watcher.afterMarker, 'a:~# ');
 });
 
 test('a prompt followed by the shell\'s cursor-position query still counts', () => {

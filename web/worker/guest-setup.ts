@@ -32,7 +32,7 @@ export function personaliseCommand(config: Pick<VmBootConfig, 'name' | 'ip' | 'h
   if (hosts) settings.push(`hosts=${hosts}`);
   settings.push(`mac=${config.nics.map((nic, i) => `eth${i}=${nic.mac}`).join(',')}`);
   const marker = `vmsw-done-${nonce}`;
-  const line = `stty -echo; /sbin/vmswitch-config ${settings.join(' ')}; echo "vmsw-done-""${nonce}:$?"; stty echo`;
+  const line = `/sbin/vmswitch-config ${settings.join(' ')}; echo "vmsw-done-""${nonce}:$?"`;
   return { line, marker };
 }
 
@@ -42,6 +42,8 @@ export class PromptWatcher {
   private sawReady = false;
   /** Exit status printed after the last marker found. */
   markerStatus: number | undefined;
+  /** Console text that came after the marker's line (the shell's next prompt, usually). */
+  afterMarker = '';
 
   private append(text: string): string {
     // Keep a bounded tail: enough to match a marker split across chunks.
@@ -68,6 +70,7 @@ export class PromptWatcher {
     const match = new RegExp(`${marker}:(\\d+)\\r?\\n`).exec(tail);
     if (!match) return false;
     this.markerStatus = Number(match[1]);
+    this.afterMarker = tail.slice(match.index + match[0].length);
     this.tail = '';
     return true;
   }

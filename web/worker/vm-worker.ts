@@ -113,8 +113,8 @@ async function start(config: VmBootConfig): Promise<void> {
     cmdline: bootCommandLine(config),
     onDeviceError: (device, error) => post({ type: 'error', message: `${device}: ${(error as Error).message}` }),
     setup(platform) {
-      // A restored NIC keeps the template's MAC until the guest is personalised below.
-      nics = config.nics.map((n, i) => factories[i]!(platform, { mac: parseMac(snapshot ? snapshot.macs[i]! : n.mac) }));
+      // The VM's own MACs; a restored guest learns them from vmswitch-config below.
+      nics = config.nics.map((n, i) => factories[i]!(platform, { mac: parseMac(n.mac) }));
       nics.forEach((nic, index) => {
         nic.setTransmitSink(transmitSink(index));
         nic.onDriverEvent((event) => post({ type: 'driver', nic: index, event: wireEvent(nic, event) }));
@@ -140,6 +140,8 @@ async function start(config: VmBootConfig): Promise<void> {
       consoleGate = (text) => {
         if (!watcher.feedMarker(text, command.marker)) return false;
         consoleGate = null;
+        // The prompt after the marker is the user's first prompt.
+        if (watcher.afterMarker) post({ type: 'console', text: watcher.afterMarker });
         resolve();
         return false;
       };
@@ -147,8 +149,6 @@ async function start(config: VmBootConfig): Promise<void> {
     });
     if (watcher.markerStatus !== 0) throw new Error(`vmswitch-config failed in the restored guest (exit ${watcher.markerStatus})`);
     announceNics(config);
-    // A fresh prompt for the user's terminal.
-    created.sendSerial(encoder.encode('\n'));
   } else {
     const bootDecoder = new TextDecoder();
     await new Promise<void>((resolve) => {
