@@ -137,43 +137,62 @@ export class VirtualMachine {
       if (!NIC_MODELS.includes(spec.model)) throw new Error(`unknown NIC model '${spec.model}' (expected ${NIC_MODELS.join(', ')})`);
     }
     const macs = specs.map((spec, i) => formatMac(parseMac(spec.mac ?? defaultMac(opts.name, i))));
+    // Bad names and addresses are refused before anything starts.
+    const identity = { hostname: opts.hostname ?? name, ip: opts.ip, gateway: opts.gateway, hosts: opts.hosts };
+    const bootSettings = identitySettings(identity);
+    const withMacs = identitySettings({ ...identity, macs });
     const image = await loadImage(opts);
 
     if (opts.snapshot !== undefined) {
       const bytes = typeof opts.snapshot === 'string' ? new Uint8Array(await readFile(opts.snapshot)) : opts.snapshot;
       const vm = await VirtualMachine.restore(bytes, name, image, opts, opts.nics ? macs : undefined);
+      // A snapshot keeps its identity unless told otherwise.
       const settings = identitySettings({ hostname: opts.hostname, ip: opts.ip, gateway: opts.gateway, hosts: opts.hosts, macs: opts.nics ? macs : undefined });
-      await vm.personalise(settings);
-      vm.startInfo = { kind: 'snapshot', ms: performance.now() - began };
-      return vm;
+      return vm.finishStart(() => vm.personalise(settings), { kind: 'snapshot', began });
     }
 
     const memoryMiB = opts.memoryMiB ?? DEFAULT_MEMORY_MIB;
     if (opts.template) {
       const path = templatePath({ imageId: imageId(image.manifest), memoryMiB, nicModels: specs.map((s) => s.model) });
       const template = await readTemplate(path);
+      let restored: VirtualMachine | undefined;
       if (template) {
         try {
-          const vm = await VirtualMachine.restore(template, name, image, opts, macs);
-          await vm.personalise(identitySettings({ hostname: opts.hostname ?? name, ip: opts.ip, gateway: opts.gateway, hosts: opts.hosts, macs }));
-          vm.startInfo = { kind: 'template', ms: performance.now() - began, templatePath: path };
-          return vm;
+          restored = await VirtualMachine.restore(template, name, image, opts, macs);
         } catch (error) {
           opts.log?.(`template ${path} is unusable (${(error as Error).message}); booting a new one`);
         }
       }
+      if (restored) {
+        const vm = restored;
+        return vm.finishStart(() => vm.personalise(withMacs), { kind: 'template', began, templatePath: path });
+      }
       opts.log?.(`creating a template snapshot (one cold boot of ${memoryMiB} MiB, NICs: ${specs.map((s) => s.model).join(', ') || 'none'}) ...`);
       const vm = await VirtualMachine.coldBoot(name, image, memoryMiB, specs, macs, opts, [`hostname=${TEMPLATE_HOSTNAME}`]);
-      await writeTemplate(path, await vm.saveSnapshot());
-      await vm.personalise(identitySettings({ hostname: opts.hostname ?? name, ip: opts.ip, gateway: opts.gateway, hosts: opts.hosts }));
-      vm.startInfo = { kind: 'template-created', ms: performance.now() - began, templatePath: path };
-      return vm;
+      return vm.finishStart(
+        async () => {
+          await writeTemplate(path, await vm.saveSnapshot());
+          await vm.personalise(bootSettings);
+        },
+        { kind: 'template-created', began, templatePath: path },
+      );
     }
 
-    const settings = identitySettings({ hostname: opts.hostname ?? name, ip: opts.ip, gateway: opts.gateway, hosts: opts.hosts });
-    const vm = await VirtualMachine.coldBoot(name, image, memoryMiB, specs, macs, opts, settings);
+    const vm = await VirtualMachine.coldBoot(name, image, memoryMiB, specs, macs, opts, bootSettings);
     vm.startInfo = { kind: 'cold', ms: performance.now() - began };
     return vm;
+  }
+
+  /** The last steps of a start; the VM is stopped if one fails. */
+  private async finishStart(steps: () => Promise<void>, info: { kind: StartInfo['kind']; began: number; templatePath?: string }): Promise<VirtualMachine> {
+    try {
+      await steps();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    this.startInfo = { kind: info.kind, ms: performance.now() - info.began, ...(info.templatePath ? { templatePath: info.templatePath } : {}) };
+    return this;
   }
 
   private static async coldBoot(
