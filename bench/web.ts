@@ -1,14 +1,14 @@
 // `npm run bench -- web`: the browser lab, driven by Puppeteer.
 //   web.boot.cold.ms      Start click to a shell prompt, cold boot, in a Worker (median of runs)
-//   web.boot.snapshot.ms  the same from a template snapshot (only when the server offers one)
+//   web.boot.snapshot.ms  the same from the template snapshot (restore + personalisation)
 //   web.rtt.ms            ping RTT a (e1000) -> b (virtio-net) through the page's switch (mean of 20)
-// Baseline in the same run: the same cold boot in Node through the same
-// adapter and NIC model (`web.node.boot.cold.ms`), so web.boot.cold.ms gets
-// a browser/Node ratio.
-import { readFile } from 'node:fs/promises';
+// Baselines in the same run, in Node through the runtime the Node lab uses
+// (same image, NIC models and template): web.node.boot.cold.ms,
+// web.node.boot.template.ms, web.node.rtt.ms; each web figure carries its
+// browser/Node ratio.
 import type { BenchEntry } from './types.ts';
 import { openLab, addVm, typeInto, waitForTerminal } from '../test/e2e/browser.ts';
-import { bootCommandLine, PromptWatcher } from '../web/worker/guest-setup.ts';
+import { ensureTemplates } from '../web/snapshots.ts';
 
 const RUNS = Number(process.env.VMSWITCH_BENCH_RUNS ?? 3);
 
@@ -38,45 +38,60 @@ async function stopVm(page: import('puppeteer').Page, name: string): Promise<voi
   await page.evaluate((vm) => (window as unknown as LabWindow).vmswitch.lab.stop(vm), name);
 }
 
-/** The same cold boot in Node: the v86 adapter, one e1000, the same kernel command line. */
-async function nodeColdBootMs(): Promise<number> {
-  const { ensureImage } = await import('../guest-images/index.ts');
-  const { V86Machine } = await import('../emulator/v86/adapter.ts');
-  const { nicFactory } = await import('../emulator/devices/index.ts');
-  const image = await ensureImage();
-  const [bios, vgaBios, kernel, initrd] = await Promise.all([image.bios, image.vgaBios, image.kernel, image.initrd].map((p) => readFile(p)));
-  const factory = await nicFactory('e1000');
-  const started = performance.now();
-  const machine = await V86Machine.create({
-    memoryBytes: 128 * 1024 * 1024,
-    images: { bios: bios!, vgaBios: vgaBios!, kernel: kernel!, initrd: initrd! },
-    cmdline: bootCommandLine({ name: 'a', ip: ['10.0.0.1/24'], hosts: { a: '10.0.0.1' } }),
-    setup: (platform) => void factory(platform, { mac: Uint8Array.of(2, 0x76, 0x6d, 1, 0, 0) }),
-  });
+type NodeVm = import('../emulator/vm.ts').VirtualMachine;
+
+/** The same starts in Node, through the runtime the Node lab uses: cold and from the template. */
+async function nodeStartMs(mode: 'cold' | 'template'): Promise<number> {
+  const { VirtualMachine } = await import('../emulator/vm.ts');
+  const vm = await VirtualMachine.start({ name: 'a', nics: [{ model: 'e1000' }], ip: ['10.0.0.1/24'], template: mode === 'template' });
   try {
-    const watcher = new PromptWatcher();
-    const decoder = new TextDecoder();
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the Node guest did not reach a prompt in 5 minutes')), 300_000);
-      machine.onSerialOutput((bytes) => {
-        if (watcher.feedBoot(decoder.decode(bytes, { stream: true }))) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    return performance.now() - started;
+    if (mode === 'template' && vm.startInfo.kind !== 'template') throw new Error(`the Node VM started as '${vm.startInfo.kind}', not from the template`);
+    return vm.startInfo.ms;
   } finally {
-    await machine.destroy();
+    await vm.stop();
+  }
+}
+
+function parseAvgRtt(text: string): number {
+  const match = /min\/avg\/max(?:\/mdev)? = [\d.]+\/([\d.]+)\//.exec(text);
+  if (!match) throw new Error(`no ping summary in: ${text.slice(-300)}`);
+  return Number(match[1]);
+}
+
+const RTT_PING = 'ping -c 3 -W 5 b >/dev/null; ping -c 20 -i 0.2 b';
+
+/** a (e1000) pings b (virtio-net) through a Switch in Node: the figure web.rtt.ms is set beside. */
+async function nodeRttMs(): Promise<number> {
+  const { VirtualMachine } = await import('../emulator/vm.ts');
+  const { Switch } = await import('../host/index.ts');
+  const { SwitchPortAttachment } = await import('../host/attach.ts');
+  const sw = new Switch({ name: 'bench' });
+  const hosts = { a: '10.0.0.1', b: '10.0.0.2' };
+  const vms: NodeVm[] = [];
+  try {
+    vms.push(await VirtualMachine.start({ name: 'a', nics: [{ model: 'e1000' }], ip: ['10.0.0.1/24'], hosts, template: true }));
+    vms.push(await VirtualMachine.start({ name: 'b', nics: [{ model: 'virtio' }], ip: ['10.0.0.2/24'], hosts, template: true }));
+    const attachments = await Promise.all(vms.map((vm) => SwitchPortAttachment.attach(sw, vm.nics[0]!, { vmName: vm.name, index: 0 })));
+    const result = await vms[0]!.exec(RTT_PING, { timeoutMs: 120_000 });
+    if (result.exitCode !== 0) throw new Error(`ping in Node failed: ${result.output}`);
+    for (const attachment of attachments) await attachment.detach();
+    return parseAvgRtt(result.output);
+  } finally {
+    for (const vm of vms) await vm.stop();
   }
 }
 
 export async function run(): Promise<BenchEntry[]> {
   const entries: BenchEntry[] = [];
-  const nodeRuns: number[] = [];
-  for (let i = 0; i < RUNS; i++) nodeRuns.push(await nodeColdBootMs());
-  const nodeCold = median(nodeRuns);
+  // Node first (templates made here if missing), one VM at a time.
+  // Make the templates first if the image changed since they were made (not measured).
+  await ensureTemplates((line) => console.error(`bench web: ${line}`));
+  const nodeCold = median(await repeat(() => nodeStartMs('cold')));
+  const nodeTemplate = median(await repeat(() => nodeStartMs('template')));
+  const nodeRtt = await nodeRttMs();
   entries.push({ name: 'web.node.boot.cold.ms', value: nodeCold, unit: 'ms' });
+  entries.push({ name: 'web.node.boot.template.ms', value: nodeTemplate, unit: 'ms' });
+  entries.push({ name: 'web.node.rtt.ms', value: nodeRtt, unit: 'ms' });
 
   const lab = await openLab();
   try {
@@ -92,35 +107,37 @@ export async function run(): Promise<BenchEntry[]> {
     const webCold = median(cold);
     entries.push({ name: 'web.boot.cold.ms', value: webCold, unit: 'ms', baseline: 'web.node.boot.cold.ms', ratio: webCold / nodeCold });
 
-    const snapshots = await page.evaluate(async () => ((await (await fetch('lab.json')).json()) as { snapshots: Record<string, string> }).snapshots);
-    if (snapshots.e1000) {
-      const restored: number[] = [];
-      for (let i = 0; i < RUNS; i++) {
-        const name = `s${i}`;
-        await addVm(page, name, 'e1000', 'snapshot');
-        const { ms, from } = await timedStart(page, name, 'snapshot');
-        if (from !== 'snapshot') throw new Error(`${name} booted ${from}, not from the snapshot`);
-        restored.push(ms);
-        await stopVm(page, name);
-      }
-      entries.push({ name: 'web.boot.snapshot.ms', value: median(restored), unit: 'ms', baseline: 'web.boot.cold.ms', ratio: median(restored) / webCold });
-    } else {
-      console.error('bench web: the server offers no template snapshot for e1000; web.boot.snapshot.ms not measured');
+    const restored: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const name = `s${i}`;
+      await addVm(page, name, 'e1000', 'snapshot');
+      const { ms, from } = await timedStart(page, name, 'snapshot');
+      if (from !== 'snapshot') throw new Error(`${name} booted ${from}, not from the template snapshot`);
+      restored.push(ms);
+      await stopVm(page, name);
     }
+    const webSnapshot = median(restored);
+    entries.push({ name: 'web.boot.snapshot.ms', value: webSnapshot, unit: 'ms', baseline: 'web.node.boot.template.ms', ratio: webSnapshot / nodeTemplate });
 
     // RTT between two browser VMs through the page's switch.
     await addVm(page, 'a', 'e1000', 'snapshot');
     await addVm(page, 'b', 'virtio', 'snapshot');
     await Promise.all([timedStart(page, 'a', 'snapshot'), timedStart(page, 'b', 'snapshot')]);
-    await typeInto(page, 'a', 'ping -c 3 -W 5 b >/dev/null; ping -c 20 -i 0.2 b\n');
-    const text = await waitForTerminal(page, 'a', /rtt min\/avg\/max = [\d.]+\/[\d.]+\/[\d.]+ ms|round-trip min\/avg\/max = [\d.]+\/[\d.]+\/[\d.]+ ms/, 120_000);
-    const match = /min\/avg\/max = ([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(text)!;
-    entries.push({ name: 'web.rtt.ms', value: Number(match[2]), unit: 'ms' });
+    await typeInto(page, 'a', RTT_PING + '\n');
+    const text = await waitForTerminal(page, 'a', /20 packets transmitted[^\n]*\n[^\n]*min\/avg\/max[^\n]* ms/, 120_000);
+    const webRtt = parseAvgRtt(text.slice(text.lastIndexOf('20 packets transmitted')));
+    entries.push({ name: 'web.rtt.ms', value: webRtt, unit: 'ms', baseline: 'web.node.rtt.ms', ratio: webRtt / nodeRtt });
     if (lab.problems.length) console.error(`bench web: the page reported problems:\n  ${lab.problems.join('\n  ')}`);
   } finally {
     await lab.close();
   }
   return entries;
+}
+
+async function repeat(measure: () => Promise<number>): Promise<number[]> {
+  const values: number[] = [];
+  for (let i = 0; i < RUNS; i++) values.push(await measure());
+  return values;
 }
 
 // Run alone: `node --import tsx bench/web.ts`.

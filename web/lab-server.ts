@@ -4,6 +4,7 @@
 // where everything is.
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import type { Manifest } from '../guest-images/index.ts';
 import { startWebServer, type Mount, type RunningServer } from './server.ts';
 import { buildWeb, bundleStaleReason, DIST_DIR } from './build.ts';
 import { ensureTemplates, listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from './snapshots.ts';
@@ -24,7 +25,7 @@ export interface LabServerOptions {
 
 const require = createRequire(import.meta.url);
 
-export async function prepareLab(log: (line: string) => void, rebuild = false): Promise<{ imageDir: string; kernelVersion: string; recipeHash: string }> {
+export async function prepareLab(log: (line: string) => void, rebuild = false): Promise<{ imageDir: string; manifest: Manifest }> {
   const stale = rebuild ? 'rebuild requested' : await bundleStaleReason();
   if (stale) {
     log(`bundling the page (${stale}) ...`);
@@ -33,12 +34,12 @@ export async function prepareLab(log: (line: string) => void, rebuild = false): 
   }
   const { ensureImage } = await import('../guest-images/index.ts');
   const image = await ensureImage({ log });
-  return { imageDir: image.dir, kernelVersion: image.manifest.kernelVersion, recipeHash: image.manifest.recipeHash };
+  return { imageDir: image.dir, manifest: image.manifest };
 }
 
 export async function startLabServer(options: LabServerOptions = {}): Promise<RunningServer> {
   const log = options.log ?? (() => {});
-  const { imageDir, kernelVersion, recipeHash } = await prepareLab(log, options.rebuild);
+  const { imageDir, manifest } = await prepareLab(log, options.rebuild);
   const templates = options.templates ?? 'none';
   if (templates === 'wait') await ensureTemplates(log);
   const mounts: Mount[] = [
@@ -63,7 +64,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<Ru
             vgaBios: 'image/vgabios.bin',
             wasm: 'v86/v86.wasm',
           },
-          snapshots: await listSnapshots(kernelVersion, recipeHash),
+          snapshots: await listSnapshots(manifest),
           memoryMiB: 128,
         }),
       }),

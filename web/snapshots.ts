@@ -2,8 +2,10 @@
 // the cache (emulator/template-cache.ts), listed by what their headers say
 // (NIC models, memory, kernel) so that only templates of the current image
 // are offered; and, when missing, made once through the Node runtime.
-import { open, readdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Manifest } from '../guest-images/index.ts';
 import type { NicModel } from '../emulator/net/nic.ts';
 import { snapshotHeaderLength } from './worker/snapshot.ts';
 
@@ -35,19 +37,27 @@ async function readHeader(path: string): Promise<{ memoryMiB: number; nics: { mo
   }
 }
 
+/** The image's identity as the runtime keys templates by it (emulator/vm.ts imageId; nothing is listed if the two ever differ). */
+function imageId(manifest: Pick<Manifest, 'recipeHash' | 'files'>): string {
+  return createHash('sha256').update(JSON.stringify({ recipe: manifest.recipeHash, files: manifest.files })).digest('hex');
+}
+
 /**
- * NIC model list ('e1000', 'e1000+virtio') -> URL of a template of the current
- * image with the lab's memory size. The newest file wins when several match.
+ * NIC model list ('e1000', 'virtio') -> URL of the template the Node runtime
+ * would restore for this image, memory size and emulator code right now.
+ * Only that exact file is offered: an older template may hold device state
+ * in a format the current models cannot read.
  */
-export async function listSnapshots(kernelVersion: string, recipeHash: string, dir?: string): Promise<Record<string, string>> {
-  const folder = dir ?? (await snapshotDir());
-  const names = (await readdir(folder).catch(() => [] as string[])).filter((n) => n.endsWith('.vmsnap')).sort();
+export async function listSnapshots(manifest: Manifest, sets: NicModel[][] = LAB_TEMPLATES, dir?: string): Promise<Record<string, string>> {
+  const { templatePath } = await import('../emulator/template-cache.ts');
   const found: Record<string, string> = {};
-  for (const name of names) {
-    const header = await readHeader(join(folder, name));
-    if (!header || header.memoryMiB !== MEMORY_MIB || header.image?.kernelVersion !== kernelVersion) continue;
-    if (header.image.recipeHash !== undefined && header.image.recipeHash !== recipeHash) continue;
-    found[header.nics.map((n) => n.model).join('+')] = SNAPSHOT_URL_PREFIX + encodeURIComponent(basename(name));
+  for (const models of sets) {
+    const key = { imageId: imageId(manifest), memoryMiB: MEMORY_MIB, nicModels: models };
+    const path = dir === undefined ? templatePath(key) : templatePath(key, dir);
+    const header = await readHeader(path);
+    if (!header || header.memoryMiB !== MEMORY_MIB || header.image?.kernelVersion !== manifest.kernelVersion) continue;
+    if (header.nics.map((n) => n.model).join('+') !== models.join('+')) continue;
+    found[models.join('+')] = SNAPSHOT_URL_PREFIX + encodeURIComponent(basename(path));
   }
   return found;
 }
