@@ -10,6 +10,8 @@ export interface Command {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   boot: async () => (await import('./commands/boot.ts')).command,
   image: async () => (await import('./commands/image.ts')).command,
+  lab: async () => (await import('./commands/lab.ts')).command,
+  demo: async () => (await import('./commands/demo.ts')).command,
   web: async () => (await import('./commands/web.ts')).command,
 };
 

@@ -8,7 +8,7 @@ import type { Frame, FrameSink } from '../emulator/net/frame.ts';
 import { formatMac } from '../emulator/net/frame.ts';
 import type { GuestNic, NicAttachInfo, NicAttacher, NicAttachment, NicDriverEvent } from '../emulator/net/nic.ts';
 import { OffloadError, adaptForReceiver } from '../emulator/net/offload.ts';
-import type { PortType } from './port.ts';
+import type { PortProperty, PortType } from './port.ts';
 import type { NicType } from './nic.ts';
 import type { Switch } from './switch.ts';
 import { OidError } from './oid.ts';
@@ -54,12 +54,13 @@ export class SwitchPortAttachment implements NicAttachment {
     return `port ${this.portId}`;
   }
 
-  static async attach(sw: Switch, nic: GuestNic, info: NicAttachInfo): Promise<SwitchPortAttachment> {
+  /** `options.properties` (e.g. the port's VLAN) are added right after PORT_CREATE; a veto leaves no port. */
+  static async attach(sw: Switch, nic: GuestNic, info: NicAttachInfo, options: { properties?: PortProperty[] } = {}): Promise<SwitchPortAttachment> {
     const name = `${info.vmName}/eth${info.index}`;
     const type = portTypeFor(nic);
     let portId: number;
     try {
-      portId = (await sw.createPort({ type, name })).id;
+      portId = (await sw.createPort({ type, name, ...(options.properties?.length ? { properties: options.properties } : {}) })).id;
     } catch (error) {
       throw attachError(name, nic, error);
     }

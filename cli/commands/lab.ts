@@ -1,0 +1,213 @@
+// `vmswitch lab`: VMs on one extensible switch, steps run in command-line
+// order, every OID printed as it happens, per-port counters at the end.
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from '../main.ts';
+import { UsageError } from '../args.ts';
+import { LAB_USAGE, parseLabArgs, type LabPlan, type LabStep } from '../lab-plan.ts';
+import type { Lab } from '../../host/lab/index.ts';
+
+const EXEC_TIMEOUT_MS = 600_000;
+const CTRL_RIGHT_BRACKET = 0x1d;
+
+export const command: Command = {
+  summary: 'VMs on one switch: run steps, print the OID lifecycle and counters',
+  async run(argv) {
+    const plan = parseLabArgs(argv);
+    if (plan === 'help') {
+      console.log(LAB_USAGE);
+      return 0;
+    }
+    return runLab(plan);
+  },
+};
+
+async function openOutput(path: string, flag: string): Promise<WriteStream> {
+  const stream = createWriteStream(path);
+  try {
+    await once(stream, 'open');
+  } catch (error) {
+    throw new UsageError(`vmswitch lab: ${flag} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return stream;
+}
+
+export async function runLab(plan: LabPlan): Promise<number> {
+  const { Lab, formatOidLine, formatPortTable, oidLogRecord, makeStyle } = await import('../../host/lab/index.ts');
+  const { captureToFile } = await import('../../host/extensions/capture/file.ts');
+  const style = makeStyle(process.stdout.isTTY === true && !process.env.NO_COLOR);
+  const oidLog = plan.oidLog !== undefined ? await openOutput(plan.oidLog, '--oid-log') : undefined;
+  let pcap: ReturnType<typeof captureToFile> | undefined;
+  if (plan.pcap !== undefined) {
+    try {
+      pcap = captureToFile(plan.pcap);
+    } catch (error) {
+      oidLog?.end();
+      throw new UsageError(`vmswitch lab: --pcap ${plan.pcap}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+
+  const lab = new Lab({ template: !plan.cold, ...(pcap ? { capture: pcap.capture } : {}) });
+  if (pcap) pcap.capture.enabled = true;
+  const began = Date.now();
+  lab.on('oid', (event) => {
+    console.log(formatOidLine(event, began, style));
+    oidLog?.write(`${JSON.stringify(oidLogRecord(event))}\n`);
+  });
+  lab.on('progress', (event) => process.stderr.write(`vmswitch: ${event.vm ? `${event.vm}: ` : ''}${event.message}\n`));
+  lab.on('vm', (event) => {
+    if (event.state === 'stopped' && event.detail === 'guest poweroff') console.log(style.bold(`${event.vm}: the guest powered off`));
+  });
+
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write('\nvmswitch: interrupted; stopping the VMs (again to quit at once)\n');
+    void lab.close();
+  };
+  process.on('SIGINT', onSignal);
+
+  let ok = true;
+  try {
+    for (const spec of plan.vms) lab.define(spec.name, { nics: spec.models.map((model, i) => ({ model, ...(i === 0 ? { ip: spec.ip } : {}) })) });
+    for (const spec of plan.vms) {
+      if (interrupted) break;
+      console.log(style.bold(`== start ${spec.name} (${spec.models.join(' + ')}, ${spec.ip})`));
+      try {
+        await lab.start(spec.name);
+      } catch (error) {
+        console.log(style.red(`start ${spec.name} failed: ${(error as Error).message}`));
+        ok = false;
+        break;
+      }
+    }
+    for (const [index, step] of plan.steps.entries()) {
+      if (!ok || interrupted) {
+        const left = plan.steps.length - index;
+        if (left && !interrupted) console.log(style.dim(`(skipping the remaining ${left} step${left === 1 ? '' : 's'})`));
+        break;
+      }
+      ok = await runStep(lab, step, style);
+    }
+    if (ok && !interrupted && plan.console !== undefined) await attachConsole(lab, plan.console);
+  } finally {
+    process.off('SIGINT', onSignal);
+    console.log(style.bold('== stop'));
+    await lab.close();
+    console.log(style.bold('== per-port counters (rx: from the VM into the switch, tx: from the switch to the VM)'));
+    console.log(formatPortTable(lab.ports(), style));
+    pcap?.close();
+    if (oidLog) {
+      oidLog.end();
+      await once(oidLog, 'finish').catch(() => undefined);
+    }
+  }
+  if (interrupted) return 130;
+  return ok ? 0 : 1;
+}
+
+async function runStep(lab: Lab, step: LabStep, style: ReturnType<typeof import('../../host/lab/format.ts').makeStyle>): Promise<boolean> {
+  switch (step.kind) {
+    case 'exec': {
+      console.log(style.bold(`== ${step.vm}$ ${step.command}`));
+      try {
+        const result = await lab.exec(step.vm, step.command, { timeoutMs: EXEC_TIMEOUT_MS });
+        process.stdout.write(result.output);
+        if (result.output && !result.output.endsWith('\n')) process.stdout.write('\n');
+        if (result.exitCode === 0) return true;
+        console.log(style.red(`(exit status ${result.exitCode})`));
+        return false;
+      } catch (error) {
+        // `poweroff` ends the shell with the VM: not a failure when the lab saw the guest power down.
+        if (lab.vm(step.vm)?.poweredOff) {
+          await lab.vm(step.vm)!.busy;
+          return true;
+        }
+        console.log(style.red(`exec failed: ${(error as Error).message}`));
+        return false;
+      }
+    }
+    case 'stop':
+      console.log(style.bold(`== stop ${step.vm}`));
+      try {
+        await lab.stop(step.vm);
+        return true;
+      } catch (error) {
+        console.log(style.red(`stop ${step.vm} failed: ${(error as Error).message}`));
+        return false;
+      }
+    case 'start':
+      console.log(style.bold(`== start ${step.vm}`));
+      try {
+        await lab.start(step.vm);
+        return true;
+      } catch (error) {
+        console.log(style.red(`start ${step.vm} failed: ${(error as Error).message}`));
+        return false;
+      }
+    case 'sleep':
+      console.log(style.dim(`== sleep ${step.ms} ms`));
+      await new Promise((resolve) => setTimeout(resolve, step.ms));
+      return true;
+  }
+}
+
+/** The terminal on a VM's serial console until Ctrl-] (or the end of piped input, or the VM stopping). */
+async function attachConsole(lab: Lab, name: string): Promise<void> {
+  const vm = lab.vm(name);
+  const guest = vm?.guest;
+  if (!vm || vm.state !== 'running' || !guest?.console.write) {
+    console.log(`(no console: ${name} is ${vm?.state ?? 'not defined'})`);
+    return;
+  }
+  const stdin = process.stdin;
+  const isTty = stdin.isTTY === true;
+  process.stderr.write(`vmswitch: ${name}'s console; press Ctrl-] to quit\r\n`);
+  let lastOutput = Date.now();
+  const offOutput = guest.console.onData((bytes) => {
+    lastOutput = Date.now();
+    process.stdout.write(bytes);
+  });
+  if (isTty) stdin.setRawMode(true);
+  try {
+    await new Promise<void>((resolve) => {
+      let poll: NodeJS.Timeout | undefined;
+      const offVm = lab.on('vm', (event) => {
+        if (event.vm === name && event.state === 'stopping') finish();
+      });
+      const finish = (): void => {
+        clearInterval(poll);
+        offVm();
+        stdin.off('data', onData);
+        stdin.off('end', onEnd);
+        resolve();
+      };
+      const onData = (chunk: Buffer): void => {
+        const quit = isTty ? chunk.indexOf(CTRL_RIGHT_BRACKET) : -1;
+        if (quit >= 0) {
+          if (quit > 0) guest.console.write!(chunk.subarray(0, quit));
+          finish();
+          return;
+        }
+        guest.console.write!(chunk);
+      };
+      const onEnd = (): void => {
+        // Piped input: let the guest finish answering (1 s of quiet, at most 60 s).
+        const startedWaiting = Date.now();
+        poll = setInterval(() => {
+          if (Date.now() - lastOutput > 1000 || Date.now() - startedWaiting > 60_000) finish();
+        }, 100);
+      };
+      stdin.on('data', onData);
+      stdin.on('end', onEnd);
+      stdin.resume();
+      guest.console.write!('\n');
+    });
+  } finally {
+    if (isTty) stdin.setRawMode(false);
+    stdin.pause();
+    offOutput();
+    process.stderr.write('\r\nvmswitch: console closed\n');
+  }
+}
