@@ -58,8 +58,13 @@ export interface StartInfo {
 }
 
 const DEFAULT_MEMORY_MIB = 128;
-/** Kernel parameters besides ours; VMSWITCH_KERNEL_ARGS replaces them (e.g. without 'quiet' to see boot messages). */
-const KERNEL_ARGS = process.env.VMSWITCH_KERNEL_ARGS ?? 'console=ttyS0 quiet loglevel=3 tsc=reliable mitigations=off random.trust_cpu=on';
+/**
+ * Kernel parameters besides ours; VMSWITCH_KERNEL_ARGS replaces them (e.g.
+ * without 'quiet' to see boot messages). The crypto self-tests and the ISA PnP
+ * scan were the longest initcalls in v86 (initcall_debug); skipping them saves
+ * about 15% of the boot's CPU time.
+ */
+const KERNEL_ARGS = process.env.VMSWITCH_KERNEL_ARGS ?? 'console=ttyS0 quiet loglevel=3 tsc=reliable mitigations=off random.trust_cpu=on cryptomgr.notests=1 noisapnp';
 /** The hostname a template is booted with, before personalisation. */
 const TEMPLATE_HOSTNAME = 'vmswitch';
 
