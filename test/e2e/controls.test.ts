@@ -30,7 +30,7 @@ test('controls: bad input gets a message, capture toggles, the download is a val
     // A VM that was never started: Start enabled, Stop disabled, no port in the panel.
     assert.equal(await page.$eval('.vm[data-name="a"] button.start', (b) => (b as HTMLButtonElement).disabled), false);
     assert.equal(await page.$eval('.vm[data-name="a"] button.stop', (b) => (b as HTMLButtonElement).disabled), true);
-    assert.match(await page.$eval('#ports tbody', (e) => e.textContent ?? ''), /No ports yet/);
+    await page.waitForFunction(() => /No ports yet/.test(document.querySelector('#ports tbody')?.textContent ?? ''), { timeout: 5000 });
 
     await page.click('#capture-toggle');
     await page.waitForFunction(() => /capture off/.test(document.querySelector('#switch-totals')?.textContent ?? ''));

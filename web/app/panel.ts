@@ -64,6 +64,7 @@ export class SwitchPanel {
     lab.frameLog.onFrames = () => this.schedule();
     // Counters move without events: refresh them a few times a second.
     setInterval(() => this.schedule(), 500);
+    this.schedule();
   }
 
   private onState(event: StateEvent): void {
