@@ -60,6 +60,7 @@ function arrayBufferOf(bytes: Uint8Array): ArrayBuffer {
 }
 
 const WASM_PATH = createRequire(import.meta.url).resolve('v86/build/v86.wasm');
+const LOAD_TIMEOUT_MS = 60_000;
 /** The VGA is unused (serial console); a small framebuffer keeps snapshots smaller. */
 const VGA_MEMORY_BYTES = 2 * 1024 * 1024;
 
@@ -109,8 +110,15 @@ export class V86Machine {
       config.cmdline = opts.cmdline ?? '';
     }
     const emulator = new V86(config);
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
+      // v86 loads its wasm asynchronously; a broken install would otherwise wait forever.
+      const timer = setTimeout(() => {
+        emulator.remove_listener('emulator-loaded', loaded);
+        void emulator.destroy().catch(() => {});
+        reject(new Error(`v86 did not load within ${LOAD_TIMEOUT_MS / 1000} s (is ${WASM_PATH} readable?)`));
+      }, LOAD_TIMEOUT_MS);
       const loaded = (): void => {
+        clearTimeout(timer);
         emulator.remove_listener('emulator-loaded', loaded);
         resolve();
       };
