@@ -19,6 +19,7 @@ interface PortRow {
 
 const TIMELINE_LIMIT = 400;
 const FRAMES_SHOWN = 40;
+const MIN_DRAW_INTERVAL_MS = 250;
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
@@ -40,6 +41,7 @@ export class SwitchPanel {
   private readonly rows = new Map<number, PortRow>();
   private readonly timeline: OidEvent[] = [];
   private drawScheduled = false;
+  private lastDraw = -Infinity;
   private portsBody: HTMLTableSectionElement;
   private readonly timelineList: HTMLOListElement;
   private framesBody: HTMLTableSectionElement;
@@ -86,13 +88,21 @@ export class SwitchPanel {
     this.schedule();
   }
 
+  /**
+   * At most one draw per MIN_DRAW_INTERVAL_MS: the page's thread also relays
+   * every frame between the VMs, and a redraw per ping would sit in their path.
+   */
   schedule(): void {
     if (this.drawScheduled) return;
     this.drawScheduled = true;
-    requestAnimationFrame(() => {
-      this.drawScheduled = false;
-      this.draw();
-    });
+    const wait = Math.max(0, this.lastDraw + MIN_DRAW_INTERVAL_MS - performance.now());
+    setTimeout(() => {
+      requestAnimationFrame(() => {
+        this.drawScheduled = false;
+        this.lastDraw = performance.now();
+        this.draw();
+      });
+    }, wait);
   }
 
   private draw(): void {
