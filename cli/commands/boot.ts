@@ -1,5 +1,5 @@
 // `vmswitch boot`: one VM with an interactive console, or one command run in it.
-import { rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Command } from '../main.ts';
 import { parseCommandArgs, positiveInt, UsageError } from '../args.ts';
 import { NIC_MODELS, type NicModel } from '../../emulator/net/nic.ts';
@@ -15,7 +15,7 @@ By default the VM starts from a cached template snapshot of the image (made by
 one cold boot the first time, kept in $XDG_CACHE_HOME/vmswitch/templates).
 
 options:
-  --mem MiB        guest RAM (default 128)
+  --mem MiB        guest RAM, 80-2048 (default 128)
   --snapshot FILE  start from a snapshot file instead
   --nic MODEL      add a NIC (${NIC_MODELS.join(', ')}); repeat for eth0, eth1, ...
   --cold           boot from the kernel, without a template
@@ -25,6 +25,8 @@ options:
   -h, --help       show this help`;
 
 const CTRL_RIGHT_BRACKET = 0x1d;
+const MIN_MEMORY_MIB = 80;
+const MAX_MEMORY_MIB = 2048;
 
 export const command: Command = {
   summary: 'boot a VM: interactive console, or --exec CMD',
@@ -43,6 +45,10 @@ export const command: Command = {
       return 0;
     }
     const memoryMiB = values.mem === undefined ? undefined : positiveInt('boot', 'mem', values.mem, 128);
+    // v86 puts the 7 MB initrd high in RAM: 80 MiB boots (tried), 64 does not.
+    if (memoryMiB !== undefined && (memoryMiB < MIN_MEMORY_MIB || memoryMiB > MAX_MEMORY_MIB)) {
+      throw new UsageError(`vmswitch boot: --mem must be between ${MIN_MEMORY_MIB} and ${MAX_MEMORY_MIB} MiB, not ${memoryMiB}`);
+    }
     const timeoutSec = positiveInt('boot', 'timeout', values.timeout, 600);
     if (values.timeout !== undefined && values.exec === undefined) throw new UsageError('vmswitch boot: --timeout only applies to --exec');
     const nics = (values.nic ?? []).map((model) => {
@@ -50,6 +56,16 @@ export const command: Command = {
       return { model: model as NicModel };
     });
     if (values.snapshot !== undefined && values.cold) throw new UsageError('vmswitch boot: --snapshot and --cold exclude each other');
+    let snapshot: Uint8Array | undefined;
+    if (values.snapshot !== undefined) {
+      const { decodeSnapshot } = await import('../../emulator/snapshot.ts');
+      try {
+        snapshot = new Uint8Array(await readFile(values.snapshot));
+        decodeSnapshot(snapshot);
+      } catch (error) {
+        throw new UsageError(`vmswitch boot: cannot use snapshot ${values.snapshot}: ${(error as Error).message}`);
+      }
+    }
 
     const progress = (line: string): void => void process.stderr.write(`vmswitch: ${line}\n`);
     const { ensureImage } = await import('../../guest-images/index.ts');
@@ -62,7 +78,7 @@ export const command: Command = {
       log: progress,
       ...(memoryMiB !== undefined ? { memoryMiB } : {}),
       ...(nics.length ? { nics } : {}),
-      ...(values.snapshot !== undefined ? { snapshot: values.snapshot } : { template: !values.cold }),
+      ...(snapshot !== undefined ? { snapshot } : { template: !values.cold }),
     });
     const save = async (): Promise<void> => {
       if (values.save === undefined) return;
