@@ -20,6 +20,8 @@ test('default MACs are locally administered unicast, stable per name and NIC, ra
 test('bad options are refused with a clear error before anything starts', async () => {
   const image = { dir: '/nonexistent', kernel: '/nonexistent/k', initrd: '/nonexistent/i', bios: '/nonexistent/b', vgaBios: '/nonexistent/v' } as never;
   await assert.rejects(VirtualMachine.start({ image, hostname: 'a b' }), /bad hostname/);
+  await assert.rejects(VirtualMachine.start({ image, memoryMiB: 64 }), /memory must be 80-2048 MiB, not 64/);
+  await assert.rejects(VirtualMachine.start({ image, memoryMiB: 100.5 }), /memory must be/);
   await assert.rejects(VirtualMachine.start({ image, ip: ['10.0.0.1/24; reboot'] }), /bad address/);
   await assert.rejects(VirtualMachine.start({ image, hosts: { "x'y": '10.0.0.1' } }), /bad host name/);
   await assert.rejects(VirtualMachine.start({ image, nics: [{ model: 'ne2k' as never }] }), /unknown NIC model 'ne2k'/);

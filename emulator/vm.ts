@@ -58,6 +58,9 @@ export interface StartInfo {
 }
 
 const DEFAULT_MEMORY_MIB = 128;
+/** v86 places the initrd high in RAM: 80 MiB boots, 64 does not. */
+export const MIN_MEMORY_MIB = 80;
+export const MAX_MEMORY_MIB = 2048;
 /**
  * Kernel parameters besides ours; VMSWITCH_KERNEL_ARGS replaces them (e.g.
  * without 'quiet' to see boot messages). The crypto self-tests and the ISA PnP
@@ -140,6 +143,9 @@ export class VirtualMachine {
     const specs = opts.nics ?? [];
     for (const spec of specs) {
       if (!NIC_MODELS.includes(spec.model)) throw new Error(`unknown NIC model '${spec.model}' (expected ${NIC_MODELS.join(', ')})`);
+    }
+    if (opts.memoryMiB !== undefined && (!Number.isInteger(opts.memoryMiB) || opts.memoryMiB < MIN_MEMORY_MIB || opts.memoryMiB > MAX_MEMORY_MIB)) {
+      throw new Error(`memory must be ${MIN_MEMORY_MIB}-${MAX_MEMORY_MIB} MiB, not ${opts.memoryMiB}`);
     }
     const macs = specs.map((spec, i) => formatMac(parseMac(spec.mac ?? defaultMac(opts.name, i))));
     // Bad names and addresses are refused before anything starts.

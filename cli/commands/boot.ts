@@ -25,6 +25,7 @@ options:
   -h, --help       show this help`;
 
 const CTRL_RIGHT_BRACKET = 0x1d;
+// The VM's limits, repeated here so that `--mem` errors need no emulator import.
 const MIN_MEMORY_MIB = 80;
 const MAX_MEMORY_MIB = 2048;
 
