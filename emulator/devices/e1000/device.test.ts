@@ -285,3 +285,19 @@ test('destroy frees every timer', () => {
   h.nic.destroy();
   assert.equal(h.platform.timers.pendingCount, 0);
 });
+
+test('a line nobody services is pulsed again (a lost request is retried), and never without a pending cause', () => {
+  const h = new Harness();
+  h.w(REG.IMS, ICR_RXT0);
+  h.w(REG.ICS, ICR_RXT0);
+  assert.equal(h.irq.raised, 1);
+  h.platform.timers.advance(19);
+  assert.equal(h.irq.raised, 1);
+  h.platform.timers.advance(2);
+  assert.equal(h.irq.raised, 2, 'a new rising edge after 20 ms');
+  assert.equal(h.irq.level, true);
+  h.r(REG.ICR);
+  h.platform.timers.advance(100);
+  assert.equal(h.irq.raised, 2, 'no pulses once serviced');
+  assert.equal(h.irq.level, false);
+});

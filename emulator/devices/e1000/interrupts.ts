@@ -8,6 +8,15 @@ import type { IrqLine, TimerHandle, Timers } from '../../platform.ts';
 import { ICR_VALID } from './registers.ts';
 
 const ITR_UNIT_MS = 256e-6;
+/**
+ * How long the line may stay asserted with nobody reading ICR before it is
+ * pulsed (lowered and raised again). v86's PIC latches a request only when
+ * told the line rose, so a request it loses (it happened here under load:
+ * the line high, ICR & IMS pending, the guest never entering the handler, the
+ * receive path stalled) would otherwise never come back. A pulse that turns
+ * out to be extra costs the guest one interrupt that finds ICR empty.
+ */
+export const STUCK_LINE_MS = 20;
 /** RDTR, RADV, TIDV, TADV count 1.024 µs units. */
 const DELAY_UNIT_MS = 1.024e-3;
 
@@ -29,6 +38,9 @@ export class Interrupts {
   assertions = 0;
   private lastAssertAt = -Infinity;
   private throttleTimer: TimerHandle | null = null;
+  private stuckTimer: TimerHandle | null = null;
+  /** Pulses given to a line nobody serviced (see STUCK_LINE_MS). */
+  repulses = 0;
 
   constructor(private readonly irq: IrqLine, private readonly timers: Timers) {}
 
@@ -67,6 +79,7 @@ export class Interrupts {
   update(): void {
     if ((this.icr & this.ims) === 0) {
       this.cancelThrottle();
+      this.cancelStuck();
       this.irq.set(false);
       return;
     }
@@ -83,6 +96,26 @@ export class Interrupts {
     this.assertions++;
     this.lastAssertAt = this.timers.now();
     this.irq.set(true);
+    this.armStuck();
+  }
+
+  private armStuck(): void {
+    this.cancelStuck();
+    this.stuckTimer = this.timers.setTimeout(() => {
+      this.stuckTimer = null;
+      if (!this.irq.level || (this.icr & this.ims) === 0) return;
+      this.repulses++;
+      this.irq.set(false);
+      this.irq.set(true);
+      this.armStuck();
+    }, STUCK_LINE_MS);
+  }
+
+  private cancelStuck(): void {
+    if (this.stuckTimer) {
+      this.timers.clearTimeout(this.stuckTimer);
+      this.stuckTimer = null;
+    }
   }
 
   private cancelThrottle(): void {
@@ -94,6 +127,7 @@ export class Interrupts {
 
   reset(): void {
     this.cancelThrottle();
+    this.cancelStuck();
     this.icr = 0;
     this.ims = 0;
     this.itr = 0;
@@ -103,6 +137,7 @@ export class Interrupts {
 
   destroy(): void {
     this.cancelThrottle();
+    this.cancelStuck();
   }
 
   save(): InterruptState {
@@ -111,6 +146,7 @@ export class Interrupts {
 
   restore(state: InterruptState): void {
     this.cancelThrottle();
+    this.cancelStuck();
     this.icr = state.icr >>> 0;
     this.ims = state.ims >>> 0;
     this.itr = state.itr & 0xffff;
