@@ -4,14 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SerialConsole, type SerialPort } from './console.ts';
-import { ExecTimeoutError, ShellSession, escapeForPrintf } from './exec.ts';
+import { ExecTimeoutError, ShellSession, escapeForDollarQuote } from './exec.ts';
 
-function unescapePrintf(text: string): string {
+/** What the shell makes of $'...' with \NNN escapes. */
+function unescapeDollarQuote(text: string): string {
   const bytes: number[] = [];
   for (let i = 0; i < text.length; ) {
-    if (text[i] === '\\' && text[i + 1] === '0') {
-      bytes.push(parseInt(text.slice(i + 2, i + 5), 8));
-      i += 5;
+    if (text[i] === '\\') {
+      bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
+      i += 4;
     } else {
       bytes.push(text.charCodeAt(i));
       i += 1;
@@ -69,14 +70,16 @@ class FakeShell implements SerialPort {
   private run(line: string): void {
     let m: RegExpMatchArray | null;
     if ((m = line.match(/^ printf '%s%s\\n' __VMS X(\w+)S$/))) return this.print(`__VMSX${m[1]}S\n# `);
-    if ((m = line.match(/^ __vmsc=(?:"\$__vmsc")?'([^']*)'; printf '%s%s\\n' __VMS X(\w+)$/))) {
-      this.variable = line.includes('"$__vmsc"') ? this.variable + m[1] : m[1]!;
+    if ((m = line.match(/^ __vmsc=(?:"\$__vmsc")?\$'([^']*)'; printf '%s%s\\n' __VMS X(\w+)$/))) {
+      const piece = unescapeDollarQuote(m[1]!);
+      this.variable = line.includes('"$__vmsc"') ? this.variable + piece : piece;
       return this.print(`__VMSX${m[2]}\n# `);
     }
-    m = line.match(/^ printf '%s%s\\n' __VMS X(\w+)B; \( eval "\$\(printf '%b' (?:'([^']*)'|"\$__vmsc")\)" \) <\/dev\/null; printf '\\n%s%s %d\\n' __VMS X\1E \$\?$/);
+    m = line.match(/^ (?:__vmsc=\$'([^']*)'; )?printf '%s%s\\n' __VMS X(\w+)B; \( eval "\$__vmsc" \) <\/dev\/null; printf '\\n%s%s %d\\n' __VMS X\2E \$\?$/);
     assert.ok(m, `unexpected line ${JSON.stringify(line)}`);
-    const nonce = m[1]!;
-    const command = unescapePrintf(m[2] ?? this.variable);
+    if (m[1] !== undefined) this.variable = unescapeDollarQuote(m[1]);
+    const nonce = m[2]!;
+    const command = this.variable;
     this.commands.push(command);
     const behaviour = this.behave(command);
     this.print(`__VMSX${nonce}B\n`);
@@ -95,10 +98,10 @@ function session(behave: (command: string) => Behaviour) {
   return { shell, session: new ShellSession(new SerialConsole(shell), { recoveryMs: 200 }) };
 }
 
-test('escapeForPrintf keeps safe characters and octal-escapes the rest (UTF-8)', () => {
-  assert.equal(escapeForPrintf('ls -l /tmp'), 'ls -l /tmp');
-  assert.equal(escapeForPrintf(`a'b\\`), 'a\\0047b\\0134');
-  for (const text of [`echo "$HOME" 'q' \\n; x=$((1+2))\n\ttab`, 'grüße ✓', '']) assert.equal(unescapePrintf(escapeForPrintf(text)), text);
+test("escapeForDollarQuote keeps safe characters and octal-escapes the rest (UTF-8)", () => {
+  assert.equal(escapeForDollarQuote('ls -l /tmp'), 'ls -l /tmp');
+  assert.equal(escapeForDollarQuote(`a'b\\`), 'a\\047b\\134');
+  for (const text of [`echo "$HOME" 'q' \\n; x=$((1+2))\n\ttab`, 'grüße ✓', '']) assert.equal(unescapeDollarQuote(escapeForDollarQuote(text)), text);
 });
 
 test('output and exit code come from between the markers, not from the echo', async () => {

@@ -4,9 +4,10 @@
 // printed by the guest's printf from two pieces ('__VMS' 'X<nonce>B'), so the
 // echoed command line never contains them and output that happens to contain
 // marker-like text cannot match a nonce it never saw. The command itself is
-// sent octal-escaped and run with eval in a subshell with stdin from
-// /dev/null, so any quoting or newlines in it stay intact and `exit N` ends
-// only the subshell.
+// sent octal-escaped in the shell's $'...' quoting (no fork, unlike
+// "$(printf ...)": that saved ~200 ms per call in v86) and run with eval in a
+// subshell with stdin from /dev/null, so any quoting or newlines in it stay
+// intact and `exit N` ends only the subshell.
 import { randomBytes } from 'node:crypto';
 import type { SerialConsole } from './console.ts';
 
@@ -38,12 +39,12 @@ export class ShellClosedError extends Error {
 const MAX_LINE = 800;
 const SAFE = /[A-Za-z0-9 ,._+:@%/=-]/;
 
-/** `text` as an argument for printf %b inside single quotes (UTF-8 bytes, octal escapes). */
-export function escapeForPrintf(text: string): string {
+/** The body of a $'...' word that yields `text` (UTF-8 bytes; anything but plain characters as \NNN octal). */
+export function escapeForDollarQuote(text: string): string {
   let out = '';
   for (const byte of Buffer.from(text, 'utf8')) {
     const ch = String.fromCharCode(byte);
-    out += byte < 0x80 && SAFE.test(ch) ? ch : '\\0' + byte.toString(8).padStart(3, '0');
+    out += byte < 0x80 && SAFE.test(ch) ? ch : '\\' + byte.toString(8).padStart(3, '0');
   }
   return out;
 }
@@ -55,7 +56,7 @@ function chunksOf(escaped: string, size: number): string[] {
   while (at < escaped.length) {
     let end = Math.min(at + size, escaped.length);
     const slash = escaped.lastIndexOf('\\', end - 1);
-    if (slash >= at && slash + 5 > end && end < escaped.length) end = slash;
+    if (slash >= at && slash + 4 > end && end < escaped.length) end = slash;
     chunks.push(escaped.slice(at, end));
     at = end;
   }
@@ -174,26 +175,27 @@ export class ShellSession {
 
   private async execNow(command: string, timeoutMs: number): Promise<ExecResult> {
     const nonce = randomBytes(6).toString('hex');
-    const escaped = escapeForPrintf(command);
-    let source: string;
+    const escaped = escapeForDollarQuote(command);
+    // The command goes into a variable first: an assignment's value is never split or globbed.
+    let assign: string;
     if (escaped.length <= MAX_LINE - 150) {
-      source = `'${escaped}'`;
+      assign = `__vmsc=$'${escaped}'; `;
     } else {
-      // Build the escaped command in a shell variable, a line at a time, each line acknowledged.
+      // Built a line at a time, each line acknowledged.
       const chunks = chunksOf(escaped, MAX_LINE - 60);
       for (const [i, chunk] of chunks.entries()) {
-        const ack = new RegExp(`__VMSX${nonce}C${i}\\b`, 'g');
+        const ack = new RegExp(`__VMSX${nonce}C${i}\\r?\\n`, 'g');
         const waiting = this.waitFor(`__VMSX${nonce}C${i}`, ack, 10_000);
-        const assign = i === 0 ? `__vmsc='${chunk}'` : `__vmsc="$__vmsc"'${chunk}'`;
-        this.console.write(` ${assign}; printf '%s%s\\n' __VMS X${nonce}C${i}\n`);
+        const piece = i === 0 ? `__vmsc=$'${chunk}'` : `__vmsc="$__vmsc"$'${chunk}'`;
+        this.console.write(` ${piece}; printf '%s%s\\n' __VMS X${nonce}C${i}\n`);
         if (!(await waiting)) throw new Error('the guest shell did not take a long command (no acknowledgement)');
       }
-      source = '"$__vmsc"';
+      assign = '';
     }
     const pattern = new RegExp(`__VMSX${nonce}B\\r?\\n([\\s\\S]*?)\\r?\\n__VMSX${nonce}E (\\d+)\\r?\\n`, 'g');
     const waiting = this.waitFor(`__VMSX${nonce}E`, pattern, timeoutMs);
     this.console.write(
-      ` printf '%s%s\\n' __VMS X${nonce}B; ( eval "$(printf '%b' ${source})" ) </dev/null; printf '\\n%s%s %d\\n' __VMS X${nonce}E $?\n`,
+      ` ${assign}printf '%s%s\\n' __VMS X${nonce}B; ( eval "$__vmsc" ) </dev/null; printf '\\n%s%s %d\\n' __VMS X${nonce}E $?\n`,
     );
     const match = await waiting;
     if (!match) {
