@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addVm, openLab, startVm, typeInto, waitForTerminal } from './browser.ts';
+import { addVm, openLab, startVm, terminalText, typeInto, waitForTerminal } from './browser.ts';
 import { icmpEchoes, readPcapng } from './pcapng-reader.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -58,7 +58,10 @@ test('two VMs ping through the page switch; stopping one runs the seed stop life
     });
     assert.deepEqual(bootedFrom, ['snapshot', 'snapshot']);
     // Personalised after the restore: own hostname (in the prompts above) and own MACs.
-    const macs = await page.$$eval('#ports tbody tr[data-port] .sub', (cells) => cells.map((c) => c.textContent ?? ''));
+    const macs = await waitFor('two ports in the panel', async () => {
+      const cells = await page.$$eval('#ports tbody tr[data-port] .sub', (list) => list.map((c) => c.textContent ?? ''));
+      return cells.length === 2 && cells;
+    }, 10_000);
     assert.equal(new Set(macs.map((m) => m.split(' · ')[1])).size, 2, macs.join(' / '));
 
     const portA = await portOf(page, 'a');
@@ -134,6 +137,23 @@ test('two VMs ping through the page switch; stopping one runs the seed stop life
         .map((e) => e.seq),
     );
     assert.ok(answered.size >= 3, `answered echo requests in the capture: ${[...answered].join(', ')} (${echoes.length} echo records)`);
+
+    // The guest's own poweroff stops its VM the same way.
+    const beforePoweroff = (await timeline(page)).length;
+    // -f: the image's /init is a shell, which ignores the signal plain poweroff sends to PID 1.
+    await typeInto(page, 'a', 'poweroff -f\n');
+    await waitFor('PORT_DELETE of a after its poweroff', async () => (await timeline(page)).some((e) => e.port === portA && e.oid === 'PORT_DELETE'), 60_000);
+    // The kernel shuts its drivers down first (NIC_UPDATED on the same port), then the stop lifecycle.
+    const afterPoweroff = (await timeline(page)).slice(beforePoweroff).filter((e) => e.port === portA).map((e) => e.oid);
+    assert.deepEqual(
+      afterPoweroff.filter((oid) => oid !== 'NIC_UPDATED'),
+      ['NIC_DISCONNECT', 'NIC_DELETE', 'PORT_TEARDOWN', 'PORT_DELETE'],
+      afterPoweroff.join(' '),
+    );
+    assert.ok(afterPoweroff.lastIndexOf('NIC_UPDATED') < afterPoweroff.indexOf('NIC_DISCONNECT'), afterPoweroff.join(' '));
+    // The guest's last words reached its terminal before the worker was stopped.
+    assert.match(await terminalText(page, 'a'), /reboot: (System halted|Power down)/);
+    await page.waitForSelector('.vm[data-name="a"][data-state="stopped"]');
 
     await page.screenshot({ path: join(ARTIFACTS, 'e2e-lab-stopped.png') });
     assert.deepEqual(lab.problems, [], 'the page logged errors');

@@ -186,3 +186,18 @@ test('a worker that fails leaves no port behind and rejects the start with its m
   workers.get('a')!.emit({ type: 'phase', phase: 'failed', detail: 'still broken' });
   await assert.rejects(again, /still broken/);
 });
+
+test('a VM whose template could not be used is reported as booted cold', async () => {
+  const { lab, workers } = setup();
+  lab.addVm({ name: 'a', nics: ['e1000'] });
+  const done = lab.start('a');
+  await tick();
+  const a = workers.get('a')!;
+  assert.equal(a.sent('start')[0]!.config.snapshotUrl, 'snapshots/e1000.snap');
+  assert.equal(lab.vms.get('a')!.bootedFrom, 'snapshot');
+  a.emit({ type: 'phase', phase: 'booting', detail: 'template snapshot unusable (HTTP 404): booting cold' });
+  assert.equal(lab.vms.get('a')!.detail, 'template snapshot unusable (HTTP 404): booting cold');
+  a.emit({ type: 'phase', phase: 'ready' });
+  await done;
+  assert.equal(lab.vms.get('a')!.bootedFrom, 'cold');
+});

@@ -214,8 +214,10 @@ export class Lab {
           }
           if (message.phase === 'stopped' && vm.state === 'running') {
             // The guest powered itself off: the stop lifecycle, as for a stop from here.
+            this.events.emit('log', { level: 'info', message: `${vm.name}: the guest powered off` });
             void this.stop(vm.name);
           }
+          if (message.phase === 'booting') vm.bootedFrom = 'cold';
           if (message.phase === 'failed') {
             fail(message.detail ?? 'the VM failed');
             break;

@@ -65,8 +65,9 @@ async function main(): Promise<void> {
     createWorker: (name) => new Worker(new URL('vm-worker.js', location.href), { type: 'module', name: `vm ${name}` }) as unknown as import('./lab.ts').WorkerLike,
     image,
     memoryMiB: config.memoryMiB,
+    // Asked afresh at each start: templates appear (made in the background) and change with the image.
     snapshotFor: async (models) => {
-      const url = config.snapshots[models.join('+')];
+      const url = (await loadConfig()).snapshots[models.join('+')];
       return url ? absolute(url) : undefined;
     },
   });

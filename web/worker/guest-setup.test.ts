@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootCommandLine, personaliseCommand, PromptWatcher } from './guest-setup.ts';
+import { bootCommandLine, personaliseCommand, PromptWatcher, TextWatch, POWER_DOWN_LINES } from './guest-setup.ts';
 
 const config = {
   name: 'a',
@@ -57,4 +57,20 @@ test('a prompt followed by the shell\'s cursor-position query still counts', () 
   assert.equal(watcher.feedBoot("vmswitch-ready\r\n\r\nBusyBox v1.35.0\r\n\r\na:~# \x1b[6n"), true);
   const other = new PromptWatcher();
   assert.equal(other.feedBoot('vmswitch-ready\r\nsome output \x1b[6n'), false);
+});
+
+test('the power-down line is noticed across pieces, once', () => {
+  const watch = new TextWatch(POWER_DOWN_LINES[0]!);
+  assert.equal(watch.feed('a:~# poweroff\r\n[   12.3] reboot: Pow'), false);
+  assert.equal(watch.feed('er down\r\n'), true);
+  assert.equal(watch.feed('more'), true);
+  const other = new TextWatch(POWER_DOWN_LINES[0]!);
+  assert.equal(other.feed('echo reboot: Power'), false);
+  assert.equal(other.feed(' up'), false);
+});
+
+test('v86 halts instead of powering off: that line counts too', () => {
+  const watches = POWER_DOWN_LINES.map((line) => new TextWatch(line));
+  const text = 'a:~# poweroff -f\r\n[   25.791065] reboot: System halted\r\n';
+  assert.ok(watches.some((w) => w.feed(text)));
 });

@@ -7,9 +7,9 @@ import type { Frame } from '../../emulator/net/frame.ts';
 import { formatMac, parseMac } from '../../emulator/net/frame.ts';
 import type { V86Machine } from '../../emulator/v86/adapter.ts';
 import { toWire, fromWire, type FromWorker, type ToWorker, type VmBootConfig, type WireDriverEvent, type WireRxOffloads } from './protocol.ts';
-import { bootCommandLine, PromptWatcher, personaliseCommand } from './guest-setup.ts';
+import { bootCommandLine, POWER_DOWN_LINES, PromptWatcher, TextWatch, personaliseCommand } from './guest-setup.ts';
 import { fetchBytes } from './fetch.ts';
-import { parseBrowserSnapshot } from './snapshot.ts';
+import { parseBrowserSnapshot, type BrowserSnapshot } from './snapshot.ts';
 
 interface WorkerScope {
   postMessage(message: unknown, transfer?: Transferable[]): void;
@@ -32,6 +32,8 @@ const encoder = new TextEncoder();
 let consoleGate: ((text: string) => boolean) | null = null;
 let consoleText = '';
 let consoleFlush = false;
+const powerDown = POWER_DOWN_LINES.map((line) => new TextWatch(line));
+let poweredOff = false;
 
 function wireOffloads(nic: GuestNic): WireRxOffloads {
   return { csum: nic.rxOffloads.csum, gso: [...nic.rxOffloads.gso], maxFrameSize: nic.rxOffloads.maxFrameSize };
@@ -68,18 +70,29 @@ function transmitSink(index: number) {
   };
 }
 
+function flushConsole(): void {
+  const out = consoleText;
+  consoleText = '';
+  if (out) post({ type: 'console', text: out });
+}
+
 function onConsole(bytes: Uint8Array): void {
   const text = decoder.decode(bytes, { stream: true });
   if (consoleGate && !consoleGate(text)) return;
   consoleText += text;
+  if (!poweredOff && powerDown.some((watch) => watch.feed(text))) {
+    poweredOff = true;
+    // The guest's poweroff: its last words first, then the page runs the stop lifecycle and stops this worker.
+    flushConsole();
+    post({ type: 'phase', phase: 'stopped', detail: 'guest poweroff' });
+    return;
+  }
   if (consoleFlush) return;
   consoleFlush = true;
   // Coalesce: the serial port delivers a byte at a time.
   setTimeout(() => {
     consoleFlush = false;
-    const out = consoleText;
-    consoleText = '';
-    if (out) post({ type: 'console', text: out });
+    flushConsole();
   }, 16);
 }
 
@@ -95,7 +108,15 @@ async function start(config: VmBootConfig): Promise<void> {
   post({ type: 'phase', phase: 'loading' });
   const [{ V86Machine }, { nicFactory }] = await Promise.all([import('../../emulator/v86/adapter.ts'), import('../../emulator/devices/index.ts')]);
   const factories = await Promise.all(config.nics.map((n) => nicFactory(n.model)));
-  const snapshot = config.snapshotUrl ? parseBrowserSnapshot(await fetchBytes(config.snapshotUrl)) : undefined;
+  let snapshot: BrowserSnapshot | undefined;
+  if (config.snapshotUrl) {
+    try {
+      snapshot = parseBrowserSnapshot(await fetchBytes(config.snapshotUrl));
+    } catch (error) {
+      // A template replaced or pruned since the page listed it: a cold boot still gives the same VM.
+      post({ type: 'phase', phase: 'booting', detail: `template snapshot unusable (${(error as Error).message}): booting cold` });
+    }
+  }
   const wanted = config.nics.map((n) => n.model).join('+');
   if (snapshot && snapshot.nics.join('+') !== wanted) throw new Error(`the snapshot has NICs ${snapshot.nics.join('+')}, the VM wants ${wanted}`);
   const [bios, vgaBios, kernel, initrd] = await Promise.all([
