@@ -344,16 +344,20 @@ export class Lab {
   }
 
   /**
-   * Runs a command in a VM's shell. Afterwards the lab reads each NIC's MTU
-   * and MAC from the guest's sysfs and reports changes as NIC_UPDATED: neither
-   * device model can see an MTU change (Linux keeps the MTU in the driver; the
-   * e1000 only learns "long packets on" from RCTL.LPE, virtio-net nothing), so
-   * asking the guest after each command is the one reliable source.
+   * Runs a command in a VM's shell. After a command that may have changed a
+   * link setting (it mentions ip, ifconfig, mtu, a MAC address, a driver
+   * module or runs a script), the lab reads each NIC's MTU and MAC from the
+   * guest's sysfs and reports changes as NIC_UPDATED. Why ask the guest:
+   * neither device model can see an MTU change (Linux keeps the MTU in the
+   * driver; the e1000 only learns "long packets on" from RCTL.LPE, virtio-net
+   * nothing). Why not after every command: the read is one more exec over the
+   * serial console (about 0.5 s). `syncLinkSettings` does it on demand.
    */
-  async exec(name: string, command: string, opts: { timeoutMs?: number } = {}): Promise<GuestExecResult> {
+  async exec(name: string, command: string, opts: { timeoutMs?: number; syncLinkSettings?: boolean } = {}): Promise<GuestExecResult> {
     const vm = this.running(name);
     const result = await vm.guest!.exec(command, { timeoutMs: opts.timeoutMs ?? this.execTimeoutMs });
-    if (vm.state === 'running' && !vm.poweredOff) await this.syncLinkSettings(vm).catch(() => undefined);
+    const sync = opts.syncLinkSettings ?? mayChangeLinkSettings(command);
+    if (sync && vm.state === 'running' && !vm.poweredOff) await this.syncLinkSettings(vm).catch(() => undefined);
     return result;
   }
 
@@ -499,6 +503,11 @@ export class Lab {
       if (counters && this.switch.port(event.portId)) record.finalCounters = { ...counters, drops: { ...counters.drops } };
     }
   }
+}
+
+/** Commands that can change a NIC's MTU or MAC (or run something that might). */
+export function mayChangeLinkSettings(command: string): boolean {
+  return /\b(ip|ifconfig|mtu|address|hw|ether|modprobe|rmmod|insmod|vconfig|vmswitch-config|sh|bash|source)\b|\.sh\b|^\s*\./m.test(command);
 }
 
 function hostsKey(hosts: Record<string, string>): string {
