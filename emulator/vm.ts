@@ -49,6 +49,11 @@ export interface VmOptions {
   log?: (line: string) => void;
 }
 
+/** Why a VM stopped: stop() was called, or the guest powered off or rebooted. */
+export interface VmEnd {
+  reason: 'stopped' | 'poweroff' | 'reboot';
+}
+
 /** How a VM came up, for benchmarks and reports. */
 export interface StartInfo {
   kind: 'cold' | 'snapshot' | 'template-created' | 'template';
@@ -122,6 +127,14 @@ export class VirtualMachine {
   readonly console: SerialConsole;
   private readonly shell: ShellSession;
   private stopped = false;
+  private resolveEnded!: (end: VmEnd) => void;
+  /**
+   * Settles once, when the VM has stopped: after stop(), or when the guest
+   * powered off, halted or rebooted (the kernel's 'reboot: Power down' /
+   * 'System halted' / 'Restarting system'; the VM is then stopped, since a
+   * reboot would boot without the runtime's personalisation).
+   */
+  readonly ended: Promise<VmEnd> = new Promise((resolve) => (this.resolveEnded = resolve));
   private readonly cleanups: (() => void)[] = [];
   startInfo: StartInfo = { kind: 'cold', ms: 0 };
 
@@ -135,6 +148,7 @@ export class VirtualMachine {
     this.nics = nics;
     this.console = new SerialConsole(machine);
     this.shell = new ShellSession(this.console);
+    this.watchForPowerOff();
   }
 
   static async start(opts: VmOptions = {}): Promise<VirtualMachine> {
@@ -329,12 +343,29 @@ export class VirtualMachine {
     return encodeSnapshot(header, await v86State);
   }
 
+  private watchForPowerOff(): void {
+    let tail = '';
+    const off = this.console.onData((bytes) => {
+      tail = (tail + Buffer.from(bytes).toString('latin1')).slice(-80);
+      // Without ACPI in v86 the kernel halts instead of powering off: both end the VM.
+      const reason = /reboot: (Power down|System halted)/.test(tail) ? 'poweroff' : tail.includes('reboot: Restarting system') ? 'reboot' : undefined;
+      if (!reason) return;
+      off();
+      // Not from inside the console callback: stopping destroys the emulator.
+      setImmediate(() => void this.stopWith(reason));
+    });
+  }
+
   get isStopped(): boolean {
     return this.stopped;
   }
 
   /** Frees everything: pending execs fail, NICs and the emulator are destroyed, timers cleared. */
   async stop(): Promise<void> {
+    await this.stopWith('stopped');
+  }
+
+  private async stopWith(reason: VmEnd['reason']): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.shell.close();
@@ -342,5 +373,6 @@ export class VirtualMachine {
     for (const nic of this.nics) nic.destroy();
     this.console.close();
     await this.machine.destroy();
+    this.resolveEnded({ reason });
   }
 }

@@ -151,6 +151,20 @@ test('two NICs (e1000, virtio) get PCI functions with IRQs of their own, in PCI 
   }
 });
 
+test('a guest poweroff stops the VM: pending execs fail, ended says why', async () => {
+  const doomed = await VirtualMachine.start({ name: 'off', template: true });
+  const pending = doomed.exec('poweroff -f', { timeoutMs: 60_000 });
+  await assert.rejects(pending, /stopped/);
+  assert.deepEqual(await doomed.ended, { reason: 'poweroff' });
+  assert.equal(doomed.isStopped, true);
+  await assert.rejects(doomed.exec('true'), /stopped/);
+  // stop() after a poweroff is harmless, and ended of a stop() says so.
+  await doomed.stop();
+  const other = await VirtualMachine.start({ name: 'other', template: true });
+  await other.stop();
+  assert.deepEqual(await other.ended, { reason: 'stopped' });
+});
+
 test('vmswitch boot --exec prints the output and exits with the guest status; --save/--snapshot; bad flags exit 2', async () => {
   const uname = await run(['bin/vmswitch.js', 'boot', '--exec', 'uname -m']);
   assert.equal(uname.code, 0, uname.stderr);
