@@ -2,8 +2,8 @@
 // from the device registry, the image fetched over HTTP. Frames, driver
 // events and console bytes go to the page by message; the switch is there.
 import './browser-globals.ts';
-import type { GuestNic } from '../../emulator/net/nic.ts';
-import type { Frame } from '../../emulator/net/frame.ts';
+import type { GuestNic, NicDriverEvent } from '../../emulator/net/nic.ts';
+import type { Frame, RxOffloads } from '../../emulator/net/frame.ts';
 import { formatMac, parseMac } from '../../emulator/net/frame.ts';
 import type { V86Machine } from '../../emulator/v86/adapter.ts';
 import { toWire, fromWire, type FromWorker, type ToWorker, type VmBootConfig, type WireDriverEvent, type WireRxOffloads } from './protocol.ts';
@@ -35,16 +35,16 @@ let consoleFlush = false;
 const powerDown = POWER_DOWN_LINES.map((line) => new TextWatch(line));
 let poweredOff = false;
 
-function wireOffloads(nic: GuestNic): WireRxOffloads {
-  return { csum: nic.rxOffloads.csum, gso: [...nic.rxOffloads.gso], maxFrameSize: nic.rxOffloads.maxFrameSize };
+function wireOffloads(offloads: RxOffloads): WireRxOffloads {
+  return { csum: offloads.csum, gso: [...offloads.gso], maxFrameSize: offloads.maxFrameSize };
 }
 
-function wireEvent(nic: GuestNic, event: Parameters<Parameters<GuestNic['onDriverEvent']>[0]>[0]): WireDriverEvent {
+function wireEvent(event: NicDriverEvent): WireDriverEvent {
   switch (event.type) {
     case 'mac':
       return { type: 'mac', mac: formatMac(event.mac) };
     case 'features':
-      return { type: 'features', rxOffloads: wireOffloads(nic) };
+      return { type: 'features', rxOffloads: wireOffloads(event.rxOffloads) };
     default:
       return event;
   }
@@ -99,7 +99,7 @@ function onConsole(bytes: Uint8Array): void {
 function announceNics(config: VmBootConfig): void {
   post({
     type: 'nics',
-    nics: nics.map((nic, i) => ({ model: config.nics[i]!.model, mac: formatMac(nic.mac), driverReady: nic.driverReady, rxOffloads: wireOffloads(nic) })),
+    nics: nics.map((nic, i) => ({ model: config.nics[i]!.model, mac: formatMac(nic.mac), driverReady: nic.driverReady, rxOffloads: wireOffloads(nic.rxOffloads) })),
   });
 }
 
@@ -138,7 +138,7 @@ async function start(config: VmBootConfig): Promise<void> {
       nics = config.nics.map((n, i) => factories[i]!(platform, { mac: parseMac(n.mac) }));
       nics.forEach((nic, index) => {
         nic.setTransmitSink(transmitSink(index));
-        nic.onDriverEvent((event) => post({ type: 'driver', nic: index, event: wireEvent(nic, event) }));
+        nic.onDriverEvent((event) => post({ type: 'driver', nic: index, event: wireEvent(event) }));
       });
       // Cold boot: the page creates the ports before the BIOS even runs.
       if (!snapshot) announceNics(config);
