@@ -31,8 +31,13 @@ import {
   receiveBufferSize,
 } from './registers.ts';
 
-/** Frames held while the ring is full. */
-export const RX_QUEUE_LIMIT = 64;
+/**
+ * Frames held while the ring is full. A 64 KiB TSO send reaches us as ~45
+ * segments in one batch, a wire batch can hold several, and each drop costs
+ * the guest a TCP retransmission timeout, so the bound is generous (but a
+ * bound: at most 512 x 16 KiB).
+ */
+export const RX_QUEUE_LIMIT = 512;
 /** Largest frame (without FCS) taken without LPE: 1514 + a VLAN tag. */
 export const MAX_FRAME_NO_LPE = 1518;
 /** Largest frame (without FCS) taken with LPE. */
