@@ -153,7 +153,7 @@ test('two NICs (e1000, virtio) get PCI functions with IRQs of their own, in PCI 
 
 test('a guest poweroff stops the VM: pending execs fail, ended says why', async () => {
   const doomed = await VirtualMachine.start({ name: 'off', template: true });
-  const pending = doomed.exec('poweroff -f', { timeoutMs: 60_000 });
+  const pending = doomed.exec('poweroff', { timeoutMs: 60_000 });
   await assert.rejects(pending, /stopped/);
   assert.deepEqual(await doomed.ended, { reason: 'poweroff' });
   assert.equal(doomed.isStopped, true);
