@@ -56,7 +56,7 @@ export async function runLab(plan: LabPlan): Promise<number> {
   });
   lab.on('progress', (event) => process.stderr.write(`vmswitch: ${event.vm ? `${event.vm}: ` : ''}${event.message}\n`));
   lab.on('vm', (event) => {
-    if (event.state === 'stopped' && event.detail === 'guest poweroff') console.log(style.bold(`${event.vm}: the guest powered off`));
+    if (event.state === 'stopped' && event.detail?.startsWith('guest ')) console.log(style.bold(`${event.vm}: stopped (${event.detail})`));
   });
 
   let interrupted = false;

@@ -13,6 +13,8 @@ export interface LabGuest {
   /** The serial console: output as it comes; `write` types into it (for an interactive attach). */
   readonly console: { onData(listener: (bytes: Uint8Array) => void): () => void; write?(input: string | Uint8Array): void };
   readonly isStopped: boolean;
+  /** Settles when the VM has stopped; reason 'poweroff' or 'reboot' when the guest ended itself. */
+  readonly ended?: Promise<{ reason: string }>;
   exec(command: string, opts?: { timeoutMs?: number }): Promise<GuestExecResult>;
   /** Frees the emulator (idempotent). */
   stop(): Promise<void>;

@@ -114,8 +114,6 @@ interface PortRecord {
   attachment?: SwitchPortAttachment;
 }
 
-const POWER_DOWN = 'reboot: Power down';
-
 export class LabVm {
   state: LabVmState = 'defined';
   guest: LabGuest | undefined;
@@ -320,13 +318,20 @@ export class Lab {
   private watchPowerOff(vm: LabVm, guest: LabGuest): void {
     let tail = '';
     vm.offConsole?.();
+    const ended = (reason: string): void => {
+      if (vm.poweredOff || vm.guest !== guest) return;
+      vm.poweredOff = true;
+      // The guest's poweroff (or halt, or reboot, which the runtime also ends): the same stop lifecycle as a stop from the host.
+      void this.stop(vm.name, `guest ${reason}`).catch(() => undefined);
+    };
+    // The console line comes first (the runtime stops the VM a moment later): disconnecting now spares frames to a dying NIC.
     vm.offConsole = guest.console.onData((bytes) => {
-      tail = (tail + Buffer.from(bytes).toString('latin1')).slice(-64);
-      if (!vm.poweredOff && tail.includes(POWER_DOWN)) {
-        vm.poweredOff = true;
-        // The guest's `poweroff`: the same stop lifecycle as a stop from the host.
-        void this.stop(vm.name, 'guest poweroff').catch(() => undefined);
-      }
+      tail = (tail + Buffer.from(bytes).toString('latin1')).slice(-80);
+      if (/reboot: (Power down|System halted)/.test(tail)) ended('poweroff');
+      else if (tail.includes('reboot: Restarting system')) ended('reboot');
+    });
+    void guest.ended?.then((end) => {
+      if (end.reason !== 'stopped') ended(end.reason);
     });
   }
 

@@ -1,0 +1,422 @@
+import { NIC_MODELS } from '../../emulator/net/nic.ts';
+import { formatMac, parseMac } from '../../emulator/net/frame.ts';
+import { SwitchPortAttachment } from '../attach.ts';
+import { Emitter } from '../events.ts';
+import { Switch } from '../switch.ts';
+import { AclFilter } from '../extensions/acl.ts';
+import { MacLearningForwarder } from '../extensions/mac-learning.ts';
+import { PcapngCapture } from '../extensions/capture/capture.ts';
+import { launchVirtualMachine } from './guest.ts';
+const POWER_DOWN = 'reboot: Power down';
+export class LabVm {
+    name;
+    order;
+    nics;
+    hostname;
+    state = 'defined';
+    guest;
+    /** Port ids of this VM's NICs while it runs, in NIC order. */
+    portIds = [];
+    /** How many times it has been started. */
+    starts = 0;
+    /** The /etc/hosts list the guest has. */
+    hostsGiven = '';
+    /** Start or stop in progress: the next one waits for it. */
+    busy = Promise.resolve();
+    poweredOff = false;
+    offConsole;
+    constructor(name, order, nics, hostname) {
+        this.name = name;
+        this.order = order;
+        this.nics = nics;
+        this.hostname = hostname;
+    }
+    /** eth0's address without the prefix length (what other guests' /etc/hosts say). */
+    get address() {
+        const ip = this.nics[0]?.ip;
+        return ip && ip !== '-' ? ip.split('/')[0] : undefined;
+    }
+}
+export class Lab {
+    switch;
+    /** The default stack's extensions (undefined when a switch was passed in). */
+    capture;
+    acl;
+    forwarder;
+    events = new Emitter();
+    vmMap = new Map();
+    portRecords = new Map();
+    launch;
+    template;
+    connectTimeoutMs;
+    execTimeoutMs;
+    /** NICs join the switch one at a time, so a vetoed PORT_CREATE (no port yet) can still be labelled. */
+    attachLock = Promise.resolve();
+    attaching;
+    offSwitch = [];
+    closed = false;
+    constructor(options = {}) {
+        if (options.switch) {
+            this.switch = options.switch;
+        }
+        else {
+            this.capture = options.capture ?? new PcapngCapture({ enabled: false });
+            this.acl = new AclFilter();
+            this.forwarder = new MacLearningForwarder();
+            this.switch = new Switch({ name: options.name ?? 'lab', extensions: [this.capture, this.acl, this.forwarder] });
+        }
+        this.launch = options.launch ?? launchVirtualMachine;
+        this.template = options.template ?? true;
+        this.connectTimeoutMs = options.connectTimeoutMs ?? 30000;
+        this.execTimeoutMs = options.execTimeoutMs ?? 60000;
+        this.offSwitch.push(this.switch.on('oid', (event) => this.onOid(event)));
+        this.offSwitch.push(this.switch.on('state', (event) => this.onState(event)));
+    }
+    on(name, listener) {
+        return this.events.on(name, listener);
+    }
+    /** Declares a VM without starting it (its name resolves in guests started from now on). */
+    define(name, options) {
+        if (!/^[a-z][a-z0-9-]{0,30}$/.test(name))
+            throw new Error(`VM name '${name}' must be lower-case letters, digits and '-', starting with a letter`);
+        if (!Array.isArray(options?.nics))
+            throw new TypeError(`VM '${name}': nics must be a list of NIC models or specs`);
+        const existing = this.vmMap.get(name);
+        if (existing && existing.state !== 'defined' && existing.state !== 'stopped' && existing.state !== 'failed') {
+            throw new Error(`VM '${name}' is ${existing.state}; stop it before redefining it`);
+        }
+        const order = existing?.order ?? this.vmMap.size + 1;
+        const nics = options.nics.map((nic, index) => {
+            const spec = typeof nic === 'string' ? { model: nic } : { ...nic };
+            if (!NIC_MODELS.includes(spec.model))
+                throw new Error(`VM '${name}': unknown NIC model '${String(spec.model)}' (expected ${NIC_MODELS.join(' or ')})`);
+            if (spec.ip === undefined && index === 0)
+                spec.ip = `10.0.0.${order}/24`;
+            return spec;
+        });
+        const vm = existing ?? new LabVm(name, order, nics, options.hostname ?? name);
+        vm.nics = nics;
+        vm.hostname = options.hostname ?? name;
+        this.vmMap.set(name, vm);
+        return vm;
+    }
+    vm(name) {
+        return this.vmMap.get(name);
+    }
+    vms() {
+        return [...this.vmMap.values()];
+    }
+    /** Every VM's name -> eth0 address. */
+    hosts() {
+        const hosts = {};
+        for (const vm of this.vmMap.values())
+            if (vm.address)
+                hosts[vm.name] = vm.address;
+        return hosts;
+    }
+    /**
+     * Starts a VM (defining it first when options are given): the guest boots or
+     * is restored from its template, then each NIC joins the switch: PORT_CREATE,
+     * NIC_CREATE, NIC_CONNECT once the guest's driver is bound. Resolves when every
+     * NIC is connected. A veto rejects with a NicAttachError naming the extension,
+     * and the VM is stopped with no port left behind.
+     */
+    async start(name, options) {
+        if (this.closed)
+            throw new Error('the lab is closed');
+        const vm = options ? this.define(name, options) : this.vmMap.get(name);
+        if (!vm)
+            throw new Error(`no VM named '${name}' (define it first)`);
+        const run = vm.busy.then(() => this.doStart(vm));
+        vm.busy = run.catch(() => undefined);
+        await run;
+        return vm;
+    }
+    async doStart(vm) {
+        if (vm.state === 'running')
+            return;
+        this.setState(vm, 'starting');
+        vm.poweredOff = false;
+        let guest;
+        const attachments = [];
+        try {
+            const hosts = this.hosts();
+            guest = await this.launch({
+                name: vm.name,
+                nics: vm.nics.map((nic) => ({ model: nic.model })),
+                hostname: vm.hostname,
+                ip: vm.nics.map((nic) => nic.ip ?? '-'),
+                hosts,
+                template: this.template,
+                log: (message) => this.progress(message, vm.name),
+            });
+            vm.guest = guest;
+            vm.hostsGiven = hostsKey(hosts);
+            if (guest.nics.length !== vm.nics.length)
+                throw new Error(`${vm.name}: the guest has ${guest.nics.length} NICs, not ${vm.nics.length}`);
+            await this.attachAll(vm, guest, attachments);
+            vm.portIds = attachments.map((a) => a.portId);
+            vm.starts++;
+            this.watchPowerOff(vm, guest);
+            await this.waitConnected(vm);
+            this.setState(vm, 'running');
+        }
+        catch (error) {
+            for (const attachment of attachments.reverse())
+                await attachment.detach().catch(() => undefined);
+            vm.portIds = [];
+            vm.offConsole?.();
+            await guest?.stop().catch(() => undefined);
+            vm.guest = undefined;
+            this.setState(vm, 'failed', error.message);
+            throw error;
+        }
+        await this.shareHosts();
+    }
+    async attachAll(vm, guest, attachments) {
+        const previous = this.attachLock;
+        let release;
+        this.attachLock = new Promise((resolve) => (release = resolve));
+        await previous;
+        try {
+            for (const [index, nic] of guest.nics.entries()) {
+                const spec = vm.nics[index];
+                this.attaching = { vm: vm.name, index, model: nic.model };
+                const properties = [...(spec.vlan ? [spec.vlan] : []), ...(spec.properties ?? [])];
+                const attachment = await SwitchPortAttachment.attach(this.switch, nic, { vmName: vm.name, index }, { properties });
+                attachments.push(attachment);
+                const record = this.portRecords.get(attachment.portId);
+                if (record)
+                    record.attachment = attachment;
+            }
+        }
+        finally {
+            this.attaching = undefined;
+            release();
+        }
+    }
+    waitConnected(vm) {
+        const pending = () => vm.portIds.filter((portId) => this.switch.nic(portId, 0)?.state !== 'connected');
+        if (!pending().length)
+            return Promise.resolve();
+        return new Promise((resolve) => {
+            const done = () => {
+                clearTimeout(timer);
+                off();
+                resolve();
+            };
+            const off = this.switch.on('state', () => {
+                if (!pending().length)
+                    done();
+            });
+            const timer = setTimeout(() => {
+                // Not an error: the NIC connects whenever the guest's driver binds it (e.g. after `ip link set up`).
+                this.progress(`${pending().map((id) => this.describePort(id)).join(', ')}: the guest's driver has not bound the adapter yet (no NIC_CONNECT)`, vm.name);
+                done();
+            }, this.connectTimeoutMs);
+        });
+    }
+    watchPowerOff(vm, guest) {
+        let tail = '';
+        vm.offConsole?.();
+        vm.offConsole = guest.console.onData((bytes) => {
+            tail = (tail + Buffer.from(bytes).toString('latin1')).slice(-64);
+            if (!vm.poweredOff && tail.includes(POWER_DOWN)) {
+                vm.poweredOff = true;
+                // The guest's `poweroff`: the same stop lifecycle as a stop from the host.
+                void this.stop(vm.name, 'guest poweroff').catch(() => undefined);
+            }
+        });
+    }
+    /** Guests started before a VM was defined learn its name. */
+    async shareHosts() {
+        const hosts = this.hosts();
+        const key = hostsKey(hosts);
+        const list = Object.entries(hosts).map(([name, address]) => `${name}=${address}`).join(',');
+        for (const vm of this.vmMap.values()) {
+            if (vm.state !== 'running' || !vm.guest || vm.hostsGiven === key || !list)
+                continue;
+            const result = await vm.guest.exec(`/sbin/vmswitch-config hosts=${list}`, { timeoutMs: 20000 }).catch((error) => ({ output: error.message, exitCode: -1 }));
+            if (result.exitCode === 0)
+                vm.hostsGiven = key;
+            else
+                this.progress(`could not update /etc/hosts: ${result.output.trim()}`, vm.name);
+        }
+    }
+    /**
+     * Runs a command in a VM's shell. After a command that may have changed a
+     * link setting (it mentions ip, ifconfig, mtu, a MAC address, a driver
+     * module or runs a script), the lab reads each NIC's MTU and MAC from the
+     * guest's sysfs and reports changes as NIC_UPDATED. Why ask the guest:
+     * neither device model can see an MTU change (Linux keeps the MTU in the
+     * driver; the e1000 only learns "long packets on" from RCTL.LPE, virtio-net
+     * nothing). Why not after every command: the read is one more exec over the
+     * serial console (about 0.5 s). `syncLinkSettings` does it on demand.
+     */
+    async exec(name, command, opts = {}) {
+        const vm = this.running(name);
+        const result = await vm.guest.exec(command, { timeoutMs: opts.timeoutMs ?? this.execTimeoutMs });
+        const sync = opts.syncLinkSettings ?? mayChangeLinkSettings(command);
+        if (sync && vm.state === 'running' && !vm.poweredOff)
+            await this.syncLinkSettings(vm).catch(() => undefined);
+        return result;
+    }
+    /** NIC_UPDATED for every MTU or MAC the guest changed that the switch does not know yet. */
+    async syncLinkSettings(name) {
+        const vm = typeof name === 'string' ? this.running(name) : name;
+        const guest = vm.guest;
+        if (!guest || !vm.portIds.length)
+            return;
+        const files = vm.portIds.map((_, i) => `/sys/class/net/eth${i}/mtu /sys/class/net/eth${i}/address`).join(' ');
+        const result = await guest.exec(`cat ${files}`, { timeoutMs: 10000 });
+        if (result.exitCode !== 0)
+            return;
+        const lines = result.output.split('\n').map((line) => line.trim());
+        for (const [i, portId] of vm.portIds.entries()) {
+            const mtu = Number(lines[i * 2]);
+            const macText = lines[i * 2 + 1] ?? '';
+            const known = this.switch.nic(portId, 0);
+            if (!known || known.state === 'deleted')
+                continue;
+            const update = {};
+            if (Number.isInteger(mtu) && mtu >= 68 && mtu !== known.mtu)
+                update.mtu = mtu;
+            if (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(macText) && macText !== formatMac(known.mac)) {
+                // A MAC the device saw itself (e1000 RAL, virtio control queue) is reported by the attachment.
+                if (macText !== formatMac(guest.nics[i].mac))
+                    update.mac = parseMac(macText);
+            }
+            if (update.mtu !== undefined || update.mac !== undefined)
+                await this.switch.updateNic(portId, 0, update);
+        }
+    }
+    /** The seed's stop lifecycle for each NIC (NIC_DISCONNECT, drain, NIC_DELETE, PORT_TEARDOWN, PORT_DELETE), then the VM stops. */
+    async stop(name, reason = 'host') {
+        const vm = this.vmMap.get(name);
+        if (!vm)
+            throw new Error(`no VM named '${name}'`);
+        const run = vm.busy.then(() => this.doStop(vm, reason));
+        vm.busy = run.catch(() => undefined);
+        await run;
+    }
+    async doStop(vm, reason) {
+        if (vm.state !== 'running' && vm.state !== 'starting')
+            return;
+        this.setState(vm, 'stopping', reason);
+        vm.offConsole?.();
+        vm.offConsole = undefined;
+        for (const portId of vm.portIds) {
+            const attachment = this.portRecords.get(portId)?.attachment;
+            if (attachment)
+                await attachment.detach();
+        }
+        vm.portIds = [];
+        await vm.guest?.stop();
+        vm.guest = undefined;
+        this.setState(vm, 'stopped', reason);
+    }
+    /** Per-port counters of every port a lab VM had, in port id order. */
+    ports() {
+        const rows = [];
+        for (const record of [...this.portRecords.values()].sort((a, b) => a.portId - b.portId)) {
+            const live = this.switch.port(record.portId) !== undefined;
+            const counters = live ? this.switch.counters(record.portId) : record.finalCounters;
+            if (!counters)
+                continue;
+            const nic = this.switch.nic(record.portId, 0);
+            rows.push({
+                portId: record.portId,
+                vm: record.vm,
+                nic: `eth${record.index}`,
+                model: record.model,
+                mac: nic ? formatMac(nic.mac) : record.mac,
+                portState: record.portState,
+                nicState: record.nicState,
+                counters: { ...counters, drops: { ...counters.drops } },
+                deliveryDrops: { ...(record.attachment?.deliveryDrops ?? {}) },
+            });
+        }
+        return rows;
+    }
+    /** Stops every running VM (in parallel) and detaches from the switch's events. */
+    async close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        await Promise.all([...this.vmMap.values()].map((vm) => this.stop(vm.name, 'lab closed').catch(() => undefined)));
+        for (const off of this.offSwitch.splice(0))
+            off();
+    }
+    running(name) {
+        const vm = this.vmMap.get(name);
+        if (!vm)
+            throw new Error(`no VM named '${name}'`);
+        if (vm.state !== 'running' || !vm.guest)
+            throw new Error(`VM '${name}' is ${vm.state}, not running`);
+        return vm;
+    }
+    setState(vm, state, detail) {
+        vm.state = state;
+        this.events.emit('vm', { time: this.switch.now(), vm: vm.name, state, ...(detail !== undefined ? { detail } : {}) });
+    }
+    progress(message, vm) {
+        this.events.emit('progress', { time: this.switch.now(), ...(vm !== undefined ? { vm } : {}), message });
+    }
+    describePort(portId) {
+        const record = this.portRecords.get(portId);
+        return record ? `${record.vm}/eth${record.index} (port ${portId})` : `port ${portId}`;
+    }
+    onOid(event) {
+        let record = this.portRecords.get(event.portId);
+        if (!record && event.oid === 'OID_SWITCH_PORT_CREATE') {
+            // Ports this lab's VMs make are named "vm/ethN" (host/attach.ts); others (made directly on the switch) are not labelled.
+            const match = /^([a-z][a-z0-9-]*)\/eth([0-9]+)$/.exec(this.switch.port(event.portId)?.name ?? '');
+            const owner = match && this.vmMap.has(match[1]) ? { vm: match[1], index: Number(match[2]) } : event.status !== 'success' ? this.attaching : undefined;
+            if (owner) {
+                const vm = this.vmMap.get(owner.vm);
+                const model = vm.nics[owner.index]?.model ?? 'e1000';
+                const guestNic = vm.guest?.nics[owner.index];
+                const labelled = { ...event, vm: owner.vm, nic: `eth${owner.index}`, model };
+                if (event.status === 'success') {
+                    record = { portId: event.portId, vm: owner.vm, index: owner.index, model, mac: guestNic ? formatMac(guestNic.mac) : '', portState: 'created', nicState: 'none' };
+                    this.portRecords.set(event.portId, record);
+                }
+                else {
+                    this.events.emit('oid', labelled);
+                    return;
+                }
+            }
+        }
+        if (!record && this.attaching && event.status !== 'success' && event.oid === 'OID_SWITCH_NIC_CREATE') {
+            // Unreachable in practice (the port record exists); kept so a veto is never unlabelled.
+            this.events.emit('oid', { ...event, vm: this.attaching.vm, nic: `eth${this.attaching.index}`, model: this.attaching.model });
+            return;
+        }
+        this.events.emit('oid', record ? { ...event, vm: record.vm, nic: `eth${record.index}`, model: record.model } : { ...event });
+    }
+    onState(event) {
+        const record = this.portRecords.get(event.portId);
+        if (!record)
+            return;
+        if (event.object === 'nic') {
+            record.nicState = event.to;
+            return;
+        }
+        record.portState = event.to;
+        // PORT_TEARDOWN: the port's NICs are gone, its counters are final; keep them for ports() after PORT_DELETE.
+        if (event.to === 'teardown' || event.to === 'deleted') {
+            const counters = this.switch.counters(event.portId);
+            if (counters && this.switch.port(event.portId))
+                record.finalCounters = { ...counters, drops: { ...counters.drops } };
+        }
+    }
+}
+/** Commands that can change a NIC's MTU or MAC (or run something that might). */
+export function mayChangeLinkSettings(command) {
+    return /\b(ip|ifconfig|mtu|address|hw|ether|modprobe|rmmod|insmod|vconfig|vmswitch-config|sh|bash|source)\b|\.sh\b|^\s*\./m.test(command);
+}
+function hostsKey(hosts) {
+    return Object.entries(hosts)
+        .map(([name, address]) => `${name}=${address}`)
+        .join(',');
+}
