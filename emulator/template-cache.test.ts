@@ -39,12 +39,15 @@ test('writes are atomic (no temp files left) and replace templates of older imag
   const shape = { memoryMiB: 128, nicModels: ['e1000'] as 'e1000'[] };
   const old = templatePath({ imageId: 'old', ...shape }, dir);
   const otherShape = templatePath({ imageId: 'old', memoryMiB: 256, nicModels: ['e1000'] }, dir);
+  // Its name starts with the e1000 template's prefix, but it is another shape.
+  const longerShape = templatePath({ imageId: 'old', memoryMiB: 128, nicModels: ['e1000', 'virtio'] }, dir);
   writeFileSync(old, 'old');
   writeFileSync(otherShape, 'other');
+  writeFileSync(longerShape, 'longer');
   const fresh = templatePath({ imageId: 'new', ...shape }, dir);
   await writeTemplate(fresh, Uint8Array.of(1, 2, 3));
   assert.deepEqual([...readFileSync(fresh)], [1, 2, 3]);
-  assert.deepEqual(readdirSync(dir).sort(), [fresh, otherShape].map((p) => p.slice(dir.length + 1)).sort());
+  assert.deepEqual(readdirSync(dir).sort(), [fresh, otherShape, longerShape].map((p) => p.slice(dir.length + 1)).sort());
   assert.deepEqual([...(await readTemplate(fresh))!], [1, 2, 3]);
   assert.equal(await readTemplate(join(dir, 'missing.vmsnap')), undefined);
 });

@@ -90,6 +90,7 @@ async function pruneSiblings(path: string): Promise<void> {
   const prefix = name.slice(0, name.lastIndexOf('-') + 1);
   const names = await readdir(dirname(path)).catch(() => [] as string[]);
   for (const other of names) {
-    if (other !== name && other.startsWith(prefix) && other.endsWith('.vmsnap')) await rm(join(dirname(path), other), { force: true });
+    // Same shape = the same prefix followed by nothing but another hash: '128m-e1000-' must not take '128m-e1000-virtio-...'.
+    if (other !== name && other.startsWith(prefix) && /^[0-9a-f]+\.vmsnap$/.test(other.slice(prefix.length))) await rm(join(dirname(path), other), { force: true });
   }
 }
