@@ -1,0 +1,137 @@
+// VMs on the switch: VM start (template snapshot) to the first successful
+// ping; per NIC pair, ping RTT and iperf3 TCP throughput through the lab's
+// switch (default stack) beside the same pair of guests on a plain wire
+// (emulator/net/wire.ts) measured in the same run. The ratios are the
+// switch's overhead (RTT: lab/wire, lower is better; TCP: lab/wire, higher is
+// better). One pair of VMs at a time.
+import type { BenchEntry } from './types.ts';
+import type { NicModel } from '../emulator/net/nic.ts';
+import { VirtualMachine } from '../emulator/vm.ts';
+import { connectWire } from '../emulator/net/wire.ts';
+import { ensureImage } from '../guest-images/index.ts';
+import { Lab } from '../host/lab/index.ts';
+
+const RUNS = Math.max(3, Number(process.env.VMSWITCH_BENCH_RUNS ?? 3));
+const IPERF_SECONDS = Number(process.env.VMSWITCH_BENCH_IPERF_SECONDS ?? 5);
+const PAIRS: [NicModel, NicModel][] = [
+  ['e1000', 'e1000'],
+  ['virtio', 'virtio'],
+  ['e1000', 'virtio'],
+];
+
+interface Exec {
+  (vm: 'a' | 'b', command: string, timeoutMs?: number): Promise<string>;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Average RTT of 20 pings a -> b, ms. */
+async function rtt(exec: Exec): Promise<number> {
+  await exec('a', 'ping -c 2 -W 5 b'); // ARP and caches warm
+  const output = await exec('a', 'ping -c 20 -i 0.2 -q b');
+  const match = /min\/avg\/max = [0-9.]+\/([0-9.]+)\//.exec(output);
+  if (!match) throw new Error(`no RTT in ${JSON.stringify(output)}`);
+  return Number(match[1]);
+}
+
+/** iperf3 TCP a -> b, MiB/s as the receiver counted it. */
+async function tcp(exec: Exec): Promise<number> {
+  await exec('b', 'iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.5');
+  const output = await exec('a', `iperf3 -c b -t ${IPERF_SECONDS} -f m`, (IPERF_SECONDS + 60) * 1000);
+  const match = /([0-9.]+) Mbits\/sec\s+receiver/.exec(output);
+  if (!match) throw new Error(`no receiver rate in ${JSON.stringify(output)}`);
+  return (Number(match[1]) * 1e6) / 8 / (1024 * 1024);
+}
+
+async function onLab(first: NicModel, second: NicModel): Promise<{ rtt: number; tcp: number }> {
+  const lab = new Lab();
+  try {
+    await lab.start('a', { nics: [first] });
+    await lab.start('b', { nics: [second] });
+    const exec: Exec = async (vm, command, timeoutMs = 60_000) => {
+      const result = await lab.exec(vm, command, { timeoutMs });
+      if (result.exitCode !== 0) throw new Error(`${vm}$ ${command}: exit ${result.exitCode}: ${result.output}`);
+      return result.output;
+    };
+    return { rtt: await rtt(exec), tcp: await tcp(exec) };
+  } finally {
+    await lab.close();
+  }
+}
+
+async function onWire(first: NicModel, second: NicModel): Promise<{ rtt: number; tcp: number }> {
+  const hosts = { a: '10.0.0.1', b: '10.0.0.2' };
+  const vms: Record<'a' | 'b', VirtualMachine | undefined> = { a: undefined, b: undefined };
+  try {
+    vms.a = await VirtualMachine.start({ name: 'a', nics: [{ model: first }], ip: ['10.0.0.1/24'], hosts, template: true });
+    vms.b = await VirtualMachine.start({ name: 'b', nics: [{ model: second }], ip: ['10.0.0.2/24'], hosts, template: true });
+    const wire = connectWire(vms.a.nics[0]!, vms.b.nics[0]!);
+    const exec: Exec = async (vm, command, timeoutMs = 60_000) => {
+      const result = await vms[vm]!.exec(command, { timeoutMs });
+      if (result.exitCode !== 0) throw new Error(`${vm}$ ${command}: exit ${result.exitCode}: ${result.output}`);
+      return result.output;
+    };
+    try {
+      return { rtt: await rtt(exec), tcp: await tcp(exec) };
+    } finally {
+      wire.disconnect();
+    }
+  } finally {
+    await vms.a?.stop();
+    await vms.b?.stop();
+  }
+}
+
+async function startToPing(): Promise<number> {
+  const lab = new Lab();
+  try {
+    // The first start may have to make the template: not counted.
+    await lab.start('a', { nics: ['virtio'] });
+    await lab.start('warm', { nics: ['virtio'] });
+    await lab.stop('warm');
+    const times: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const began = performance.now();
+      await lab.start('b', { nics: ['virtio'] });
+      for (let attempt = 0; ; attempt++) {
+        const result = await lab.exec('b', 'ping -c 1 -W 1 a');
+        if (result.exitCode === 0) break;
+        if (attempt > 30) throw new Error(`b never reached a: ${result.output}`);
+      }
+      times.push(performance.now() - began);
+      console.log(`start to ping ${i + 1}/${RUNS}: ${times.at(-1)!.toFixed(0)} ms`);
+      await lab.stop('b');
+    }
+    return median(times);
+  } finally {
+    await lab.close();
+  }
+}
+
+export async function run(): Promise<BenchEntry[]> {
+  await ensureImage({ log: (line) => console.log(line) });
+  const entries: BenchEntry[] = [];
+  entries.push({ name: 'lab.start_to_ping.ms', value: Math.round(await startToPing()), unit: 'ms' });
+  for (const [first, second] of PAIRS) {
+    const pair = `${first}-${second}`;
+    try {
+      const lab = await onLab(first, second);
+      const wire = await onWire(first, second);
+      console.log(`${pair}: switch rtt ${lab.rtt.toFixed(2)} ms, ${lab.tcp.toFixed(2)} MiB/s; wire rtt ${wire.rtt.toFixed(2)} ms, ${wire.tcp.toFixed(2)} MiB/s`);
+      entries.push(
+        { name: `wire.${pair}.rtt.ms`, value: wire.rtt, unit: 'ms' },
+        { name: `lab.${pair}.rtt.ms`, value: lab.rtt, unit: 'ms', baseline: `wire.${pair}.rtt.ms`, ratio: lab.rtt / wire.rtt },
+        { name: `wire.${pair}.tcp.mibps`, value: wire.tcp, unit: 'MiB/s' },
+        { name: `lab.${pair}.tcp.mibps`, value: lab.tcp, unit: 'MiB/s', baseline: `wire.${pair}.tcp.mibps`, ratio: lab.tcp / wire.tcp },
+      );
+    } catch (error) {
+      // One pair failing (e.g. a guest that stops answering) must not lose the others' figures.
+      console.log(`${pair}: not measured: ${(error as Error).message}`);
+    }
+  }
+  return entries;
+}
