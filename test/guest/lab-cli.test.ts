@@ -10,13 +10,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function vmswitch(args: string[], timeoutMs = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function vmswitch(args: string[], timeoutMs = 300_000, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/vmswitch.js', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, ['bin/vmswitch.js', ...args], { cwd: root, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`vmswitch ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
@@ -83,6 +84,13 @@ test('a failing step: the rest is skipped, the VMs stop, exit status 1', { timeo
   assert.match(result.stdout, /\(exit status 3\)/);
   assert.match(result.stdout, /skipping the remaining 1 step/);
   assert.match(result.stdout, /PORT_DELETE\s+port 1\s+solo\/eth0/);
+});
+
+test('--console with piped input: the guest runs it, then the lab stops the VM', { timeout: 300_000 }, async () => {
+  const result = await vmswitch(['lab', '--vm', 'a:virtio', '--vm', 'b:e1000', '--console', 'a'], 300_000, 'ping -c 1 -W 5 b >/dev/null && echo console-says-$((6*7))\n');
+  assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, /^console-says-42\r?$/m);
+  assert.match(result.stdout, /PORT_DELETE\s+port 1\s+a\/eth0/);
 });
 
 test('npm start (vmswitch demo): both pings, the lifecycles, counters, the hints; exit 0', { timeout: 300_000 }, async () => {
