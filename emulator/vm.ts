@@ -9,7 +9,7 @@ import { SerialConsole } from './console.ts';
 import { nicFactory } from './devices/index.ts';
 import { ShellSession, type ExecOptions, type ExecResult } from './exec.ts';
 import { formatMac, parseMac } from './net/frame.ts';
-import { NIC_MODELS, type GuestNic, type NicModel } from './net/nic.ts';
+import { ALL_NIC_MODELS, type GuestNic, type NicModel } from './net/nic.ts';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, type SnapshotHeader } from './snapshot.ts';
 import { readTemplate, templatePath, writeTemplate } from './template-cache.ts';
 import { V86Machine, type MachineImages } from './v86/adapter.ts';
@@ -156,8 +156,9 @@ export class VirtualMachine {
     const name = opts.name ?? 'vm';
     const specs = opts.nics ?? [];
     for (const spec of specs) {
-      if (!NIC_MODELS.includes(spec.model)) throw new Error(`unknown NIC model '${spec.model}' (expected ${NIC_MODELS.join(', ')})`);
+      if (!ALL_NIC_MODELS.includes(spec.model)) throw new Error(`unknown NIC model '${spec.model}' (expected ${ALL_NIC_MODELS.join(', ')})`);
     }
+    if (specs.filter((spec) => spec.model === 'v86-virtio').length > 1) throw new Error("v86 has only one virtio-net per VM: at most one 'v86-virtio' NIC");
     if (opts.memoryMiB !== undefined && (!Number.isInteger(opts.memoryMiB) || opts.memoryMiB < MIN_MEMORY_MIB || opts.memoryMiB > MAX_MEMORY_MIB)) {
       throw new Error(`memory must be ${MIN_MEMORY_MIB}-${MAX_MEMORY_MIB} MiB, not ${opts.memoryMiB}`);
     }
@@ -235,6 +236,7 @@ export class VirtualMachine {
       memoryBytes: memoryMiB * 1024 * 1024,
       images: await readImages(image, true),
       cmdline: [KERNEL_ARGS, ...settings.map((word) => `vmswitch.${word}`)].join(' '),
+      v86VirtioNet: specs.some((spec) => spec.model === 'v86-virtio'),
       setup: (platform) => {
         factories.forEach((factory, i) => nics.push(factory(platform, { mac: parseMac(macs[i]!) })));
       },
@@ -266,6 +268,7 @@ export class VirtualMachine {
     const machine = await V86Machine.create({
       memoryBytes: header.memoryMiB * 1024 * 1024,
       images: await readImages(image, false),
+      v86VirtioNet: header.nics.some((nic) => nic.model === 'v86-virtio'),
       setup: (platform) => {
         factories.forEach((factory, i) => nics.push(factory(platform, { mac: parseMac(macs?.[i] ?? header.nics[i]!.mac) })));
       },

@@ -3,8 +3,11 @@
 import type { Frame, FrameSink, RxOffloads } from './frame.ts';
 import type { Platform } from '../platform.ts';
 
-export type NicModel = 'e1000' | 'virtio';
+export type NicModel = 'e1000' | 'virtio' | 'v86-virtio';
+/** The models the lab, the CLI and the web app offer. */
 export const NIC_MODELS: readonly NicModel[] = ['e1000', 'virtio'];
+/** Every model a VirtualMachine can have: 'v86-virtio' is v86's own virtio-net, a baseline for benchmarks (one per VM). */
+export const ALL_NIC_MODELS: readonly NicModel[] = [...NIC_MODELS, 'v86-virtio'];
 
 /**
  * The guest driver's view of the adapter, as the lab needs it:

@@ -4,15 +4,32 @@
 import { createRequire } from 'node:module';
 import { V86, type V86Options } from 'v86';
 import type { Platform, PciFunctionSpec } from '../platform.ts';
-import { cpuOf, type V86Cpu } from './internals.ts';
+import { busOf, cpuOf, virtioNetOf, type V86Cpu, type V86VirtioNetDevice } from './internals.ts';
 import { V86GuestMemory } from './memory.ts';
 import { PciBus, type HandlerErrorSink, type V86PciFunction } from './pci.ts';
 import { TrackedTimers } from './timers.ts';
+
+/**
+ * v86's own virtio-net as a NIC model sees it (only when the machine was
+ * created with `v86VirtioNet`). v86 has one such device per emulator.
+ */
+export interface V86VirtioNetLink {
+  readonly device: V86VirtioNetDevice;
+  /** Marks the device taken; a second NIC model asking for it is refused. */
+  claim(): void;
+  sendToGuest(frame: Uint8Array): void;
+  /** Frames the guest transmitted (virtio header already stripped). */
+  onGuestFrame(listener: (frame: Uint8Array) => void): () => void;
+  /** The guest set a new MAC (VIRTIO_NET_CTRL_MAC_ADDR_SET); read it from `device.mac`. */
+  onMacChange(listener: () => void): () => void;
+}
 
 export class V86Platform implements Platform {
   readonly memory: V86GuestMemory;
   readonly timers = new TrackedTimers();
   readonly pci: PciBus;
+  /** Set when the machine runs v86's own virtio-net. */
+  v86VirtioNet?: V86VirtioNetLink;
 
   constructor(readonly cpu: V86Cpu, onError: HandlerErrorSink) {
     this.memory = new V86GuestMemory(cpu);
@@ -52,6 +69,29 @@ export interface MachineOptions {
   restore?: { state: Uint8Array; afterRestore(): void };
   /** An exception in one of our device handlers (the guest keeps running). */
   onDeviceError?: HandlerErrorSink;
+  /** Give the machine v86's own virtio-net (for baseline comparisons); otherwise it has no v86 NIC. */
+  v86VirtioNet?: boolean;
+}
+
+function virtioNetLink(emulator: V86, cpu: V86Cpu): V86VirtioNetLink {
+  const device = virtioNetOf(cpu);
+  const bus = busOf(emulator);
+  let claimed = false;
+  const listen = <T>(event: string, listener: (value: T) => void): (() => void) => {
+    const untyped = emulator as unknown as { add_listener(e: string, f: (v: T) => void): void; remove_listener(e: string, f: (v: T) => void): void };
+    untyped.add_listener(event, listener);
+    return () => untyped.remove_listener(event, listener);
+  };
+  return {
+    device,
+    claim() {
+      if (claimed) throw new Error("v86 has only one virtio-net per VM: a second 'v86-virtio' NIC is not possible");
+      claimed = true;
+    },
+    sendToGuest: (frame) => bus.send('net0-receive', frame),
+    onGuestFrame: (listener) => listen<Uint8Array>('net0-send', listener),
+    onMacChange: (listener) => listen<string>('net0-mac', () => listener()),
+  };
 }
 
 function arrayBufferOf(bytes: Uint8Array): ArrayBuffer {
@@ -98,7 +138,8 @@ export class V86Machine {
       vga_bios: { buffer: arrayBufferOf(opts.images.vgaBios) },
       autostart: false,
       // No ne2k: its IRQ and slot stay free; our NICs are the only ones.
-      net_device: { type: 'none' } as unknown as V86Options['net_device'],
+      // v86's virtio-net only when asked for (the baseline model 'v86-virtio'); no relay: frames go over the bus.
+      net_device: { type: opts.v86VirtioNet ? 'virtio' : 'none' } as unknown as V86Options['net_device'],
       disable_keyboard: true,
       disable_mouse: true,
       disable_speaker: true,
@@ -135,7 +176,9 @@ export class V86Machine {
           reported.add(device);
           console.error(`vmswitch: ${device}: ${(error as Error).message} (further errors of this device are not shown)`);
         });
-      const platform = new V86Platform(cpuOf(emulator), onError);
+      const cpu = cpuOf(emulator);
+      const platform = new V86Platform(cpu, onError);
+      if (opts.v86VirtioNet) platform.v86VirtioNet = virtioNetLink(emulator, cpu);
       machine = new V86Machine(emulator, platform);
       // Devices go on the bus before the BIOS enumerates it (and before a restore, which needs their slots).
       opts.setup(platform);

@@ -58,3 +58,41 @@ export function cpuOf(emulator: V86): V86Cpu {
   if (!cpu || !cpu.io || !cpu.devices?.pci) throw new Error('v86 internals not found: is the emulator loaded, and is this v86 0.5.462?');
   return cpu;
 }
+
+/** v86's own virtio-net (created when the emulator's net_device type is 'virtio'). */
+export interface V86VirtioNetDevice {
+  /** Read live by the device-specific config (mac_0..5); the guest's CTRL_MAC_ADDR_SET replaces it. */
+  mac: Uint8Array;
+  /** Config `status`: 1 = VIRTIO_NET_S_LINK_UP. */
+  status: number;
+  virtio: {
+    /** VIRTIO_CONFIG_S_* bits the guest wrote; 4 = DRIVER_OK, 0 after a reset. */
+    device_status: number;
+    /** [0] is receiveq1. */
+    queues: { has_request(): boolean }[];
+    /** Raises the config-change interrupt (if DRIVER_OK). */
+    notify_config_changes(): void;
+  };
+}
+
+/** The emulator-side message bus (frames to the guest go out on `net0-receive`). */
+export interface V86Bus {
+  send(name: string, value: unknown): void;
+}
+
+interface V86WithBus {
+  bus?: V86Bus;
+}
+
+/** v86's virtio-net of a loaded emulator started with `net_device: { type: 'virtio' }`. */
+export function virtioNetOf(cpu: V86Cpu): V86VirtioNetDevice {
+  const device = (cpu.devices as { virtio_net?: V86VirtioNetDevice }).virtio_net;
+  if (!device || !(device.mac instanceof Uint8Array) || !device.virtio?.queues) throw new Error("v86's virtio-net not found: was the emulator started with net_device type 'virtio'?");
+  return device;
+}
+
+export function busOf(emulator: V86): V86Bus {
+  const bus = (emulator as unknown as V86WithBus).bus;
+  if (!bus || typeof bus.send !== 'function') throw new Error('v86 bus not found: is this v86 0.5.462?');
+  return bus;
+}
