@@ -160,6 +160,7 @@ export class Lab {
   private attaching: { vm: string; index: number; model: NicModel } | undefined;
   private readonly offSwitch: (() => void)[] = [];
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(options: LabOptions = {}) {
     if (options.switch) {
@@ -438,11 +439,14 @@ export class Lab {
   }
 
   /** Stops every running VM (in parallel) and detaches from the switch's events. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all([...this.vmMap.values()].map((vm) => this.stop(vm.name, 'lab closed').catch(() => undefined)));
-    for (const off of this.offSwitch.splice(0)) off();
+  close(): Promise<void> {
+    // A second call (e.g. Ctrl-C while closing) waits for the same work.
+    this.closing ??= (async () => {
+      this.closed = true;
+      await Promise.all([...this.vmMap.values()].map((vm) => this.stop(vm.name, 'lab closed').catch(() => undefined)));
+      for (const off of this.offSwitch.splice(0)) off();
+    })();
+    return this.closing;
   }
 
   private running(name: string): LabVm {
