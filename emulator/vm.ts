@@ -321,8 +321,11 @@ export class VirtualMachine {
   }
 
   private async personalise(settings: string[]): Promise<void> {
-    if (!settings.length) return;
-    const result = await this.exec(`/sbin/vmswitch-config ${settings.join(' ')}`, { timeoutMs: 20_000 });
+    // Every VM restored from one snapshot starts with the same kernel RNG state:
+    // mixing fresh host bytes into the pool gives each its own /dev/urandom stream.
+    const reseed = `echo ${randomBytes(32).toString('hex')} > /dev/urandom`;
+    const command = settings.length ? `${reseed}; /sbin/vmswitch-config ${settings.join(' ')}` : reseed;
+    const result = await this.exec(command, { timeoutMs: 20_000 });
     if (result.exitCode !== 0) throw new Error(`${this.name}: vmswitch-config failed (exit ${result.exitCode}): ${result.output.trim()}`);
   }
 

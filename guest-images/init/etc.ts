@@ -3,6 +3,13 @@
 export const PROFILE = `export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export HOME=/root
 export PS1='\\h:\\w# '
+# busybox's poweroff, halt and reboot (without -f) signal PID 1 and expect an
+# init that acts on it; our PID 1 is a shell waiting on this console shell, so
+# the signal would wait too. No services run, so act at once. (Functions, not
+# scripts in /bin: busybox sh runs its own applets before searching PATH.)
+poweroff() { busybox poweroff -f "$@"; }
+halt() { busybox halt -f "$@"; }
+reboot() { busybox reboot -f "$@"; }
 `;
 
 // tcpdump drops privileges to the 'tcpdump' user after opening the capture.

@@ -33,16 +33,8 @@ done
 
 cd /root
 echo ${READY_LINE}
-# busybox poweroff, halt and reboot (without -f) signal PID 1 as they would
-# busybox init: USR2, USR1, TERM. The shell runs in the background so that
-# 'wait' is interrupted and the trap runs at once (a foreground child would
-# delay it until the shell exits).
-trap 'sync; poweroff -f' USR2
-trap 'sync; halt -f' USR1
-trap 'sync; reboot -f' TERM
 while :; do
-  setsid cttyhack /bin/sh -l &
-  wait $!
+  setsid cttyhack /bin/sh -l
   sleep 1
 done
 `;

@@ -121,6 +121,11 @@ test('snapshot, restore elsewhere, exec: guest state survives and the identity i
   const copy = await VirtualMachine.start({ snapshot, hostname: 'copy' });
   try {
     assert.deepEqual(await copy.exec('cat /tmp/marker-file; hostname'), { output: 'kept\ncopy\n', exitCode: 0 });
+    // Two guests from one snapshot must not draw the same random numbers (TCP sequence numbers, keys).
+    const random = 'head -c 16 /dev/urandom | od -An -tx1';
+    const [mine, theirs] = [await vm.exec(random), await copy.exec(random)];
+    assert.match(mine.output, /[0-9a-f]{2}/);
+    assert.notEqual(mine.output, theirs.output);
     assert.deepEqual(await copy.exec('exit 7'), { output: '', exitCode: 7 });
   } finally {
     await copy.stop();
