@@ -138,7 +138,10 @@ test('a handler that throws is reported and does not unwind into the emulator', 
   assert.deepEqual(errors, ['nic: boom', 'nic: bang']);
 });
 
-test('IRQ lines toggle the wire on transitions only, and shared IRQs are counted', () => {
+/** Lets queued microtasks run: where a raise made during a register access reaches the wire. */
+const afterAccess = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('IRQ lines toggle the wire on transitions only, and shared IRQs are counted', async () => {
   const f = fakeCpu();
   const bus = new PciBus(f.cpu, () => {});
   const specs = [0, 1, 2].map((i) => recordingSpec([], `n${i}`));
@@ -149,12 +152,32 @@ test('IRQ lines toggle the wire on transitions only, and shared IRQs are counted
   a!.irq.set(true);
   b!.irq.set(true);
   c!.irq.set(true);
+  assert.deepEqual(f.events, [], 'raising waits until the register access has returned');
+  await afterAccess();
   b!.irq.set(false);
   assert.deepEqual(f.events, ['raise 10', 'raise 11'], 'c still holds IRQ 11 after b lowers');
   c!.irq.set(false);
   a!.irq.set(false);
   assert.deepEqual(f.events, ['raise 10', 'raise 11', 'lower 11', 'lower 10']);
   assert.equal(a!.irq.level, false);
+});
+
+test('a raise taken back within the same access never reaches the wire', async () => {
+  const f = fakeCpu();
+  const bus = new PciBus(f.cpu, () => {});
+  const a = bus.add(recordingSpec([], 'a'));
+  f.events.length = 0;
+  a.irq.set(true);
+  a.irq.set(false);
+  a.irq.set(true);
+  a.irq.set(false);
+  await afterAccess();
+  assert.deepEqual(f.events, [], 'no spurious interrupt');
+  a.irq.set(true);
+  a.irq.set(false);
+  a.irq.set(true);
+  await afterAccess();
+  assert.deepEqual(f.events, ['raise 10'], 'one raise for a line that ends high');
 });
 
 test('after a restore the wires are made to match the lines', () => {

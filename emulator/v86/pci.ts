@@ -68,6 +68,7 @@ export class V86IrqLine implements IrqLine {
   private current = false;
   /** The IRQ the wire was raised on (0: not raised). */
   private raisedOn = 0;
+  private raiseQueued = false;
 
   constructor(private readonly wires: IrqWires, readonly currentIrq: () => number) {}
 
@@ -75,12 +76,27 @@ export class V86IrqLine implements IrqLine {
     return this.current;
   }
 
+  /**
+   * Raising is deferred to a microtask, i.e. until the register access that
+   * caused it has returned. A device's register access runs in the middle of a
+   * guest instruction, and an IRQ raised from there was seen to be marked in
+   * service by v86's PIC yet never delivered: no EOI ever came, and that IRQ and
+   * every lower-priority one (the serial console's too) stayed dead; a TCP
+   * transfer stalled within seconds. Lowering stays immediate, and a raise the
+   * device took back meanwhile never reaches the wire (no spurious interrupt).
+   */
   set(level: boolean): void {
     if (level === this.current) return;
     this.current = level;
     if (level) {
-      this.raisedOn = this.currentIrq();
-      if (this.raisedOn) this.wires.raise(this.raisedOn);
+      if (this.raiseQueued) return;
+      this.raiseQueued = true;
+      queueMicrotask(() => {
+        this.raiseQueued = false;
+        if (!this.current || this.raisedOn) return;
+        this.raisedOn = this.currentIrq();
+        if (this.raisedOn) this.wires.raise(this.raisedOn);
+      });
     } else if (this.raisedOn) {
       this.wires.lower(this.raisedOn);
       this.raisedOn = 0;

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { Harness, TEST_MAC, ethFrame } from './testing.ts';
 import { CTRL_RST, ICR_LSC, ICR_RXT0, ICR_TXDW, RCTL_BAM, RCTL_EN, REG, STAT, STATUS_LU } from './registers.ts';
 import { E1000 } from './device.ts';
-import { createE1000 } from './index.ts';
 import type { NicDriverEvent } from '../../net/nic.ts';
 import { FakePlatform } from '../../testing/fake-platform.ts';
 
@@ -287,20 +286,3 @@ test('destroy frees every timer', () => {
   assert.equal(h.platform.timers.pendingCount, 0);
 });
 
-test('createE1000 asserts the line after the register access, and not at all if the cause is gone by then', async () => {
-  const platform = new FakePlatform();
-  createE1000(platform, { mac: TEST_MAC });
-  const fn = platform.functions[0]!;
-  fn.write(0, REG.IMS, ICR_RXT0);
-  fn.write(0, REG.ICS, ICR_RXT0);
-  assert.equal(fn.irq.level, false, 'not inside the access');
-  await Promise.resolve();
-  assert.equal(fn.irq.level, true, 'right after it');
-  fn.read(0, REG.ICR);
-  assert.equal(fn.irq.level, false, 'lowered at once');
-  fn.write(0, REG.ICS, ICR_RXT0);
-  fn.read(0, REG.ICR);
-  await Promise.resolve();
-  assert.equal(fn.irq.level, false, 'acknowledged before the assertion ran: nothing spurious');
-  assert.equal(fn.irq.raised, 1);
-});

@@ -9,7 +9,7 @@ import { OffloadError, adaptForReceiver } from '../../net/offload.ts';
 import type { AccessSize, GuestMemory, PciFunction, Platform, TimerHandle, Timers } from '../../platform.ts';
 import type { E1000Core } from './core.ts';
 import { Eeprom } from './eeprom.ts';
-import { ASSERT_NOW, DelayedCause, Interrupts, type AssertScheduler } from './interrupts.ts';
+import { DelayedCause, Interrupts } from './interrupts.ts';
 import { Phy, PHY_ADDRESS } from './phy.ts';
 import {
   CTRL_PHY_RST,
@@ -82,12 +82,7 @@ export class E1000 implements GuestNic, E1000Core {
   private destroyed = false;
   private readonly listeners = new Set<(event: NicDriverEvent) => void>();
 
-  /**
-   * `assertLine` decides when a wanted interrupt reaches the wire: at once
-   * (register-level tests) or after the current register access, as
-   * createE1000 does for real guests (see ASSERT_AFTER_ACCESS).
-   */
-  constructor(platform: Platform, options: NicOptions, assertLine: AssertScheduler = ASSERT_NOW) {
+  constructor(platform: Platform, options: NicOptions) {
     if (options.mac.length !== 6) throw new Error('e1000: a MAC address has 6 bytes');
     this.memory = platform.memory;
     this.timers = platform.timers;
@@ -106,7 +101,7 @@ export class E1000 implements GuestNic, E1000Core {
         { kind: 'io', size: IO_SIZE, handlers: { read: (o, s) => this.ioRead(o, s), write: (o, s, v) => this.ioWrite(o, s, v) } },
       ],
     });
-    this.interrupts = new Interrupts(this.pci.irq, this.timers, assertLine);
+    this.interrupts = new Interrupts(this.pci.irq, this.timers);
     this.rxDelay = new DelayedCause(this.interrupts, this.timers, ICR_RXT0);
     this.txDelay = new DelayedCause(this.interrupts, this.timers, ICR_TXDW);
     this.tx = new TxEngine(this);

@@ -8,17 +8,6 @@ import type { IrqLine, TimerHandle, Timers } from '../../platform.ts';
 import { ICR_VALID } from './registers.ts';
 
 const ITR_UNIT_MS = 256e-6;
-/**
- * Runs a line assertion later. Under v86 a register access runs in the middle
- * of a guest instruction, and an interrupt raised from there was seen to be
- * acknowledged by v86's PIC (ISR set) yet never delivered: no EOI ever came,
- * IRQ 11 and every lower-priority IRQ (the serial console's too) stayed dead
- * and a TCP transfer stalled within seconds. Asserting after the access (a
- * microtask) fixed it: 20 s of iperf3 at ~2 MiB/s. Lowering stays immediate.
- */
-export type AssertScheduler = (assert: () => void) => void;
-export const ASSERT_NOW: AssertScheduler = (assert) => assert();
-export const ASSERT_AFTER_ACCESS: AssertScheduler = (assert) => queueMicrotask(assert);
 /** RDTR, RADV, TIDV, TADV count 1.024 µs units. */
 const DELAY_UNIT_MS = 1.024e-3;
 
@@ -40,12 +29,10 @@ export class Interrupts {
   assertions = 0;
   private lastAssertAt = -Infinity;
   private throttleTimer: TimerHandle | null = null;
-  private assertScheduled = false;
 
   constructor(
     private readonly irq: IrqLine,
     private readonly timers: Timers,
-    private readonly scheduleAssert: AssertScheduler = ASSERT_NOW,
   ) {}
 
   raise(causes: number): void {
@@ -86,7 +73,7 @@ export class Interrupts {
       this.irq.set(false);
       return;
     }
-    if (this.irq.level || this.throttleTimer || this.assertScheduled) return;
+    if (this.irq.level || this.throttleTimer) return;
     const wait = this.lastAssertAt + this.itr * ITR_UNIT_MS - this.timers.now();
     if (this.itr > 0 && wait > 0) {
       this.throttleTimer = this.timers.setTimeout(() => {
@@ -96,15 +83,10 @@ export class Interrupts {
       }, wait);
       return;
     }
-    this.assertScheduled = true;
-    this.scheduleAssert(() => {
-      this.assertScheduled = false;
-      // Still wanted? (The guest may have acknowledged or masked it meanwhile: never assert for nothing.)
-      if ((this.icr & this.ims) === 0 || this.irq.level) return;
-      this.assertions++;
-      this.lastAssertAt = this.timers.now();
-      this.irq.set(true);
-    });
+    // The platform delivers the raise once the register access has returned (see IrqLine in emulator/v86/pci.ts).
+    this.assertions++;
+    this.lastAssertAt = this.timers.now();
+    this.irq.set(true);
   }
 
   private cancelThrottle(): void {
