@@ -8,40 +8,14 @@ import assert from 'node:assert/strict';
 import { VirtualMachine } from '../../emulator/vm.ts';
 import { connectWire, type WireHandle } from '../../emulator/net/wire.ts';
 import type { NicDriverEvent } from '../../emulator/net/nic.ts';
+import { sh, transfer as transferOn, waitFor } from './shell.ts';
 
 let a: VirtualMachine;
 let b: VirtualMachine;
 let wire: WireHandle;
 const extra: VirtualMachine[] = [];
 
-async function sh(vm: VirtualMachine, command: string, timeoutMs = 60_000): Promise<string> {
-  const result = await vm.exec(command, { timeoutMs });
-  assert.equal(result.exitCode, 0, `${command}\n${result.output}`);
-  return result.output;
-}
-
-async function waitFor(vm: VirtualMachine, command: string, pattern: RegExp, timeoutMs = 120_000): Promise<string> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const { output } = await vm.exec(command);
-    if (pattern.test(output)) return output;
-    if (Date.now() > end) throw new Error(`${command}: no ${pattern} within ${timeoutMs} ms; last output:\n${output}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-/** 16 MiB of random data from a to b over TCP (busybox nc); returns both sha256 sums. */
-async function transfer(from: VirtualMachine, to: VirtualMachine, toAddress: string): Promise<[string, string]> {
-  // exec gives commands /dev/null as stdin, and busybox nc closes the connection at its stdin's EOF:
-  // the receiving side therefore runs a program on the socket (-e) instead of using nc's stdin/stdout.
-  await sh(to, "rm -f /tmp/rx.sum; printf '#!/bin/sh\\nsha256sum > /tmp/rx.part && mv /tmp/rx.part /tmp/rx.sum\\n' > /tmp/rx.sh; chmod +x /tmp/rx.sh");
-  await sh(to, '(nc -l -p 5001 -e /tmp/rx.sh) >/dev/null 2>&1 &');
-  await sh(from, 'dd if=/dev/urandom of=/tmp/tx.bin bs=1M count=16 2>/dev/null');
-  const sent = (await sh(from, 'sha256sum < /tmp/tx.bin')).split(/\s/)[0]!;
-  await sh(from, `nc -w 3 ${toAddress} 5001 < /tmp/tx.bin`, 300_000);
-  const received = (await waitFor(to, 'cat /tmp/rx.sum 2>/dev/null || true', /^[0-9a-f]{64}/, 60_000)).split(/\s/)[0]!;
-  return [sent, received];
-}
+const transfer = (from: VirtualMachine, to: VirtualMachine, toAddress: string) => transferOn(from, to, toAddress, 5001, 300_000);
 
 before(async () => {
   const nics = [{ model: 'virtio' as const }];
