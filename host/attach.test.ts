@@ -4,47 +4,8 @@ import { Switch } from './switch.ts';
 import { SwitchPortAttachment, NicAttachError } from './attach.ts';
 import type { Extension } from './extension.ts';
 import type { OidEvent } from './events.ts';
-import type { Frame, FrameSink, RxOffloads } from '../emulator/net/frame.ts';
-import { NO_RX_OFFLOADS } from '../emulator/net/frame.ts';
-import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../emulator/net/nic.ts';
-import { ethFrame, mac, BROADCAST } from './testing.ts';
+import { ScriptedNic, ethFrame, mac, BROADCAST } from './testing.ts';
 import { buildIpv4, ipv4L4Valid, patternBytes } from '../emulator/net/testing-packets.ts';
-
-/** A guest NIC with no device behind it: the test plays the guest driver. */
-class ScriptedNic implements GuestNic {
-  driverReady = false;
-  rxOffloads: RxOffloads = NO_RX_OFFLOADS;
-  readonly counters: NicCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxDropped: {}, guestErrors: {} };
-  readonly received: Frame[] = [];
-  private sink: FrameSink | null = null;
-  private readonly listeners = new Set<(e: NicDriverEvent) => void>();
-  constructor(readonly model: NicModel, public mac: Uint8Array) {}
-  setTransmitSink(sink: FrameSink | null): void {
-    this.sink = sink;
-  }
-  receive(frames: readonly Frame[]): void {
-    this.received.push(...frames);
-  }
-  setLinkUp(): void {}
-  onDriverEvent(listener: (e: NicDriverEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-  saveState(): unknown {
-    return {};
-  }
-  restoreState(): void {}
-  destroy(): void {}
-  /** The guest transmits. */
-  send(frame: Frame): void {
-    this.sink?.deliver([frame]);
-  }
-  driver(event: NicDriverEvent): void {
-    if (event.type === 'ready') this.driverReady = true;
-    if (event.type === 'stopped') this.driverReady = false;
-    for (const listener of this.listeners) listener(event);
-  }
-}
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
 

@@ -1,6 +1,8 @@
 // Helpers for the switch's unit tests (frames, sinks, a virtual clock, an
 // extension that records what it sees and can veto on cue).
-import type { Frame, FrameSink } from '../emulator/net/frame.ts';
+import type { Frame, FrameSink, RxOffloads } from '../emulator/net/frame.ts';
+import { NO_RX_OFFLOADS } from '../emulator/net/frame.ts';
+import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../emulator/net/nic.ts';
 import type { Extension, ExtensionContext, ExtensionKind } from './extension.ts';
 import type { OidName, OidReply, OidRequest, OidStatus } from './oid.ts';
 import type { Switch } from './switch.ts';
@@ -138,4 +140,46 @@ export async function attachVm(sw: Switch, macLast: number, options: { type?: 's
   await sw.createNic(port.id, { type, mac: address, sink, ...(options.mtu !== undefined ? { mtu: options.mtu } : {}) });
   if (options.connect !== false) await sw.connectNic(port.id, 0);
   return { portId: port.id, mac: address, sink };
+}
+
+/** A guest NIC with no device behind it: the test plays the guest's driver (`driver()`) and transmits (`send()`). */
+export class ScriptedNic implements GuestNic {
+  driverReady: boolean;
+  rxOffloads: RxOffloads = NO_RX_OFFLOADS;
+  readonly counters: NicCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxDropped: {}, guestErrors: {} };
+  readonly received: Frame[] = [];
+  sink: FrameSink | null = null;
+  destroyed = false;
+  private readonly listeners = new Set<(e: NicDriverEvent) => void>();
+  constructor(readonly model: NicModel, public mac: Uint8Array, ready = false) {
+    this.driverReady = ready;
+  }
+  setTransmitSink(sink: FrameSink | null): void {
+    this.sink = sink;
+  }
+  receive(frames: readonly Frame[]): void {
+    this.received.push(...frames);
+  }
+  setLinkUp(): void {}
+  onDriverEvent(listener: (e: NicDriverEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  saveState(): unknown {
+    return {};
+  }
+  restoreState(): void {}
+  destroy(): void {
+    this.destroyed = true;
+  }
+  /** The guest transmits. */
+  send(frame: Frame): void {
+    this.sink?.deliver([frame]);
+  }
+  /** The guest's driver does something. */
+  driver(event: NicDriverEvent): void {
+    if (event.type === 'ready') this.driverReady = true;
+    if (event.type === 'stopped') this.driverReady = false;
+    for (const listener of this.listeners) listener(event);
+  }
 }

@@ -3,52 +3,15 @@
 // PORT_DELETE, and the text the CLI prints.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Frame, FrameSink, RxOffloads } from '../../emulator/net/frame.ts';
-import { NO_RX_OFFLOADS, formatMac } from '../../emulator/net/frame.ts';
-import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../../emulator/net/nic.ts';
+import { formatMac } from '../../emulator/net/frame.ts';
+import type { NicModel } from '../../emulator/net/nic.ts';
 import { NicAttachError } from '../attach.ts';
 import type { Extension } from '../extension.ts';
-import { ethFrame, mac } from '../testing.ts';
+import { ScriptedNic, ethFrame, mac } from '../testing.ts';
 import { Lab, mayChangeLinkSettings } from './lab.ts';
 import type { LabOidEvent } from './lab.ts';
 import type { GuestLaunch, LabGuest } from './guest.ts';
 import { formatOidLine, formatPortTable, oidLogRecord } from './format.ts';
-
-class ScriptedNic implements GuestNic {
-  driverReady: boolean;
-  rxOffloads: RxOffloads = NO_RX_OFFLOADS;
-  readonly counters: NicCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxDropped: {}, guestErrors: {} };
-  readonly received: Frame[] = [];
-  sink: FrameSink | null = null;
-  destroyed = false;
-  private readonly listeners = new Set<(e: NicDriverEvent) => void>();
-  constructor(readonly model: NicModel, public mac: Uint8Array, ready: boolean) {
-    this.driverReady = ready;
-  }
-  setTransmitSink(sink: FrameSink | null): void {
-    this.sink = sink;
-  }
-  receive(frames: readonly Frame[]): void {
-    this.received.push(...frames);
-  }
-  setLinkUp(): void {}
-  onDriverEvent(listener: (e: NicDriverEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-  saveState(): unknown {
-    return {};
-  }
-  restoreState(): void {}
-  destroy(): void {
-    this.destroyed = true;
-  }
-  driver(event: NicDriverEvent): void {
-    if (event.type === 'ready') this.driverReady = true;
-    if (event.type === 'stopped') this.driverReady = false;
-    for (const listener of this.listeners) listener(event);
-  }
-}
 
 /** A guest that answers the lab's sysfs read from `mtu`/`macs` and records every command. */
 class ScriptedGuest implements LabGuest {
