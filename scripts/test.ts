@@ -59,5 +59,7 @@ for (const kind of kinds) {
   }
   // Guests are CPU-heavy and the machines have 2 cores: one guest test file at a time.
   const concurrency = kind === 'unit' ? [] : ['--test-concurrency=1'];
-  run(`${kind} tests`, process.execPath, ['--import', 'tsx', '--test', ...concurrency, ...mine]);
+  // A guest that stops answering must fail its test, never hang the run (the slowest test takes ~1 min).
+  const timeout = `--test-timeout=${kind === 'unit' ? 120_000 : 600_000}`;
+  run(`${kind} tests`, process.execPath, ['--import', 'tsx', '--test', timeout, ...concurrency, ...mine]);
 }
