@@ -15,6 +15,14 @@ import { ensureImage, type GuestImage } from '../guest-images/index.ts';
 
 export const RUNS = Math.max(3, Number(process.env.VMSWITCH_BENCH_RUNS ?? 3));
 export const SECONDS = Number(process.env.VMSWITCH_BENCH_SECONDS ?? 10);
+/**
+ * Untimed iperf3 on every fresh pair before measuring: a VM restored from a
+ * template runs cold in v86 (its JIT has compiled nothing yet), and the first
+ * 10 s iperf3 of a fresh virtio pair measured 4-6 MiB/s, then 20, 32-45, 52
+ * on the same pair (no drops, no RTOs, tcp_no_metrics_save made no
+ * difference). Without this, whatever is measured first loses.
+ */
+export const WARMUP_SECONDS = Number(process.env.VMSWITCH_BENCH_WARMUP_SECONDS ?? 15);
 /** Pings per RTT figure (after the warm-up). */
 const PINGS = 20;
 
@@ -31,7 +39,7 @@ export async function sh(vm: VirtualMachine, command: string, timeoutMs = 120_00
   return result.output;
 }
 
-/** Two VMs of one NIC model on a plain wire, iperf3 server running on b. */
+/** Two VMs of one NIC model on a plain wire, iperf3 server running on b, warmed up. */
 export interface WirePair {
   a: VirtualMachine;
   b: VirtualMachine;
@@ -62,6 +70,7 @@ export async function startPair(model: NicModel, prefix: string, subnet: string)
     try {
       await sh(b, 'iperf3 -s -D');
       await sh(a, `ping -c 2 -W 5 ${target}`);
+      if (WARMUP_SECONDS > 0) await sh(a, `iperf3 -c ${target} -t ${WARMUP_SECONDS} >/dev/null`, (WARMUP_SECONDS + 60) * 1000);
     } catch (error) {
       await stop();
       throw error;
