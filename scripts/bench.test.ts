@@ -17,6 +17,12 @@ test('fresh entries replace same-named ones and keep the rest; junk in the old f
   const merged = mergeResults(previous, [{ name: 'boot.cold.ms', value: 3, unit: 'ms' }]);
   assert.deepEqual(merged, [{ name: 'switch.mpps', value: 2, unit: 'Mpps' }, { name: 'boot.cold.ms', value: 3, unit: 'ms' }]);
   assert.deepEqual(mergeResults({ not: 'an array' }, []), []);
+  const twice = mergeResults([], [
+    { name: 'v86virtio.rtt.ms', value: 1, unit: 'ms' },
+    { name: 'e1000.rtt.ms', value: 2, unit: 'ms' },
+    { name: 'v86virtio.rtt.ms', value: 3, unit: 'ms' },
+  ]);
+  assert.deepEqual(twice.map((e) => [e.name, e.value]), [['e1000.rtt.ms', 2], ['v86virtio.rtt.ms', 3]], 'a name measured twice in one run keeps its last figure, once');
 });
 
 test('the table shows values, units and ratios against the baseline', () => {

@@ -23,8 +23,10 @@ export function mergeResults(previous: unknown, fresh: BenchEntry[]): BenchEntry
   const kept = Array.isArray(previous)
     ? previous.filter((e): e is BenchEntry => !!e && typeof e === 'object' && typeof (e as BenchEntry).name === 'string')
     : [];
-  const names = new Set(fresh.map((e) => e.name));
-  return [...kept.filter((e) => !names.has(e.name)), ...fresh];
+  // A name measured twice in one run (groups sharing a baseline) keeps its last figure.
+  const latest = new Map(fresh.map((e) => [e.name, e]));
+  const newest = fresh.filter((e) => latest.get(e.name) === e);
+  return [...kept.filter((e) => !latest.has(e.name)), ...newest];
 }
 
 export function formatTable(entries: BenchEntry[]): string {
