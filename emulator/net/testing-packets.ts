@@ -104,3 +104,16 @@ export function patternBytes(length: number, salt = 0): Uint8Array {
   for (let i = 0; i < length; i++) bytes[i] = (i * 31 + salt + (i >> 8)) & 0xff;
   return bytes;
 }
+
+/**
+ * Puts a TCP/IPv4 packet in the form Linux's e1000 driver hands to TSO: IPv4
+ * total length and header checksum 0, the TCP checksum seeded with a
+ * pseudo-header of length 0.
+ */
+export function asE1000TsoInput(packet: BuiltPacket): void {
+  const d = packet.data;
+  d[packet.l3 + 2] = d[packet.l3 + 3] = d[packet.l3 + 10] = d[packet.l3 + 11] = 0;
+  const seed = ~referenceChecksum([...d.subarray(packet.l3 + 12, packet.l3 + 20), 0, 6, 0, 0]) & 0xffff;
+  d[packet.l4 + 16] = seed >> 8;
+  d[packet.l4 + 17] = seed & 0xff;
+}

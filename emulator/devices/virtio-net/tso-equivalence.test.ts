@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { segment } from '../../net/offload.ts';
-import { buildIpv4, ipv4L4Valid, patternBytes, referenceChecksum } from '../../net/testing-packets.ts';
+import { asE1000TsoInput, buildIpv4, ipv4L4Valid, patternBytes } from '../../net/testing-packets.ts';
 import { Harness, TX_BUFFERS } from '../e1000/testing.ts';
 import { REG } from '../e1000/registers.ts';
 import type { Frame } from '../../net/frame.ts';
@@ -26,11 +26,7 @@ function viaE1000(payload: Uint8Array, mss: number): Frame {
   h.setupTx(32);
   const packet = buildIpv4('tcp', payload, { seed: 'none', seq: 1000, id: 0x4321, flags: 0x18 });
   const d = packet.data;
-  // The e1000 driver's convention: IP total length and checksum 0, TCP seeded with a length-0 pseudo-header.
-  d[packet.l3 + 2] = d[packet.l3 + 3] = d[packet.l3 + 10] = d[packet.l3 + 11] = 0;
-  const seed = ~referenceChecksum([...d.subarray(packet.l3 + 12, packet.l3 + 20), 0, 6, 0, 0]) & 0xffff;
-  d[packet.l4 + 16] = seed >> 8;
-  d[packet.l4 + 17] = seed & 0xff;
+  asE1000TsoInput(packet); // as the e1000 driver prepares it
   h.memory.bytes.set(d, TX_BUFFERS);
   h.putContext(0, { ipcss: packet.l3, ipcso: packet.l3 + 10, ipcse: packet.l4 - 1, tucss: packet.l4, tucso: packet.l4 + 16, tucse: 0, paylen: payload.length, tucmd: 0x01 | 0x02 | TSE, hdrlen: packet.payload, mss });
   h.putData(1, TX_BUFFERS, d.length, TSE | IFCS | IDE | EOP | RS, IXSM | TXSM);
