@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import type { Manifest } from '../guest-images/index.ts';
 import { startWebServer, type Mount, type RunningServer } from './server.ts';
 import { buildWeb, bundleStaleReason, DIST_DIR } from './build.ts';
+import { IMAGE_URLS } from './worker/protocol.ts';
 import { ensureTemplates, listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from './snapshots.ts';
 
 export interface LabServerOptions {
@@ -57,13 +58,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<Ru
       '/lab.json': async () => ({
         type: 'application/json; charset=utf-8',
         body: JSON.stringify({
-          image: {
-            kernel: 'image/vmlinuz',
-            initrd: 'image/initramfs.cpio.gz',
-            bios: 'image/bios.bin',
-            vgaBios: 'image/vgabios.bin',
-            wasm: 'v86/v86.wasm',
-          },
+          image: IMAGE_URLS,
           snapshots: await listSnapshots(manifest),
           memoryMiB: 128,
         }),

@@ -5,7 +5,7 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Lab, type BootMode, type LabVm } from './lab.ts';
 import { SwitchPanel } from './panel.ts';
 import type { NicModel } from '../../emulator/net/nic.ts';
-import type { ImageUrls } from '../worker/protocol.ts';
+import { IMAGE_URLS, type ImageUrls } from '../worker/protocol.ts';
 
 /** What the server says about this lab (`lab.json`): where the image is and which snapshots exist. */
 interface LabConfig {
@@ -16,13 +16,7 @@ interface LabConfig {
 }
 
 const DEFAULT_CONFIG: LabConfig = {
-  image: {
-    kernel: 'image/vmlinuz',
-    initrd: 'image/initramfs.cpio.gz',
-    bios: 'image/bios.bin',
-    vgaBios: 'image/vgabios.bin',
-    wasm: 'v86/v86.wasm',
-  },
+  image: IMAGE_URLS,
   snapshots: {},
 };
 

@@ -32,6 +32,15 @@ export interface ImageUrls {
   wasm: string;
 }
 
+/** Where `vmswitch web` serves the guest image and v86's wasm (relative to the page). */
+export const IMAGE_URLS: ImageUrls = {
+  kernel: 'image/vmlinuz',
+  initrd: 'image/initramfs.cpio.gz',
+  bios: 'image/bios.bin',
+  vgaBios: 'image/vgabios.bin',
+  wasm: 'v86/v86.wasm',
+};
+
 export interface VmBootConfig {
   name: string;
   memoryMiB: number;
