@@ -9,7 +9,7 @@ import { SerialConsole } from './console.ts';
 import { nicFactory } from './devices/index.ts';
 import { ShellSession, type ExecOptions, type ExecResult } from './exec.ts';
 import { formatMac, parseMac } from './net/frame.ts';
-import { ALL_NIC_MODELS, type GuestNic, type NicModel } from './net/nic.ts';
+import { ALL_NIC_MODELS, type GuestNic, type NicAttacher, type NicAttachment, type NicModel } from './net/nic.ts';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, type SnapshotHeader } from './snapshot.ts';
 import { readTemplate, templatePath, writeTemplate } from './template-cache.ts';
 import { V86Machine, type MachineImages } from './v86/adapter.ts';
@@ -20,6 +20,15 @@ export interface NicSpec {
   model: NicModel;
   /** Locally administered and unique per VM when not given. */
   mac?: string;
+  /**
+   * Plug this NIC into a switch port at start (a `Switch` from host/ is one):
+   * start() resolves after PORT_CREATE, NIC_CREATE and, when the guest's driver
+   * has bound the adapter, NIC_CONNECT; stop() and a guest poweroff run the stop
+   * lifecycle before the NIC is destroyed.
+   */
+  switch?: NicAttacher;
+  /** CIDR for this NIC (e.g. '10.0.0.1/24'); not together with VmOptions.ip. */
+  ip?: string;
 }
 
 export interface VmOptions {
@@ -30,7 +39,7 @@ export interface VmOptions {
   /** eth0, eth1, ... in this order. */
   nics?: NicSpec[];
   hostname?: string;
-  /** CIDR per NIC, in NIC order ('-' leaves one without an address). */
+  /** CIDR per NIC, in NIC order ('-' leaves one without an address); or give NicSpec.ip instead. */
   ip?: string[];
   gateway?: string;
   /** /etc/hosts entries: name -> address. */
@@ -52,6 +61,8 @@ export interface VmOptions {
 /** Why a VM stopped: stop() was called, or the guest powered off or rebooted. */
 export interface VmEnd {
   reason: 'stopped' | 'poweroff' | 'reboot';
+  /** A NIC's stop lifecycle on its switch failed (the VM was stopped all the same). */
+  error?: Error;
 }
 
 /** How a VM came up, for benchmarks and reports. */
@@ -104,6 +115,21 @@ function identitySettings(opts: { hostname?: string; ip?: string[]; gateway?: st
   return words;
 }
 
+/**
+ * The per-NIC address list: VmOptions.ip, or built from NicSpec.ip ('-' for a
+ * NIC without one). Both at once is ambiguous, so it is refused.
+ */
+export function nicAddresses(specs: readonly NicSpec[], ip: string[] | undefined): string[] | undefined {
+  const perNic = specs.some((spec) => spec.ip !== undefined);
+  if (!perNic) return ip;
+  if (ip !== undefined) throw new Error('give addresses either as VmOptions.ip or as NicSpec.ip on the NICs, not both');
+  return specs.map((spec, i) => {
+    if (spec.ip === undefined) return '-';
+    if (typeof spec.ip !== 'string' || !/^[^/]+\/\d{1,3}$/.test(spec.ip)) throw new Error(`nics[${i}].ip must be an address with a prefix length like '10.0.0.1/24', not ${JSON.stringify(spec.ip)}`);
+    return spec.ip;
+  });
+}
+
 function imageId(manifest: Manifest): string {
   return createHash('sha256').update(JSON.stringify({ recipe: manifest.recipeHash, files: manifest.files })).digest('hex');
 }
@@ -136,6 +162,10 @@ export class VirtualMachine {
    */
   readonly ended: Promise<VmEnd> = new Promise((resolve) => (this.resolveEnded = resolve));
   private readonly cleanups: (() => void)[] = [];
+  /** Per NIC index: its switch attachment, if its NicSpec had a `switch`. */
+  private readonly nicAttachments: (NicAttachment | undefined)[];
+  private stopping: Promise<void> | undefined;
+  private log: ((line: string) => void) | undefined;
   startInfo: StartInfo = { kind: 'cold', ms: 0 };
 
   private constructor(
@@ -146,12 +176,53 @@ export class VirtualMachine {
     private readonly image: GuestImage,
   ) {
     this.nics = nics;
+    this.nicAttachments = nics.map(() => undefined);
     this.console = new SerialConsole(machine);
     this.shell = new ShellSession(this.console);
     this.watchForPowerOff();
   }
 
+  /**
+   * Boots (or restores) the guest, personalises it, then plugs every NIC whose
+   * spec has a `switch` into it, in NIC order. If one cannot join (e.g. an
+   * extension vetoes NIC_CREATE: a NicAttachError naming it), the NICs already
+   * attached are detached, the VM is stopped and start() rejects with that error.
+   */
   static async start(opts: VmOptions = {}): Promise<VirtualMachine> {
+    const specs = opts.nics ?? [];
+    specs.forEach((spec, i) => {
+      if (spec.switch !== undefined && typeof (spec.switch as Partial<NicAttacher> | null)?.attachNic !== 'function') {
+        throw new Error(`nics[${i}].switch must be a Switch (or another NicAttacher), not ${String(spec.switch)}`);
+      }
+    });
+    const ip = nicAddresses(specs, opts.ip);
+    const vm = await VirtualMachine.launch(ip === opts.ip ? opts : { ...opts, ip });
+    vm.log = opts.log;
+    await vm.attachNics(specs);
+    return vm;
+  }
+
+  private async attachNics(specs: readonly NicSpec[]): Promise<void> {
+    try {
+      for (const [index, spec] of specs.entries()) {
+        if (!spec.switch) continue;
+        if (this.stopped) throw new Error(`${this.name} stopped while its NICs were joining the switch`);
+        const attachment = await spec.switch.attachNic(this.nics[index]!, { vmName: this.name, index });
+        if (this.stopped) {
+          // The VM stopped (e.g. the guest powered off) while this one was joining: the stop did not see it.
+          await attachment.detach();
+          throw new Error(`${this.name} stopped while its NICs were joining the switch`);
+        }
+        this.nicAttachments[index] = attachment;
+      }
+    } catch (error) {
+      // stop() detaches the NICs already attached before it destroys anything.
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private static async launch(opts: VmOptions): Promise<VirtualMachine> {
     const began = performance.now();
     const name = opts.name ?? 'vm';
     const specs = opts.nics ?? [];
@@ -358,7 +429,8 @@ export class VirtualMachine {
       if (!reason) return;
       off();
       // Not from inside the console callback: stopping destroys the emulator.
-      setImmediate(() => void this.stopWith(reason));
+      // A failed detach is reported in `ended` (and the log): nobody awaits this stop.
+      setImmediate(() => void this.stopWith(reason).catch((error: unknown) => this.log?.(`${this.name}: ${(error as Error).message}`)));
     });
   }
 
@@ -366,19 +438,51 @@ export class VirtualMachine {
     return this.stopped;
   }
 
-  /** Frees everything: pending execs fail, NICs and the emulator are destroyed, timers cleared. */
-  async stop(): Promise<void> {
-    await this.stopWith('stopped');
+  /**
+   * Per NIC index, the switch port it is plugged into (undefined for a NIC
+   * without a `switch`). `label` names it ("port 3"); with a host/ Switch it is
+   * a SwitchPortAttachment, which also has `portId`. Kept after the VM stops.
+   */
+  get attachments(): readonly (NicAttachment | undefined)[] {
+    return [...this.nicAttachments];
   }
 
-  private async stopWith(reason: VmEnd['reason']): Promise<void> {
-    if (this.stopped) return;
+  /**
+   * Frees everything: pending execs fail, each attached NIC leaves its switch
+   * (NIC_DISCONNECT, drain, NIC_DELETE, PORT_TEARDOWN, PORT_DELETE), then NICs and
+   * the emulator are destroyed and timers cleared. A second call waits for the
+   * same stop. Rejects (after stopping all the same) if a NIC could not leave its switch.
+   */
+  stop(): Promise<void> {
+    return this.stopWith('stopped');
+  }
+
+  private stopWith(reason: VmEnd['reason']): Promise<void> {
+    this.stopping ??= this.shutDown(reason);
+    return this.stopping;
+  }
+
+  private async shutDown(reason: VmEnd['reason']): Promise<void> {
     this.stopped = true;
     this.shell.close();
+    // The switch first, while the NICs still exist: the port drains, then goes.
+    const failures: string[] = [];
+    let cause: unknown;
+    for (const attachment of this.nicAttachments) {
+      if (!attachment) continue;
+      try {
+        await attachment.detach();
+      } catch (error) {
+        cause ??= error;
+        failures.push(`${attachment.label}: ${(error as Error).message}`);
+      }
+    }
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     for (const nic of this.nics) nic.destroy();
     this.console.close();
     await this.machine.destroy();
-    this.resolveEnded({ reason });
+    const error = failures.length ? new Error(`${this.name}: leaving the switch failed (${failures.join('; ')})`, { cause }) : undefined;
+    this.resolveEnded({ reason, ...(error ? { error } : {}) });
+    if (error) throw error;
   }
 }

@@ -86,6 +86,11 @@ export class SwitchPortAttachment implements NicAttachment {
     return attachment;
   }
 
+  /** Resolves when the OIDs queued so far (e.g. the NIC_CONNECT of a NIC whose driver was ready at attach) have completed. */
+  settled(): Promise<void> {
+    return this.oidChain;
+  }
+
   /** Guest transmit runs inside the device's register write: batch it and hand it to the switch afterwards. */
   private fromGuest(frames: readonly Frame[]): void {
     if (this.detached) return;
@@ -178,7 +183,17 @@ function attachError(name: string, nic: GuestNic, error: unknown): NicAttachErro
   return new NicAttachError(`${what} could not join the switch: ${(error as Error).message}`, undefined, { cause: error });
 }
 
-/** The switch as something VM NICs plug into at VM start (see NicAttacher in emulator/net/nic.ts). */
-export function switchAttacher(sw: Switch): NicAttacher {
-  return { attachNic: (nic, info) => SwitchPortAttachment.attach(sw, nic, info) };
+/**
+ * The switch as something VM NICs plug into at VM start (see NicAttacher in
+ * emulator/net/nic.ts). A Switch is one itself (`sw.attachNic`); this wrapper
+ * adds port properties, e.g. `switchAttacher(sw, { properties: [vlan] })`.
+ */
+export function switchAttacher(sw: Switch, options: { properties?: PortProperty[] } = {}): NicAttacher {
+  return {
+    attachNic: async (nic, info) => {
+      const attachment = await SwitchPortAttachment.attach(sw, nic, info, options);
+      await attachment.settled();
+      return attachment;
+    },
+  };
 }

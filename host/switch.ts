@@ -3,6 +3,8 @@
 // undo), the extension stack and the data path. Knows frames, ports and NICs,
 // never the emulator.
 import type { Frame, FrameSink } from '../emulator/net/frame.ts';
+import type { GuestNic, NicAttachInfo } from '../emulator/net/nic.ts';
+import { SwitchPortAttachment } from './attach.ts';
 import { Emitter } from './events.ts';
 import type { OidEvent, SwitchEvents } from './events.ts';
 import type { OidName, OidRequest, OidStatus } from './oid.ts';
@@ -96,6 +98,20 @@ export class Switch {
 
   on<K extends keyof SwitchEvents>(name: K, listener: (event: SwitchEvents[K]) => void): () => void {
     return this.events.on(name, listener);
+  }
+
+  /**
+   * Plugs a VM's NIC into a new port (this makes a Switch a NicAttacher, so
+   * `VirtualMachine.start({ nics: [{ model, switch: sw }] })` works):
+   * PORT_CREATE, NIC_CREATE, and NIC_CONNECT before this resolves when the
+   * guest's driver is already bound (otherwise when it binds). A veto rejects
+   * with a NicAttachError naming the extension and leaves no port. The
+   * attachment's `detach()` runs the stop lifecycle.
+   */
+  async attachNic(nic: GuestNic, info: NicAttachInfo): Promise<SwitchPortAttachment> {
+    const attachment = await SwitchPortAttachment.attach(this, nic, info);
+    await attachment.settled();
+    return attachment;
   }
 
   // ---- extensions -------------------------------------------------------
