@@ -42,6 +42,8 @@ export interface V86Cpu {
   /** A Proxy that builds a new view of the wasm memory on every property access. */
   readonly mem8: Uint8Array;
   write_blob(data: Uint8Array, addr: number): void;
+  /** Drops JIT-compiled code of physical pages in [start, end) (what write_blob does before writing). */
+  jit_dirty_cache(start: number, end: number): void;
   io: V86Io;
   devices: { pci: V86Pci };
   device_raise_irq(irq: number): void;

@@ -21,21 +21,23 @@ function proxyView(memory: WebAssembly.Memory, offset: number, length: number): 
 
 function fakeCpu() {
   const wasm = new WebAssembly.Memory({ initial: 6 });
-  const blobs: { addr: number; length: number }[] = [];
+  const dirtied: { start: number; end: number }[] = [];
   const cpu = {
     memory_size: Uint32Array.of(RAM_SIZE),
     get mem8() {
       return proxyView(wasm, RAM_OFFSET, RAM_SIZE);
     },
-    write_blob(data: Uint8Array, addr: number) {
-      blobs.push({ addr, length: data.length });
-      new Uint8Array(wasm.buffer, RAM_OFFSET, RAM_SIZE).set(data, addr);
+    write_blob() {
+      throw new Error('not used: writes go to the view, then jit_dirty_cache');
+    },
+    jit_dirty_cache(start: number, end: number) {
+      dirtied.push({ start, end });
     },
   };
-  return { cpu: cpu as unknown as V86Cpu, wasm, blobs, ram: () => new Uint8Array(wasm.buffer, RAM_OFFSET, RAM_SIZE) };
+  return { cpu: cpu as unknown as V86Cpu, wasm, dirtied, ram: () => new Uint8Array(wasm.buffer, RAM_OFFSET, RAM_SIZE) };
 }
 
-test('reads and writes land in guest RAM (little-endian), writes go through write_blob', () => {
+test('reads and writes land in guest RAM (little-endian), every write marks its range for the JIT', () => {
   const f = fakeCpu();
   const mem = new V86GuestMemory(f.cpu);
   assert.equal(mem.size, RAM_SIZE);
@@ -49,7 +51,7 @@ test('reads and writes land in guest RAM (little-endian), writes go through writ
   const into = new Uint8Array(2);
   mem.readInto(0x107, into);
   assert.deepEqual([...into], [2, 3]);
-  assert.deepEqual(f.blobs.map((b) => b.length), [4, 2, 3], 'every write invalidates JIT code via write_blob');
+  assert.deepEqual(f.dirtied, [{ start: 0x100, end: 0x104 }, { start: 0x104, end: 0x106 }, { start: 0x106, end: 0x109 }], 'every write invalidates JIT code of its range');
   const copy = mem.read(0x100, 4);
   mem.writeU32(0x100, 0);
   assert.deepEqual([...copy], [0xef, 0xbe, 0xad, 0xde], 'read returns a copy');
@@ -72,7 +74,7 @@ test('accesses outside guest RAM throw DmaError and touch nothing', () => {
     assert.throws(attempt, DmaError);
   }
   assert.deepEqual(new Uint8Array(f.wasm.buffer), before);
-  assert.equal(f.blobs.length, 0);
+  assert.equal(f.dirtied.length, 0);
   assert.ok(mem.contains(RAM_SIZE - 4, 4));
   assert.ok(!mem.contains(RAM_SIZE - 4, 5));
 });

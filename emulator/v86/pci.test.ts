@@ -28,6 +28,7 @@ function fakeCpu() {
     memory_size: Uint32Array.of(1 << 20),
     mem8: new Uint8Array(1 << 20),
     write_blob: () => {},
+    jit_dirty_cache: () => {},
     io: {
       register_read(port: number, _d: object, r8?: () => number, r16?: () => number, r32?: () => number) {
         ports.set(port, { ...ports.get(port), r8, r16, r32 });

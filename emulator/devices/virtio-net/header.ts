@@ -1,6 +1,7 @@
 // struct virtio_net_hdr (virtio 1.x: always 12 bytes, num_buffers included)
 // <-> the offload metadata of a Frame.
 import type { Frame, GsoType } from '../../net/frame.ts';
+import type { GuestMemory } from '../../platform.ts';
 import { parseLayout } from '../../net/offload.ts';
 
 export const NET_HDR_SIZE = 12;
@@ -35,6 +36,20 @@ export function parseHeader(bytes: Uint8Array): NetHeader {
     csumStart: view.getUint16(6, true),
     csumOffset: view.getUint16(8, true),
     numBuffers: view.getUint16(10, true),
+  };
+}
+
+/** The header straight from guest memory (the caller checked that 12 bytes at `addr` are RAM). */
+export function readHeaderAt(memory: GuestMemory, addr: number): NetHeader {
+  const first = memory.readU16(addr);
+  return {
+    flags: first & 0xff,
+    gsoType: first >> 8,
+    hdrLen: memory.readU16(addr + 2),
+    gsoSize: memory.readU16(addr + 4),
+    csumStart: memory.readU16(addr + 6),
+    csumOffset: memory.readU16(addr + 8),
+    numBuffers: memory.readU16(addr + 10),
   };
 }
 

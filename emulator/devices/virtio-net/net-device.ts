@@ -1,7 +1,7 @@
 // The virtio-net device: three queues (receive, transmit, control) behind the
 // PCI transport, frames with offload metadata in and out, driver-state events
 // for the lab.
-import { DmaError, type GuestMemory, type PciFunction, type Platform } from '../../platform.ts';
+import { DmaError, type GuestMemory, type PciFunction, type Platform, type TimerHandle, type Timers } from '../../platform.ts';
 import type { Frame, FrameSink, GsoType, RxOffloads } from '../../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent } from '../../net/nic.ts';
 import { MAX_GSO_FRAME_SIZE, OffloadError, adaptForReceiver } from '../../net/offload.ts';
@@ -21,9 +21,10 @@ import {
   hasFeature,
   validateDriverFeatures,
 } from './features.ts';
-import { NET_HDR_SIZE, frameFromTx, parseHeader, rxHeaderFor, writeHeader, type TxOffloads } from './header.ts';
+import { NET_HDR_SIZE, frameFromTx, parseHeader, readHeaderAt, rxHeaderFor, writeHeader, type NetHeader, type TxOffloads } from './header.ts';
 import {
   BAR_SIZE,
+  ISR_QUEUE,
   STATUS_DEVICE_NEEDS_RESET,
   STATUS_DRIVER_OK,
   STATUS_FAILED,
@@ -53,11 +54,27 @@ export interface VirtioNetConfig {
   /** Frames held while the guest has no receive buffers (like a NIC's FIFO); beyond this they are dropped. */
   backlogFrames?: number;
   backlogBytes?: number;
+  /** See TX_INTERRUPT_HOLD_MS; 0 interrupts for every transmit completion at once. */
+  txInterruptHoldMs?: number;
 }
 
 function bump(record: Record<string, number>, reason: string): void {
   record[reason] = (record[reason] ?? 0) + 1;
 }
+
+/** Frames up to a standard Ethernet frame (plus VLAN tag) with the header take the one-write receive path. */
+const RX_STAGING_SIZE = NET_HDR_SIZE + 1522;
+
+/**
+ * How long a transmit-completion interrupt may wait to ride along with the
+ * next receive interrupt (interrupt moderation, as e1000's TIDV/TADV do it).
+ * The used entries are written at once (the driver reclaims them on its next
+ * transmit or receive poll); only the interrupt waits. Without it, every ping
+ * woke the sender a second time just to free the request's buffer, in the
+ * middle of the round trip: measured on one pair, RTT 1.95 -> 1.83 ms with
+ * 2-8 ms (1 ms often fired before the reply), TCP throughput unchanged.
+ */
+export const TX_INTERRUPT_HOLD_MS = 4;
 
 export class VirtioNet implements GuestNic, TransportDevice {
   readonly model = 'virtio' as const;
@@ -93,14 +110,22 @@ export class VirtioNet implements GuestNic, TransportDevice {
   private rxCapacity = 0;
   private draining = false;
   private transmitting = false;
+  /** Header and a small frame are put together here, then written to the guest at once. */
+  private readonly rxStaging = new Uint8Array(RX_STAGING_SIZE);
+  private readonly timers: Timers;
+  private readonly txInterruptHoldMs: number;
+  /** A transmit-completion interrupt held back (see TX_INTERRUPT_HOLD_MS). */
+  private txInterruptTimer: TimerHandle | undefined;
 
   constructor(platform: Platform, config: VirtioNetConfig) {
     this.memory = platform.memory;
+    this.timers = platform.timers;
     this.currentMac = config.mac.slice(0, 6);
     this.configuredMac = config.mac.slice(0, 6);
     this.mtu = config.mtu ?? 1500;
     this.maxBacklogFrames = config.backlogFrames ?? 1024;
     this.maxBacklogBytes = config.backlogBytes ?? 8 * 1024 * 1024;
+    this.txInterruptHoldMs = config.txInterruptHoldMs ?? TX_INTERRUPT_HOLD_MS;
     const queueSize = config.queueSize ?? 256;
     this.queues = [0, 1, 2].map((i) => new Virtqueue(platform.memory, i, i === CTRL_QUEUE ? 64 : queueSize));
     this.offloads = this.baseOffloads();
@@ -167,6 +192,7 @@ export class VirtioNet implements GuestNic, TransportDevice {
 
   destroy(): void {
     this.destroyed = true;
+    this.cancelTxInterrupt();
     this.sink = null;
     this.dropBacklog('destroyed');
     this.rxChains = [];
@@ -180,6 +206,7 @@ export class VirtioNet implements GuestNic, TransportDevice {
   // --- TransportDevice -----------------------------------------------------
 
   reset(): void {
+    this.cancelTxInterrupt();
     for (const q of this.queues) q.reset();
     this.features = 0n;
     this.applyFeatures();
@@ -304,6 +331,34 @@ export class VirtioNet implements GuestNic, TransportDevice {
     this.emit({ type: 'stopped', reason });
   }
 
+  // --- interrupts ------------------------------------------------------------
+
+  /** A used-buffer interrupt; it also signals any transmit completion being held. */
+  private interrupt(): void {
+    this.cancelTxInterrupt();
+    this.transport.queueInterrupt();
+  }
+
+  private holdTxInterrupt(): void {
+    if (this.txInterruptHoldMs <= 0) {
+      this.transport.queueInterrupt();
+      return;
+    }
+    if (this.txInterruptTimer !== undefined) return;
+    this.txInterruptTimer = this.timers.setTimeout(() => {
+      this.txInterruptTimer = undefined;
+      // The driver may have turned interrupts off meanwhile (it is polling): then it sees the entries anyway.
+      const queue = this.queues[TX_QUEUE]!;
+      if (!this.destroyed && queue.ready && queue.wantsInterrupt()) this.transport.queueInterrupt();
+    }, this.txInterruptHoldMs);
+  }
+
+  private cancelTxInterrupt(): void {
+    if (this.txInterruptTimer === undefined) return;
+    this.timers.clearTimeout(this.txInterruptTimer);
+    this.txInterruptTimer = undefined;
+  }
+
   // --- transmit --------------------------------------------------------------
 
   private processTx(): void {
@@ -321,7 +376,7 @@ export class VirtioNet implements GuestNic, TransportDevice {
         if (frame) frames.push(frame);
         queue.push(chain.head, 0);
       }
-      if (queue.publish()) this.transport.queueInterrupt();
+      if (queue.publish()) this.holdTxInterrupt();
     } catch (error) {
       this.queueFailure(queue, error);
     } finally {
@@ -345,22 +400,34 @@ export class VirtioNet implements GuestNic, TransportDevice {
       bump(this.counters.guestErrors, 'tx_too_big');
       return undefined;
     }
-    const headerBytes = new Uint8Array(NET_HDR_SIZE);
-    const data = new Uint8Array(total - NET_HDR_SIZE);
-    // Header and packet may share descriptors in any layout (virtio 1 implies ANY_LAYOUT).
-    let at = 0;
-    for (const seg of chain.readable) {
-      const segEnd = at + seg.length;
-      if (at < NET_HDR_SIZE) {
-        const n = Math.min(seg.length, NET_HDR_SIZE - at);
-        this.memory.readInto(seg.addr, headerBytes.subarray(at, at + n));
-        if (seg.length > n) this.memory.readInto(seg.addr + n, data.subarray(0, seg.length - n));
-      } else {
-        this.memory.readInto(seg.addr, data.subarray(at - NET_HDR_SIZE, segEnd - NET_HDR_SIZE));
+    const segments = chain.readable;
+    const first = segments[0]!;
+    let header: NetHeader;
+    let data: Uint8Array;
+    if (first.length >= NET_HDR_SIZE && segments.length <= 2 && (segments.length === 1 || first.length === NET_HDR_SIZE)) {
+      // What Linux sends: the header in front of the packet in one buffer, or in a buffer of its own before it.
+      // Read in place: no staging copies on the path every ping takes.
+      header = readHeaderAt(this.memory, first.addr);
+      data = segments.length === 1 ? this.memory.read(first.addr + NET_HDR_SIZE, first.length - NET_HDR_SIZE) : this.memory.read(segments[1]!.addr, segments[1]!.length);
+    } else {
+      const headerBytes = new Uint8Array(NET_HDR_SIZE);
+      data = new Uint8Array(total - NET_HDR_SIZE);
+      // Header and packet may share descriptors in any layout (virtio 1 implies ANY_LAYOUT).
+      let at = 0;
+      for (const seg of segments) {
+        const segEnd = at + seg.length;
+        if (at < NET_HDR_SIZE) {
+          const n = Math.min(seg.length, NET_HDR_SIZE - at);
+          this.memory.readInto(seg.addr, headerBytes.subarray(at, at + n));
+          if (seg.length > n) this.memory.readInto(seg.addr + n, data.subarray(0, seg.length - n));
+        } else {
+          this.memory.readInto(seg.addr, data.subarray(at - NET_HDR_SIZE, segEnd - NET_HDR_SIZE));
+        }
+        at = segEnd;
       }
-      at = segEnd;
+      header = parseHeader(headerBytes);
     }
-    const frame = frameFromTx(parseHeader(headerBytes), data, this.txOffloads);
+    const frame = frameFromTx(header, data, this.txOffloads);
     if (typeof frame === 'string') {
       bump(this.counters.guestErrors, `tx_${frame}`);
       return undefined;
@@ -408,7 +475,7 @@ export class VirtioNet implements GuestNic, TransportDevice {
     let placed = 0;
     try {
       while (placed < this.backlog.length && this.place(queue, this.backlog[placed]!)) placed++;
-      if (queue.publish()) this.transport.queueInterrupt();
+      if (queue.publish()) this.interrupt();
     } catch (error) {
       this.queueFailure(queue, error);
     } finally {
@@ -447,6 +514,20 @@ export class VirtioNet implements GuestNic, TransportDevice {
         return true;
       }
       used = 1;
+    }
+    const firstChain = this.rxChains[0]!;
+    const firstSegment = firstChain.writable[0]!;
+    if (used === 1 && needed <= firstSegment.length && needed <= this.rxStaging.length) {
+      // A frame that fits the first buffer (every ping, every ACK): header and packet in one write.
+      writeHeader(rxHeaderFor(frame, 1), this.rxStaging);
+      this.rxStaging.set(frame.data, NET_HDR_SIZE);
+      this.memory.write(firstSegment.addr, this.rxStaging.subarray(0, needed));
+      queue.push(firstChain.head, needed);
+      this.rxCapacity -= firstChain.writableLength;
+      this.rxChains.shift();
+      this.counters.rxFrames++;
+      this.counters.rxBytes += frame.data.length;
+      return true;
     }
     const header = new Uint8Array(NET_HDR_SIZE);
     writeHeader(rxHeaderFor(frame, used), header);
@@ -498,7 +579,7 @@ export class VirtioNet implements GuestNic, TransportDevice {
         this.memory.write(chain.writable[0]!.addr, Uint8Array.of(ack));
         queue.push(chain.head, 1);
       }
-      if (queue.publish()) this.transport.queueInterrupt();
+      if (queue.publish()) this.interrupt();
     } catch (error) {
       this.queueFailure(queue, error);
     }
@@ -510,9 +591,12 @@ export class VirtioNet implements GuestNic, TransportDevice {
     const queues = this.queues.map((q) => q.saveState());
     // Chains taken but not filled are given back: the restored device re-reads them from guest memory.
     queues[RX_QUEUE]!.lastAvail = (queues[RX_QUEUE]!.lastAvail - this.rxChains.length) & 0xffff;
+    const transport = this.transport.saveState();
+    // A held transmit-completion interrupt is saved as pending: the restored device raises it at once.
+    if (this.txInterruptTimer !== undefined) transport.isr |= ISR_QUEUE;
     return {
       version: STATE_VERSION,
-      transport: this.transport.saveState(),
+      transport,
       queues,
       features: this.features.toString(16),
       mac: macToHex(this.currentMac),

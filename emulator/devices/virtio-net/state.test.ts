@@ -72,3 +72,19 @@ test('saved state with rings outside RAM restores as a broken queue, never a DMA
   fresh.fn.write(0, 0x42, 1, 2);
   assert.deepEqual(fresh.platform.memory.refused, []);
 });
+
+test('a transmit-completion interrupt held at save time is pending after the restore', () => {
+  const d = new TestDriver().start();
+  d.nic.setTransmitSink({ deliver: () => {} });
+  d.tx.add([{ addr: d.put(new Uint8Array(NET_HDR_SIZE + 60)), length: NET_HDR_SIZE + 60 }]);
+  d.tx.kick();
+  assert.equal(d.fn.irq.level, false, 'held');
+  const saved = JSON.parse(JSON.stringify(d.nic.saveState()));
+  const platform = new FakePlatform(d.platform.memory.size);
+  platform.memory.bytes.set(d.platform.memory.bytes);
+  const restored = new TestDriver({ platform });
+  restored.adopt(d);
+  restored.nic.restoreState(saved);
+  assert.equal(restored.fn.irq.level, true, 'raised at once: the restored device has no timer to wait for');
+  assert.equal(restored.readIsr(), 1);
+});

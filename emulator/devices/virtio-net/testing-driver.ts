@@ -114,6 +114,8 @@ export interface DriverOptions {
   queueSize?: number;
   mac?: Uint8Array;
   platform?: FakePlatform;
+  /** Passed to the device (VirtioNetConfig.txInterruptHoldMs). */
+  txInterruptHoldMs?: number;
 }
 
 export class TestDriver {
@@ -126,7 +128,10 @@ export class TestDriver {
 
   constructor(options: DriverOptions = {}) {
     this.platform = options.platform ?? new FakePlatform(16 * 1024 * 1024);
-    this.nic = new VirtioNet(this.platform, { mac: options.mac ?? Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, 0x56) });
+    this.nic = new VirtioNet(this.platform, {
+      mac: options.mac ?? Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, 0x56),
+      ...(options.txInterruptHoldMs !== undefined ? { txInterruptHoldMs: options.txInterruptHoldMs } : {}),
+    });
     this.fn = this.platform.functions[this.platform.functions.length - 1]!;
     this.nic.onDriverEvent((e) => this.events.push(e));
   }

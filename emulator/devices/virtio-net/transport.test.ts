@@ -16,6 +16,8 @@ import {
 } from './features.ts';
 import { COMMON, ISR_CONFIG, STATUS_DRIVER_OK, STATUS_FEATURES_OK } from './pci-transport.ts';
 import { TestDriver } from './testing-driver.ts';
+import { TX_INTERRUPT_HOLD_MS } from './net-device.ts';
+import { patternBytes } from '../../net/testing-packets.ts';
 
 test('registers a modern virtio-net PCI function with the four virtio capabilities on an I/O BAR', () => {
   const platform = new FakePlatform();
@@ -131,6 +133,9 @@ test('ISR: a queue interrupt raises INTx, reading the ISR returns and clears it 
   const packet = d.put(new Uint8Array(12 + 60));
   d.tx.add([{ addr: packet, length: 72 }]);
   d.tx.kick();
+  assert.equal(d.tx.takeUsed().length, 1, 'the buffer is returned at once');
+  assert.equal(irq.level, false, 'the transmit-completion interrupt is held');
+  d.platform.timers.advance(TX_INTERRUPT_HOLD_MS);
   assert.equal(irq.level, true);
   assert.equal(irq.raised, 1);
   assert.equal(d.readIsr(), 1);
@@ -141,8 +146,47 @@ test('ISR: a queue interrupt raises INTx, reading the ISR returns and clears it 
   d.tx.noInterrupt = true;
   d.tx.add([{ addr: packet, length: 72 }]);
   d.tx.kick();
+  d.platform.timers.advance(TX_INTERRUPT_HOLD_MS);
   assert.equal(irq.level, false);
-  assert.equal(d.tx.takeUsed().length, 2, 'the buffers are still returned');
+  assert.equal(d.tx.takeUsed().length, 1, 'the buffer is still returned');
+});
+
+test('a held transmit-completion interrupt rides along with the next receive interrupt: one interrupt for both', () => {
+  const d = new TestDriver().start();
+  d.nic.setTransmitSink({ deliver: () => {} });
+  const irq = d.fn.irq;
+  const rxBuffer = d.arena.alloc(1536);
+  d.rx.add([{ addr: rxBuffer, length: 1536, write: true }]);
+  d.rx.kick();
+  d.tx.add([{ addr: d.put(new Uint8Array(12 + 60)), length: 72 }]);
+  d.tx.kick();
+  assert.equal(irq.raised, 0);
+  const reply = patternBytes(60);
+  reply.set([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+  d.nic.receive([{ data: reply }]);
+  assert.equal(irq.raised, 1);
+  assert.equal(d.readIsr(), 1);
+  d.platform.timers.advance(10 * TX_INTERRUPT_HOLD_MS);
+  assert.equal(irq.raised, 1, 'the held interrupt was cancelled, not raised a second time');
+  assert.equal(d.platform.timers.pendingCount, 0);
+});
+
+test('txInterruptHoldMs 0 interrupts for every transmit completion at once; a reset drops a held one', () => {
+  const now = new TestDriver({ txInterruptHoldMs: 0 }).start();
+  now.nic.setTransmitSink({ deliver: () => {} });
+  now.tx.add([{ addr: now.put(new Uint8Array(12 + 60)), length: 72 }]);
+  now.tx.kick();
+  assert.equal(now.fn.irq.level, true);
+
+  const held = new TestDriver().start();
+  held.nic.setTransmitSink({ deliver: () => {} });
+  held.tx.add([{ addr: held.put(new Uint8Array(12 + 60)), length: 72 }]);
+  held.tx.kick();
+  assert.equal(held.platform.timers.pendingCount, 1);
+  held.writeCommon(COMMON.deviceStatus, 0, 1);
+  assert.equal(held.platform.timers.pendingCount, 0, 'reset cancels the held interrupt');
+  held.platform.timers.advance(TX_INTERRUPT_HOLD_MS);
+  assert.equal(held.fn.irq.raised, 0);
 });
 
 test('link status: setLinkUp changes the config status bit, bumps the generation and raises a config interrupt', () => {

@@ -130,3 +130,22 @@ test('TX: nothing moves before DRIVER_OK, and the queued work is done at DRIVER_
   d.writeCommon(0x14, 0x0f, 1);
   assert.equal(sent.length, 1);
 });
+
+test('TX: a header split across descriptors is read whole; a frame is a copy, not a view of guest memory', () => {
+  const { d, sent } = started();
+  const { data, l4 } = buildIpv4('udp', patternBytes(200), { seed: 'full' });
+  const h = header({ flags: HDR_F_NEEDS_CSUM, csumStart: l4, csumOffset: 6 });
+  const first = d.put(h.subarray(0, 5));
+  d.tx.add([
+    { addr: first, length: 5 },
+    { addr: d.put(Uint8Array.of(...h.subarray(5), ...data)), length: NET_HDR_SIZE - 5 + data.length },
+  ]);
+  const single = d.put(Uint8Array.of(...header(), ...data));
+  d.tx.add([{ addr: single, length: NET_HDR_SIZE + data.length }]);
+  d.tx.kick();
+  assert.equal(sent.length, 2);
+  assert.deepEqual(sent[0]!.csum, { start: l4, offset: 6 });
+  assert.deepEqual(sent[0]!.data, data);
+  d.platform.memory.bytes.fill(0xee, single, single + NET_HDR_SIZE + data.length);
+  assert.deepEqual(sent[1]!.data, data, 'the guest reusing its buffer does not change a frame already sent');
+});

@@ -133,6 +133,11 @@ export class Virtqueue {
     if (this.unpublished === 0) return false;
     this.unpublished = 0;
     this.memory.writeU16(this.used + 2, this.usedIdx);
+    return this.wantsInterrupt();
+  }
+
+  /** The driver has not suppressed used-buffer interrupts (VRING_AVAIL_F_NO_INTERRUPT). */
+  wantsInterrupt(): boolean {
     return (this.memory.readU16(this.avail) & AVAIL_F_NO_INTERRUPT) === 0;
   }
 
