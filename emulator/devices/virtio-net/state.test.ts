@@ -9,6 +9,17 @@ import { TestDriver } from './testing-driver.ts';
 
 const OWN = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 
+/** The "snapshot": the device state through JSON, the same RAM contents, a fresh platform and device. */
+function snapshotAndRestore(d: TestDriver): TestDriver {
+  const saved = JSON.parse(JSON.stringify(d.nic.saveState()));
+  const platform = new FakePlatform(d.platform.memory.size);
+  platform.memory.bytes.set(d.platform.memory.bytes);
+  const restored = new TestDriver({ platform });
+  restored.adopt(d);
+  restored.nic.restoreState(saved);
+  return restored;
+}
+
 test('a device restored from saved state (through JSON) keeps working on the same guest memory', () => {
   const d = new TestDriver().start();
   d.control(CTRL_CLASS_RX, CTRL_RX_PROMISC, Uint8Array.of(0));
@@ -24,14 +35,7 @@ test('a device restored from saved state (through JSON) keeps working on the sam
   big.set(OWN);
   d.nic.receive([{ data: big }]);
   assert.equal(d.rx.takeUsed().length, 0);
-  const saved = JSON.parse(JSON.stringify(d.nic.saveState()));
-
-  // The "snapshot": same RAM contents, a fresh platform and device.
-  const platform = new FakePlatform(d.platform.memory.size);
-  platform.memory.bytes.set(d.platform.memory.bytes);
-  const restored = new TestDriver({ platform });
-  restored.adopt(d);
-  restored.nic.restoreState(saved);
+  const restored = snapshotAndRestore(d);
   assert.deepEqual(restored.events.map((e) => e.type), ['features', 'ready']);
   assert.equal(restored.nic.driverReady, true);
 
@@ -79,12 +83,7 @@ test('a transmit-completion interrupt held at save time is pending after the res
   d.tx.add([{ addr: d.put(new Uint8Array(NET_HDR_SIZE + 60)), length: NET_HDR_SIZE + 60 }]);
   d.tx.kick();
   assert.equal(d.fn.irq.level, false, 'held');
-  const saved = JSON.parse(JSON.stringify(d.nic.saveState()));
-  const platform = new FakePlatform(d.platform.memory.size);
-  platform.memory.bytes.set(d.platform.memory.bytes);
-  const restored = new TestDriver({ platform });
-  restored.adopt(d);
-  restored.nic.restoreState(saved);
+  const restored = snapshotAndRestore(d);
   assert.equal(restored.fn.irq.level, true, 'raised at once: the restored device has no timer to wait for');
   assert.equal(restored.readIsr(), 1);
 });
