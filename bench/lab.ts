@@ -1,9 +1,9 @@
 // VMs on the switch: VM start (template snapshot) to the first successful
 // ping; per NIC pair, ping RTT and iperf3 TCP throughput through the lab's
-// switch (default stack) beside the same pair of guests on a plain wire
-// (emulator/net/wire.ts) measured in the same run. The ratios are the
-// switch's overhead (RTT: lab/wire, lower is better; TCP: lab/wire, higher is
-// better). One pair of VMs at a time.
+// switch (default stack) and on a plain wire (emulator/net/wire.ts), the same
+// two guests alternating between the two paths in the same run. The ratios
+// are the switch's overhead (RTT: lab/wire, lower is better; TCP: lab/wire,
+// higher is better). One pair of VMs at a time.
 import type { BenchEntry } from './types.ts';
 import type { NicModel } from '../emulator/net/nic.ts';
 import { VirtualMachine } from '../emulator/vm.ts';
@@ -41,58 +41,64 @@ async function iperf(exec: Exec, seconds: number): Promise<number> {
   return (Number(match[1]) * 1e6) / 8 / (1024 * 1024);
 }
 
+type Path = 'switch' | 'wire';
+
 /**
- * iperf3 TCP a -> b, MiB/s as the receiver counted it: the median of RUNS runs
- * after an untimed warm-up. A guest restored from a template runs cold in v86's
- * JIT: its first seconds of traffic are several times slower than the rest.
+ * One pair of guests, measured alternately through the lab's switch and on a
+ * plain wire: the same two VMs (same JIT state, same moment's machine load),
+ * only the path of their frames changes between blocks. Sequential runs of
+ * separate pairs differed by +-10% from load alone, as much as the overhead
+ * being measured. Each block: iperf3 TCP (IPERF_SECONDS), then 20 pings; the
+ * order of the two paths alternates by round; figures are medians.
  */
-async function tcp(exec: Exec): Promise<number> {
-  await iperf(exec, WARMUP_SECONDS);
-  const rates: number[] = [];
-  for (let i = 0; i < RUNS; i++) rates.push(await iperf(exec, IPERF_SECONDS));
-  return median(rates);
-}
-
-async function onLab(first: NicModel, second: NicModel): Promise<{ rtt: number; tcp: number }> {
-  const lab = new Lab();
-  try {
-    await lab.start('a', { nics: [first] });
-    await lab.start('b', { nics: [second] });
-    const exec: Exec = async (vm, command, timeoutMs = 60_000) => {
-      const result = await lab.exec(vm, command, { timeoutMs });
-      if (result.exitCode !== 0) throw new Error(`${vm}$ ${command}: exit ${result.exitCode}: ${result.output}`);
-      return result.output;
-    };
-    // TCP first: its warm-up also warms the guests' code for the pings.
-      const throughput = await tcp(exec);
-      return { rtt: await rtt(exec), tcp: throughput };
-  } finally {
-    await lab.close();
-  }
-}
-
-async function onWire(first: NicModel, second: NicModel): Promise<{ rtt: number; tcp: number }> {
+async function pairBothWays(first: NicModel, second: NicModel, label: string): Promise<Record<Path, { rtt: number; tcp: number }>> {
+  const lab = new Lab(); // its default stack (capture paused, ACL, MAC learning) is the switch measured
   const hosts = { a: '10.0.0.1', b: '10.0.0.2' };
   const vms: Record<'a' | 'b', VirtualMachine | undefined> = { a: undefined, b: undefined };
   try {
     vms.a = await VirtualMachine.start({ name: 'a', nics: [{ model: first }], ip: ['10.0.0.1/24'], hosts, template: true });
     vms.b = await VirtualMachine.start({ name: 'b', nics: [{ model: second }], ip: ['10.0.0.2/24'], hosts, template: true });
-    const wire = connectWire(vms.a.nics[0]!, vms.b.nics[0]!);
+    const nics = [vms.a.nics[0]!, vms.b.nics[0]!] as const;
     const exec: Exec = async (vm, command, timeoutMs = 60_000) => {
       const result = await vms[vm]!.exec(command, { timeoutMs });
       if (result.exitCode !== 0) throw new Error(`${vm}$ ${command}: exit ${result.exitCode}: ${result.output}`);
       return result.output;
     };
-    try {
-      // TCP first: its warm-up also warms the guests' code for the pings.
-      const throughput = await tcp(exec);
-      return { rtt: await rtt(exec), tcp: throughput };
-    } finally {
-      wire.disconnect();
+    // The cable is never unplugged between blocks (that would flap the guests' link): each path just takes over the NICs' transmit sinks.
+    const use = async (path: Path): Promise<() => Promise<void>> => {
+      if (path === 'wire') {
+        connectWire(nics[0], nics[1]);
+        return async () => {
+          for (const nic of nics) nic.setTransmitSink(null);
+        };
+      }
+      const ports = [await lab.switch.attachNic(nics[0], { vmName: 'a', index: 0 }), await lab.switch.attachNic(nics[1], { vmName: 'b', index: 0 })];
+      return async () => {
+        for (const port of ports) await port.detach();
+      };
+    };
+    const samples: Record<Path, { rtt: number[]; tcp: number[] }> = { switch: { rtt: [], tcp: [] }, wire: { rtt: [], tcp: [] } };
+    let release = await use('switch');
+    await iperf(exec, WARMUP_SECONDS); // warms both guests' code, whichever path carries it
+    await release();
+    for (let round = 0; round < RUNS; round++) {
+      for (const path of round % 2 ? (['wire', 'switch'] as const) : (['switch', 'wire'] as const)) {
+        release = await use(path);
+        try {
+          samples[path].tcp.push(await iperf(exec, IPERF_SECONDS));
+          samples[path].rtt.push(await rtt(exec));
+          console.log(`${label} ${round + 1}/${RUNS} ${path}: ${samples[path].tcp.at(-1)!.toFixed(2)} MiB/s, rtt ${samples[path].rtt.at(-1)!.toFixed(2)} ms`);
+        } finally {
+          await release();
+        }
+      }
     }
+    const figures = (path: Path) => ({ rtt: median(samples[path].rtt), tcp: median(samples[path].tcp) });
+    return { switch: figures('switch'), wire: figures('wire') };
   } finally {
     await vms.a?.stop();
     await vms.b?.stop();
+    await lab.close();
   }
 }
 
@@ -129,8 +135,7 @@ export async function run(): Promise<BenchEntry[]> {
   for (const [first, second] of PAIRS) {
     const pair = `${first}-${second}`;
     try {
-      const lab = await onLab(first, second);
-      const wire = await onWire(first, second);
+      const { switch: lab, wire } = await pairBothWays(first, second, pair);
       console.log(`${pair}: switch rtt ${lab.rtt.toFixed(2)} ms, ${lab.tcp.toFixed(2)} MiB/s; wire rtt ${wire.rtt.toFixed(2)} ms, ${wire.tcp.toFixed(2)} MiB/s`);
       entries.push(
         { name: `wire.${pair}.rtt.ms`, value: wire.rtt, unit: 'ms' },
