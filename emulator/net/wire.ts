@@ -2,7 +2,10 @@
 // other receives, with offloads the receiver cannot take resolved in software.
 // Delivery is asynchronous on purpose: a NIC transmits from inside a guest
 // register write, and handing the frame straight to the peer could re-enter a
-// device mid-transmit (a ping reply arriving before the TX write-back).
+// device mid-transmit (a ping reply arriving before the TX write-back). A
+// microtask is enough for that (it runs once the sender's emulator slice has
+// returned), as on the switch's ports; a setImmediate hop instead put the
+// frame behind other VMs' turns and cost virtio-net TCP 15% (73 -> 86 MiB/s).
 import type { Frame, FrameSink } from './frame.ts';
 import type { GuestNic } from './nic.ts';
 import { OffloadError, adaptForReceiver } from './offload.ts';
@@ -41,7 +44,7 @@ class Direction implements FrameSink {
     }
     if (!this.scheduled && this.queue.length) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      queueMicrotask(() => this.flush());
     }
   }
 
