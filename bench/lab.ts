@@ -12,7 +12,11 @@ import { ensureImage } from '../guest-images/index.ts';
 import { Lab } from '../host/lab/index.ts';
 import { WARMUP_SECONDS, median } from './v86-baseline.ts';
 
-const RUNS = Math.max(3, Number(process.env.VMSWITCH_BENCH_RUNS ?? 3));
+/**
+ * Blocks per path and pair (and VM starts timed). Single 5-s blocks of one pair spread by +-10%
+ * (noise the size of the overhead measured); medians of 8 were steady, 3 were not.
+ */
+const RUNS = Math.max(3, Number(process.env.VMSWITCH_BENCH_RUNS ?? 8));
 const IPERF_SECONDS = Number(process.env.VMSWITCH_BENCH_IPERF_SECONDS ?? 5);
 const PAIRS: [NicModel, NicModel][] = [
   ['e1000', 'e1000'],
