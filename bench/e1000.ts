@@ -10,7 +10,7 @@
 // hits both. Figures are medians of VMSWITCH_BENCH_RUNS rounds (default 3).
 import type { BenchEntry } from './types.ts';
 import type { VirtualMachine } from '../emulator/vm.ts';
-import { against, measureV86Virtio, median, RUNS, rttMs, sh, startPair, tcpMibps, v86Baseline, type Sample, type WirePair } from './v86-baseline.ts';
+import { alternateWithV86, median, nicEntries, rttMs, sh, startPair, tcpMibps, type Sample, type WirePair } from './v86-baseline.ts';
 
 /** The receiver's eth0 interrupt count and received packets. */
 async function irqAndPackets(vm: VirtualMachine): Promise<{ irqs: number; packets: number }> {
@@ -55,23 +55,6 @@ async function measureOurs(round: string, offFirst: boolean): Promise<{ on: Samp
 }
 
 export async function run(): Promise<BenchEntry[]> {
-  const on: (Sample & { irqPerPacket: number })[] = [];
-  const off: Sample[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const round = `${i + 1}/${RUNS}`;
-    const ours = await measureOurs(round, i % 2 === 1);
-    on.push(ours.on);
-    off.push(ours.off);
-    await measureV86Virtio(`v86 virtio ${round}`);
-  }
-  const base = v86Baseline();
-  return [
-    base.tcp,
-    base.rtt,
-    against('e1000.tcp.mibps', median(on.map((s) => s.mibps)), 'MiB/s', base.tcp),
-    against('e1000.tcp.nooffload.mibps', median(off.map((s) => s.mibps)), 'MiB/s', base.tcp),
-    against('e1000.rtt.ms', median(on.map((s) => s.rtt)), 'ms', base.rtt),
-    against('e1000.rtt.nooffload.ms', median(off.map((s) => s.rtt)), 'ms', base.rtt),
-    { name: 'e1000.irq_per_rx_packet', value: median(on.map((s) => s.irqPerPacket)), unit: 'irq/packet' },
-  ];
+  const { on, off } = await alternateWithV86(measureOurs);
+  return [...nicEntries('e1000', on, off), { name: 'e1000.irq_per_rx_packet', value: median(on.map((s) => s.irqPerPacket)), unit: 'irq/packet' }];
 }

@@ -130,6 +130,39 @@ export function v86Baseline(): { tcp: BenchEntry; rtt: BenchEntry } {
   };
 }
 
+/**
+ * The round loop of the NIC groups: RUNS rounds of our pair (offloads on and
+ * off, their order alternating by round), each followed by a v86-virtio pair.
+ */
+export async function alternateWithV86<On extends Sample>(
+  measureOurs: (round: string, offFirst: boolean) => Promise<{ on: On; off: Sample }>,
+): Promise<{ on: On[]; off: Sample[] }> {
+  const on: On[] = [];
+  const off: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const round = `${i + 1}/${RUNS}`;
+    const ours = await measureOurs(round, i % 2 === 1);
+    on.push(ours.on);
+    off.push(ours.off);
+    await measureV86Virtio(`v86 virtio ${round}`);
+  }
+  return { on, off };
+}
+
+/** `<model>.tcp[.nooffload].mibps` and `<model>.rtt[.nooffload].ms`: medians against the pooled v86-virtio baseline. */
+export function nicEntries(model: string, on: readonly Sample[], off: readonly Sample[]): BenchEntry[] {
+  const base = v86Baseline();
+  const med = (samples: readonly Sample[], key: keyof Sample) => median(samples.map((s) => s[key]));
+  return [
+    base.tcp,
+    base.rtt,
+    against(`${model}.tcp.mibps`, med(on, 'mibps'), 'MiB/s', base.tcp),
+    against(`${model}.tcp.nooffload.mibps`, med(off, 'mibps'), 'MiB/s', base.tcp),
+    against(`${model}.rtt.ms`, med(on, 'rtt'), 'ms', base.rtt),
+    against(`${model}.rtt.nooffload.ms`, med(off, 'rtt'), 'ms', base.rtt),
+  ];
+}
+
 /** An entry compared with a baseline entry of the same run. */
 export function against(name: string, value: number, unit: string, baseline: BenchEntry): BenchEntry {
   return { name, value, unit, baseline: baseline.name, ratio: value / baseline.value };

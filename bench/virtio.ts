@@ -7,7 +7,7 @@
 // virtio-net pair: one pair at a time, alternating, so load noise hits both.
 // Figures are medians of VMSWITCH_BENCH_RUNS rounds (default 3).
 import type { BenchEntry } from './types.ts';
-import { against, measureV86Virtio, median, RUNS, rttMs, sh, startPair, tcpMibps, v86Baseline, type Sample } from './v86-baseline.ts';
+import { alternateWithV86, nicEntries, rttMs, sh, startPair, tcpMibps, type Sample } from './v86-baseline.ts';
 
 async function measureOurs(round: string, offFirst: boolean): Promise<{ on: Sample; off: Sample }> {
   const pair = await startPair('virtio', 'bv', '10.8.0');
@@ -35,23 +35,6 @@ async function measureOurs(round: string, offFirst: boolean): Promise<{ on: Samp
 }
 
 export async function run(): Promise<BenchEntry[]> {
-  const on: Sample[] = [];
-  const off: Sample[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const round = `${i + 1}/${RUNS}`;
-    const ours = await measureOurs(round, i % 2 === 1);
-    on.push(ours.on);
-    off.push(ours.off);
-    await measureV86Virtio(`v86 virtio ${round}`);
-  }
-  const base = v86Baseline();
-  const med = (samples: Sample[], key: keyof Sample) => median(samples.map((s) => s[key]));
-  return [
-    base.tcp,
-    base.rtt,
-    against('virtio.tcp.mibps', med(on, 'mibps'), 'MiB/s', base.tcp),
-    against('virtio.tcp.nooffload.mibps', med(off, 'mibps'), 'MiB/s', base.tcp),
-    against('virtio.rtt.ms', med(on, 'rtt'), 'ms', base.rtt),
-    against('virtio.rtt.nooffload.ms', med(off, 'rtt'), 'ms', base.rtt),
-  ];
+  const { on, off } = await alternateWithV86(measureOurs);
+  return nicEntries('virtio', on, off);
 }
