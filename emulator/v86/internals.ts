@@ -41,8 +41,7 @@ export interface V86Cpu {
   memory_size: Uint32Array | Int32Array;
   /** A Proxy that builds a new view of the wasm memory on every property access. */
   readonly mem8: Uint8Array;
-  write_blob(data: Uint8Array, addr: number): void;
-  /** Drops JIT-compiled code of physical pages in [start, end) (what write_blob does before writing). */
+  /** Drops JIT-compiled code of physical pages in [start, end) (v86's write_blob does the same before writing; we write through our own view). */
   jit_dirty_cache(start: number, end: number): void;
   io: V86Io;
   devices: { pci: V86Pci };

@@ -27,9 +27,6 @@ function fakeCpu() {
     get mem8() {
       return proxyView(wasm, RAM_OFFSET, RAM_SIZE);
     },
-    write_blob() {
-      throw new Error('not used: writes go to the view, then jit_dirty_cache');
-    },
     jit_dirty_cache(start: number, end: number) {
       dirtied.push({ start, end });
     },

@@ -27,7 +27,6 @@ function fakeCpu() {
   const cpu = {
     memory_size: Uint32Array.of(1 << 20),
     mem8: new Uint8Array(1 << 20),
-    write_blob: () => {},
     jit_dirty_cache: () => {},
     io: {
       register_read(port: number, _d: object, r8?: () => number, r16?: () => number, r32?: () => number) {
