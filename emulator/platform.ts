@@ -98,8 +98,23 @@ export interface Timers {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/** Values a trace event carries (numbers print in hex where they are registers or addresses). */
+export type TraceFields = Readonly<Record<string, number | string | boolean>>;
+
+/**
+ * An opt-in trace sink, as QEMU's trace events or v86's dbg_log: devices call it
+ * on register access, ring walks and interrupt edges. `device` is the model
+ * ('e1000', 'virtio-net'), `event` a dotted name ('mmio.write', 'tx.ring',
+ * 'irq.raise'). Absent unless someone asked (VMSWITCH_TRACE=e1000 in Node, or a
+ * test), so devices test for it before building the fields: a hot path pays one
+ * property check.
+ */
+export type TraceSink = (device: string, event: string, fields: TraceFields) => void;
+
 export interface Platform {
   readonly memory: GuestMemory;
   readonly timers: Timers;
   addPciFunction(spec: PciFunctionSpec): PciFunction;
+  /** Set only when tracing was asked for. */
+  readonly trace?: TraceSink | undefined;
 }
