@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Manifest } from '../guest-images/index.ts';
 import type { NicModel } from '../emulator/net/nic.ts';
-import { snapshotHeaderLength } from './worker/snapshot.ts';
+import { decodeSnapshot, SNAPSHOT_HEADER_OFFSET, snapshotHeaderLength, type SnapshotHeader } from '../emulator/snapshot.ts';
 
 export const SNAPSHOT_URL_PREFIX = '/snapshots/';
 /** The lab's VMs: one NIC of either model. */
@@ -19,17 +19,18 @@ export async function snapshotDir(): Promise<string> {
   return templateDir();
 }
 
-async function readHeader(path: string): Promise<{ memoryMiB: number; nics: { model: NicModel }[]; image: { kernelVersion: string; recipeHash?: string } } | undefined> {
+/** Only the file's head is read: a template is ~60 MB of guest state after it. */
+async function readHeader(path: string): Promise<SnapshotHeader | undefined> {
   const file = await open(path, 'r').catch(() => undefined);
   if (!file) return undefined;
   try {
-    const head = new Uint8Array(12);
-    await file.read(head, 0, 12, 0);
-    const length = snapshotHeaderLength(head);
+    const prefix = new Uint8Array(SNAPSHOT_HEADER_OFFSET);
+    await file.read(prefix, 0, prefix.length, 0);
+    const length = snapshotHeaderLength(prefix);
     if (length === undefined || length > 1 << 20) return undefined;
-    const json = new Uint8Array(length);
-    await file.read(json, 0, length, 12);
-    return JSON.parse(new TextDecoder().decode(json));
+    const head = new Uint8Array(SNAPSHOT_HEADER_OFFSET + length);
+    await file.read(head, 0, head.length, 0);
+    return decodeSnapshot(head).header;
   } catch {
     return undefined;
   } finally {
@@ -55,7 +56,7 @@ export async function listSnapshots(manifest: Manifest, sets: NicModel[][] = LAB
     const key = { imageId: imageId(manifest), memoryMiB: MEMORY_MIB, nicModels: models };
     const path = dir === undefined ? templatePath(key) : templatePath(key, dir);
     const header = await readHeader(path);
-    if (!header || header.memoryMiB !== MEMORY_MIB || header.image?.kernelVersion !== manifest.kernelVersion) continue;
+    if (!header || header.memoryMiB !== MEMORY_MIB || header.image.kernelVersion !== manifest.kernelVersion) continue;
     if (header.nics.map((n) => n.model).join('+') !== models.join('+')) continue;
     found[models.join('+')] = SNAPSHOT_URL_PREFIX + encodeURIComponent(basename(path));
   }

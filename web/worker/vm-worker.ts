@@ -9,7 +9,7 @@ import type { V86Machine } from '../../emulator/v86/adapter.ts';
 import { toWire, fromWire, type FromWorker, type ToWorker, type VmBootConfig, type WireDriverEvent, type WireRxOffloads } from './protocol.ts';
 import { bootCommandLine, POWER_DOWN_LINES, PromptWatcher, TextWatch, personaliseCommand } from './guest-setup.ts';
 import { fetchBytes } from './fetch.ts';
-import { parseBrowserSnapshot, type BrowserSnapshot } from './snapshot.ts';
+import { decodeSnapshot, type DecodedSnapshot } from '../../emulator/snapshot.ts';
 
 interface WorkerScope {
   postMessage(message: unknown, transfer?: Transferable[]): void;
@@ -108,17 +108,18 @@ async function start(config: VmBootConfig): Promise<void> {
   post({ type: 'phase', phase: 'loading' });
   const [{ V86Machine }, { nicFactory }] = await Promise.all([import('../../emulator/v86/adapter.ts'), import('../../emulator/devices/index.ts')]);
   const factories = await Promise.all(config.nics.map((n) => nicFactory(n.model)));
-  let snapshot: BrowserSnapshot | undefined;
+  let snapshot: DecodedSnapshot | undefined;
   if (config.snapshotUrl) {
     try {
-      snapshot = parseBrowserSnapshot(await fetchBytes(config.snapshotUrl));
+      snapshot = decodeSnapshot(await fetchBytes(config.snapshotUrl));
     } catch (error) {
       // A template replaced or pruned since the page listed it: a cold boot still gives the same VM.
       post({ type: 'phase', phase: 'booting', detail: `template snapshot unusable (${(error as Error).message}): booting cold` });
     }
   }
   const wanted = config.nics.map((n) => n.model).join('+');
-  if (snapshot && snapshot.nics.join('+') !== wanted) throw new Error(`the snapshot has NICs ${snapshot.nics.join('+')}, the VM wants ${wanted}`);
+  const snapshotNics = snapshot?.header.nics.map((n) => n.model).join('+');
+  if (snapshot && snapshotNics !== wanted) throw new Error(`the snapshot has NICs ${snapshotNics}, the VM wants ${wanted}`);
   const [bios, vgaBios, kernel, initrd] = await Promise.all([
     fetchBytes(config.image.bios),
     fetchBytes(config.image.vgaBios),
@@ -129,7 +130,7 @@ async function start(config: VmBootConfig): Promise<void> {
 
   post({ type: 'phase', phase: snapshot ? 'restoring' : 'booting' });
   const created = await V86Machine.create({
-    memoryBytes: (snapshot?.memoryMiB ?? config.memoryMiB) * 1024 * 1024,
+    memoryBytes: (snapshot?.header.memoryMiB ?? config.memoryMiB) * 1024 * 1024,
     images: { bios, vgaBios, ...(kernel ? { kernel } : {}), ...(initrd ? { initrd } : {}) },
     cmdline: bootCommandLine(config),
     onDeviceError: (device, error) => post({ type: 'error', message: `${device}: ${(error as Error).message}` }),
@@ -144,7 +145,7 @@ async function start(config: VmBootConfig): Promise<void> {
       if (!snapshot) announceNics(config);
     },
     ...(snapshot
-      ? { restore: { state: snapshot.v86State, afterRestore: () => nics.forEach((nic, i) => nic.restoreState(snapshot.nicStates[i])) } }
+      ? { restore: { state: snapshot.v86State, afterRestore: () => nics.forEach((nic, i) => nic.restoreState(snapshot.header.nics[i]!.state)) } }
       : {}),
   });
   machine = created;
