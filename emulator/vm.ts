@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { ensureImage, imagePaths, READY_LINE, type GuestImage, type Manifest } from '../guest-images/index.ts';
+import { ensureImage, imagePaths, READY_LINE, type GuestImage } from '../guest-images/index.ts';
 import { SerialConsole } from './console.ts';
 import { nicFactory } from './devices/index.ts';
 import { ShellSession, type ExecOptions, type ExecResult } from './exec.ts';
@@ -12,6 +12,7 @@ import { formatMac, parseMac } from './net/frame.ts';
 import { ALL_NIC_MODELS, type GuestNic, type NicAttacher, type NicAttachment, type NicModel } from './net/nic.ts';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, type SnapshotHeader } from './snapshot.ts';
 import { readTemplate, templatePath, writeTemplate } from './template-cache.ts';
+import { imageId } from './template-id.ts';
 import { V86Machine, type MachineImages } from './v86/adapter.ts';
 
 export { ExecTimeoutError, ShellClosedError, type ExecResult, type ExecOptions } from './exec.ts';
@@ -130,10 +131,6 @@ export function nicAddresses(specs: readonly NicSpec[], ip: string[] | undefined
   });
 }
 
-function imageId(manifest: Manifest): string {
-  return createHash('sha256').update(JSON.stringify({ recipe: manifest.recipeHash, files: manifest.files })).digest('hex');
-}
-
 async function loadImage(opts: VmOptions): Promise<GuestImage> {
   if (opts.image) return opts.image;
   const paths = imagePaths();
@@ -250,7 +247,7 @@ export class VirtualMachine {
 
     const memoryMiB = opts.memoryMiB ?? DEFAULT_MEMORY_MIB;
     if (opts.template) {
-      const path = templatePath({ imageId: imageId(image.manifest), memoryMiB, nicModels: specs.map((s) => s.model) });
+      const path = templatePath({ imageId: await imageId(image.manifest), memoryMiB, nicModels: specs.map((s) => s.model) });
       const template = await readTemplate(path);
       let restored: VirtualMachine | undefined;
       if (template) {

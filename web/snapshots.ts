@@ -2,12 +2,12 @@
 // the cache (emulator/template-cache.ts), listed by what their headers say
 // (NIC models, memory, kernel) so that only templates of the current image
 // are offered; and, when missing, made once through the Node runtime.
-import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Manifest } from '../guest-images/index.ts';
 import type { NicModel } from '../emulator/net/nic.ts';
 import { decodeSnapshot, SNAPSHOT_HEADER_OFFSET, snapshotHeaderLength, type SnapshotHeader } from '../emulator/snapshot.ts';
+import { imageId } from '../emulator/template-id.ts';
 
 export const SNAPSHOT_URL_PREFIX = '/snapshots/';
 /** The lab's VMs: one NIC of either model. */
@@ -38,11 +38,6 @@ async function readHeader(path: string): Promise<SnapshotHeader | undefined> {
   }
 }
 
-/** The image's identity as the runtime keys templates by it (emulator/vm.ts imageId; nothing is listed if the two ever differ). */
-function imageId(manifest: Pick<Manifest, 'recipeHash' | 'files'>): string {
-  return createHash('sha256').update(JSON.stringify({ recipe: manifest.recipeHash, files: manifest.files })).digest('hex');
-}
-
 /**
  * NIC model list ('e1000', 'virtio') -> URL of the template the Node runtime
  * would restore for this image, memory size and emulator code right now.
@@ -52,8 +47,9 @@ function imageId(manifest: Pick<Manifest, 'recipeHash' | 'files'>): string {
 export async function listSnapshots(manifest: Manifest, sets: NicModel[][] = LAB_TEMPLATES, dir?: string): Promise<Record<string, string>> {
   const { templatePath } = await import('../emulator/template-cache.ts');
   const found: Record<string, string> = {};
+  const id = await imageId(manifest);
   for (const models of sets) {
-    const key = { imageId: imageId(manifest), memoryMiB: MEMORY_MIB, nicModels: models };
+    const key = { imageId: id, memoryMiB: MEMORY_MIB, nicModels: models };
     const path = dir === undefined ? templatePath(key) : templatePath(key, dir);
     const header = await readHeader(path);
     if (!header || header.memoryMiB !== MEMORY_MIB || header.image.kernelVersion !== manifest.kernelVersion) continue;
