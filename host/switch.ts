@@ -89,35 +89,23 @@ export class Switch {
     this.now = options.clock ?? Date.now;
     this.nicDrainTimeoutMs = options.nicDrainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.portDrainTimeoutMs = options.portDrainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-    const self = this;
-    this.datapath = new DataPath({
-      now: this.now,
-      events: this.events,
-      counters: this.switchCounters,
-      stack: this.stack,
-      connectedNics: () => self.connected,
-      findNic: (portId, nicIndex) => self.portMap.get(portId)?.nics.get(nicIndex),
-      extensionError: (extension, phase, error) => self.extensionError(extension, phase, error),
-    });
-    this.oids = new OidEngine({
-      now: this.now,
-      events: this.events,
-      counters: this.switchCounters,
-      stack: this.stack,
-      findPort: (portId) => self.portMap.get(portId),
-      extensionError: (extension, phase, error) => self.extensionError(extension, phase, error),
-    });
-    this.contextHost = {
+    // One view of the switch for the data path, the OID engine and extension contexts: live tables, no copies.
+    const host = {
       name: this.name,
       now: this.now,
       events: this.events,
-      datapath: this.datapath,
-      parameters: () => self.parameters(),
-      allPorts: () => self.portMap.values(),
-      findPort: (portId) => self.portMap.get(portId),
-      findNic: (portId, nicIndex) => self.portMap.get(portId)?.nics.get(nicIndex),
-      connectedNics: () => self.connected,
+      counters: this.switchCounters,
+      stack: this.stack,
+      parameters: () => this.parameters(),
+      allPorts: () => this.portMap.values(),
+      findPort: (portId: number) => this.portMap.get(portId),
+      findNic: (portId: number, nicIndex: number) => this.portMap.get(portId)?.nics.get(nicIndex),
+      connectedNics: () => this.connected,
+      extensionError: (extension: Extension, phase: string, error: unknown) => this.extensionError(extension, phase, error),
     };
+    this.datapath = new DataPath(host);
+    this.oids = new OidEngine(host);
+    this.contextHost = { ...host, datapath: this.datapath };
     for (const extension of options.extensions ?? [new MacLearningForwarder()]) this.addExtension(extension);
   }
 
