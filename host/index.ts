@@ -24,7 +24,8 @@
 //   Also: updatePort, updateNic (NIC_UPDATED), add/update/deletePortProperty (VLAN, security, custom),
 //   saveNic / restoreNic (NIC_SAVE[_COMPLETE], NIC_RESTORE[_COMPLETE]), counters(portId?), ports(),
 //   addExtension(ext, position?) / removeExtension(name) / reorderExtensions(kind, names) / extensions().
-//   A vetoed or failed OID rejects the call with an OidError (oid, status, vetoedBy, detail).
+//   A vetoed or failed OID rejects the call with an OidError (oid, status, vetoedBy, detail); a call the
+//   switch refuses before any OID (no such port or NIC, wrong state, duplicate) with a SwitchError (code).
 //
 // Capture to a file (Node only, so not exported here): import { captureToFile }
 // from './extensions/capture/file.ts'; in a browser use PcapngCapture({ write }) or bytes().
@@ -35,6 +36,8 @@ export { Switch } from './switch.ts';
 export type { SwitchOptions, CreatePortOptions, NicUpdate, PortSnapshot, SavedNic } from './switch.ts';
 export { Emitter } from './events.ts';
 export type { SwitchEvents, OidEvent, DropEvent, StateEvent, ErrorEvent, TimeoutEvent } from './events.ts';
+export { SwitchError } from './errors.ts';
+export type { SwitchErrorCode } from './errors.ts';
 export { OidError, VETOABLE_OIDS, PORT_OIDS, NIC_OIDS, NIC_SAVE_OIDS, PROPERTY_OIDS, QUERY_OIDS } from './oid.ts';
 export type { OidName, OidRequest, OidReply, OidStatus } from './oid.ts';
 export { PORT_TYPES } from './port.ts';

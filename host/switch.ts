@@ -1,23 +1,29 @@
-// The switch: ports and NICs with their states and references, the OID
-// lifecycle (each OID down the stack and completed back up, with vetoes and
-// undo), the extension stack and the data path. Knows frames, ports and NICs,
-// never the emulator.
+// The switch's public API: ports and NICs with their states, what each OID
+// does to them, the extension stack and the data path's entry. The OID
+// plumbing (one at a time per port, down the stack and back up, drain waits)
+// is oid-engine.ts; what extensions get is extension-context.ts. Knows frames,
+// ports and NICs, never the emulator.
 import type { Frame, FrameSink } from '../emulator/net/frame.ts';
+import { formatMac } from '../emulator/net/frame.ts';
 import type { GuestNic, NicAttachInfo } from '../emulator/net/nic.ts';
 import { SwitchPortAttachment } from './attach.ts';
 import { Emitter } from './events.ts';
-import type { OidEvent, SwitchEvents } from './events.ts';
-import type { OidName, OidRequest, OidStatus } from './oid.ts';
-import { OidError, VETOABLE_OIDS } from './oid.ts';
+import type { SwitchEvents } from './events.ts';
+import type { OidName, OidRequest } from './oid.ts';
 import type { PortCounters, SwitchCounters } from './counters.ts';
 import { bump, copyPortCounters, copySwitchCounters, newSwitchCounters } from './counters.ts';
 import type { PortInfo, PortParameters, PortProperty, PortState, PortType } from './port.ts';
 import { PORT_TYPES, Port, propertyKey } from './port.ts';
 import type { NicInfo, NicOptions, NicParameters, NicState, NicType } from './nic.ts';
-import { NIC_TYPES, Nic } from './nic.ts';
+import { DEFAULT_MTU, NIC_TYPES, Nic } from './nic.ts';
 import { ExtensionStack } from './stack.ts';
-import type { Extension, ExtensionContext, ExtensionKind, HeldFrame, SwitchParameters } from './extension.ts';
+import type { Extension, ExtensionKind, SwitchParameters } from './extension.ts';
 import { DataPath } from './datapath.ts';
+import { OidEngine } from './oid-engine.ts';
+import { makeExtensionContext } from './extension-context.ts';
+import type { ExtensionContextHost } from './extension-context.ts';
+import { SwitchError, errorMessage } from './errors.ts';
+import { checkMac, checkMtu } from './validate.ts';
 import { VlanPolicy, vlanPropertyProblem } from './extensions/vlan.ts';
 import { MacLearningForwarder } from './extensions/mac-learning.ts';
 
@@ -71,8 +77,8 @@ export class Switch {
   private readonly switchCounters: SwitchCounters = newSwitchCounters();
   private readonly stack = new ExtensionStack();
   private readonly datapath: DataPath;
-  private readonly queues = new Map<number, Promise<unknown>>();
-  private readonly contexts = new Map<Extension, ExtensionContext>();
+  private readonly oids: OidEngine;
+  private readonly contextHost: ExtensionContextHost;
   private readonly nicDrainTimeoutMs: number;
   private readonly portDrainTimeoutMs: number;
   /** Port ids reserved by a PORT_CREATE in progress. */
@@ -83,16 +89,23 @@ export class Switch {
     this.now = options.clock ?? Date.now;
     this.nicDrainTimeoutMs = options.nicDrainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.portDrainTimeoutMs = options.portDrainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-    const self = this;
-    this.datapath = new DataPath({
+    // One view of the switch for the data path, the OID engine and extension contexts: live tables, no copies.
+    const host = {
+      name: this.name,
       now: this.now,
       events: this.events,
       counters: this.switchCounters,
       stack: this.stack,
-      connectedNics: () => self.connected,
-      findNic: (portId, nicIndex) => self.portMap.get(portId)?.nics.get(nicIndex),
-      extensionError: (extension, phase, error) => self.extensionError(extension, phase, error),
-    });
+      parameters: () => this.parameters(),
+      allPorts: () => this.portMap.values(),
+      findPort: (portId: number) => this.portMap.get(portId),
+      findNic: (portId: number, nicIndex: number) => this.portMap.get(portId)?.nics.get(nicIndex),
+      connectedNics: () => this.connected,
+      extensionError: (extension: Extension, phase: string, error: unknown) => this.extensionError(extension, phase, error),
+    };
+    this.datapath = new DataPath(host);
+    this.oids = new OidEngine(host);
+    this.contextHost = { ...host, datapath: this.datapath };
     for (const extension of options.extensions ?? [new MacLearningForwarder()]) this.addExtension(extension);
   }
 
@@ -119,23 +132,19 @@ export class Switch {
   /** Adds an extension at run time (position: its place among its kind, 0 = top). */
   addExtension(extension: Extension, position?: number): void {
     this.stack.add(extension, position);
-    const context = this.makeContext(extension);
-    this.contexts.set(extension, context);
     if (extension.attach) {
       try {
-        extension.attach(context);
+        extension.attach(makeExtensionContext(extension, this.contextHost));
       } catch (error) {
         this.extensionError(extension, 'attach', error);
         this.stack.remove(extension.name);
-        this.contexts.delete(extension);
-        throw new Error(`extension ${extension.name} failed to attach: ${errorMessage(error)}`);
+        throw new SwitchError('extension-attach', `extension ${extension.name} failed to attach: ${errorMessage(error)}`, { cause: error });
       }
     }
   }
 
   removeExtension(name: string): Extension {
     const extension = this.stack.remove(name);
-    this.contexts.delete(extension);
     try {
       extension.detach?.();
     } catch (error) {
@@ -166,7 +175,7 @@ export class Switch {
     let id = options.id;
     if (id !== undefined) {
       if (!Number.isInteger(id) || id <= 0 || id > 0x7fffffff) throw new RangeError(`createPort: port id ${id} must be an integer > 0`);
-      if (this.portMap.has(id) || this.creating.has(id)) throw new Error(`createPort: port ${id} exists`);
+      if (this.portMap.has(id) || this.creating.has(id)) throw new SwitchError('port-exists', `createPort: port ${id} exists`);
     } else {
       while (this.portMap.has(this.nextPortId) || this.creating.has(this.nextPortId)) this.nextPortId++;
       id = this.nextPortId++;
@@ -174,8 +183,8 @@ export class Switch {
     const port = new Port(id, options.type, options.name ?? `port ${id}`);
     this.creating.add(id);
     try {
-      await this.serial(id, null, async () => {
-        await this.runOid({ oid: 'OID_SWITCH_PORT_CREATE', port: port.parameters() }, port.id, undefined, () => {
+      await this.oids.serial(id, null, async () => {
+        await this.oids.run({ oid: 'OID_SWITCH_PORT_CREATE', port: port.parameters() }, port.id, undefined, () => {
           this.portMap.set(port.id, port);
           this.stateEvent('port', port.id, undefined, null, 'created');
           return null;
@@ -198,10 +207,10 @@ export class Switch {
 
   async updatePort(portId: number, update: { name?: string } = {}): Promise<void> {
     const port = this.requirePort(portId);
-    await this.serial(portId, null, async () => {
+    await this.oids.serial(portId, null, async () => {
       this.requirePortState(port, ['created'], 'PORT_UPDATED');
       const parameters = { ...port.parameters(), ...(update.name !== undefined ? { name: update.name } : {}) };
-      await this.runOid({ oid: 'OID_SWITCH_PORT_UPDATED', port: parameters }, portId, undefined, () => {
+      await this.oids.run({ oid: 'OID_SWITCH_PORT_UPDATED', port: parameters }, portId, undefined, () => {
         if (update.name !== undefined) port.name = update.name;
         return null;
       });
@@ -211,10 +220,10 @@ export class Switch {
   /** PORT_TEARDOWN: the port's NICs must all be deleted. */
   async teardownPort(portId: number): Promise<void> {
     const port = this.requirePort(portId);
-    await this.serial(portId, null, async () => {
+    await this.oids.serial(portId, null, async () => {
       this.requirePortState(port, ['created'], 'PORT_TEARDOWN');
-      if (port.nics.size) throw new Error(`port ${portId}: delete its NICs before PORT_TEARDOWN`);
-      await this.runOid({ oid: 'OID_SWITCH_PORT_TEARDOWN', port: port.parameters() }, portId, undefined, () => {
+      if (port.nics.size) throw new SwitchError('port-has-nics', `port ${portId}: delete its NICs before PORT_TEARDOWN`);
+      await this.oids.run({ oid: 'OID_SWITCH_PORT_TEARDOWN', port: port.parameters() }, portId, undefined, () => {
         this.setPortState(port, 'teardown');
         return null;
       });
@@ -225,16 +234,16 @@ export class Switch {
   async deletePort(portId: number): Promise<void> {
     const port = this.requirePort(portId);
     this.requirePortState(port, ['teardown'], 'PORT_DELETE');
-    await this.waitDrained('port-drain', port.drained(), () => port.references, portId, undefined, this.portDrainTimeoutMs);
-    await this.serial(portId, null, async () => {
+    await this.oids.waitDrained('port-drain', port.drained(), () => port.references, portId, undefined, this.portDrainTimeoutMs);
+    await this.oids.serial(portId, null, async () => {
       this.requirePortState(port, ['teardown'], 'PORT_DELETE');
-      await this.runOid({ oid: 'OID_SWITCH_PORT_DELETE', port: port.parameters() }, portId, undefined, () => {
+      await this.oids.run({ oid: 'OID_SWITCH_PORT_DELETE', port: port.parameters() }, portId, undefined, () => {
         this.setPortState(port, 'deleted');
         this.portMap.delete(portId);
         return null;
       });
     });
-    this.queues.delete(portId);
+    this.oids.forgetPort(portId);
   }
 
   /** The VM-stop sequence: NIC_DISCONNECT, drain, NIC_DELETE for each NIC, then PORT_TEARDOWN, drain, PORT_DELETE. */
@@ -270,12 +279,12 @@ export class Switch {
       throw new TypeError(`${oid}: property type must be vlan, security or custom`);
     }
     const key = propertyKey(property);
-    await this.serial(portId, null, async () => {
+    await this.oids.serial(portId, null, async () => {
       this.requirePortState(port, ['created'], oid);
       const exists = port.properties.has(key);
-      if (oid === 'OID_SWITCH_PORT_PROPERTY_ADD' && exists) throw new Error(`port ${portId} already has a ${key} property (update it)`);
-      if (oid !== 'OID_SWITCH_PORT_PROPERTY_ADD' && !exists) throw new Error(`port ${portId} has no ${key} property`);
-      await this.runOid({ oid, port: port.parameters(), property }, portId, undefined, () => {
+      if (oid === 'OID_SWITCH_PORT_PROPERTY_ADD' && exists) throw new SwitchError('property-exists', `port ${portId} already has a ${key} property (update it)`);
+      if (oid !== 'OID_SWITCH_PORT_PROPERTY_ADD' && !exists) throw new SwitchError('no-property', `port ${portId} has no ${key} property`);
+      await this.oids.run({ oid, port: port.parameters(), property }, portId, undefined, () => {
         // The miniport edge: with no forwarding extension the switch enforces standard policy itself.
         if (oid !== 'OID_SWITCH_PORT_PROPERTY_DELETE' && property.type === 'vlan') {
           const problem = vlanPropertyProblem(property);
@@ -301,22 +310,23 @@ export class Switch {
     const index = options?.index ?? 0;
     if (!Number.isInteger(index) || index < 0 || index > 0xffff) throw new RangeError(`createNic: NIC index ${index} must be an integer 0..65535`);
     if (!NIC_TYPES.includes(options.type)) throw new TypeError(`createNic: type must be one of ${NIC_TYPES.join(', ')}`);
-    if (!(options.mac instanceof Uint8Array) || options.mac.length < 6) throw new TypeError('createNic: mac must be 6 bytes');
-    const mtu = options.mtu ?? 1500;
-    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new RangeError(`createNic: MTU ${mtu} must be 68..65535`);
+    checkMac(options.mac, 'createNic');
+    const mtu = options.mtu ?? DEFAULT_MTU;
+    checkMtu(mtu, 'createNic');
     if (!options.sink || typeof options.sink.deliver !== 'function') throw new TypeError('createNic: sink must have deliver(frames)');
     const nic = new Nic(port, index, options.type, { ...options, mtu }, options.sink);
-    await this.serial(portId, null, async () => {
+    await this.oids.serial(portId, null, async () => {
       this.requirePortState(port, ['created'], 'NIC_CREATE');
-      if (port.nics.has(index)) throw new Error(`port ${portId} already has NIC ${index}`);
+      if (port.nics.has(index)) throw new SwitchError('nic-exists', `port ${portId} already has NIC ${index}`);
       if (nic.type === 'external' || nic.type === 'internal') {
         for (const p of this.portMap.values()) {
           for (const other of p.nics.values()) {
-            if (other.type === nic.type) throw new Error(`the switch already has an ${nic.type} NIC (port ${p.id} NIC ${other.index})`);
+            if (other.type !== nic.type) continue;
+            throw new SwitchError('nic-type-exists', `the switch already has an ${nic.type} NIC (port ${p.id} NIC ${other.index})`);
           }
         }
       }
-      await this.runOid({ oid: 'OID_SWITCH_NIC_CREATE', port: port.parameters(), nic: nic.parameters() }, portId, index, () => {
+      await this.oids.run({ oid: 'OID_SWITCH_NIC_CREATE', port: port.parameters(), nic: nic.parameters() }, portId, index, () => {
         port.nics.set(index, nic);
         this.stateEvent('nic', portId, index, null, 'created');
         return null;
@@ -328,9 +338,9 @@ export class Switch {
   /** NIC_CONNECT: the guest's stack is bound; from now on frames flow. */
   async connectNic(portId: number, nicIndex: number): Promise<void> {
     const nic = this.requireNic(portId, nicIndex);
-    await this.serial(portId, nic, async () => {
+    await this.oids.serial(portId, nic, async () => {
       this.requireNicState(nic, ['created', 'disconnected'], 'NIC_CONNECT');
-      await this.runOid(this.nicRequest('OID_SWITCH_NIC_CONNECT', nic), portId, nicIndex, () => {
+      await this.oids.run(this.nicRequest('OID_SWITCH_NIC_CONNECT', nic), portId, nicIndex, () => {
         this.setNicState(nic, 'connected');
         return null;
       });
@@ -339,17 +349,17 @@ export class Switch {
 
   async updateNic(portId: number, nicIndex: number, update: NicUpdate): Promise<void> {
     const nic = this.requireNic(portId, nicIndex);
-    if (update.mac !== undefined && (!(update.mac instanceof Uint8Array) || update.mac.length < 6)) throw new TypeError('updateNic: mac must be 6 bytes');
-    if (update.mtu !== undefined && (!Number.isInteger(update.mtu) || update.mtu < 68 || update.mtu > 65535)) throw new RangeError(`updateNic: MTU ${update.mtu} must be 68..65535`);
-    await this.serial(portId, nic, async () => {
+    if (update.mac !== undefined) checkMac(update.mac, 'updateNic');
+    if (update.mtu !== undefined) checkMtu(update.mtu, 'updateNic');
+    await this.oids.serial(portId, nic, async () => {
       this.requireNicState(nic, ['created', 'connected', 'disconnected'], 'NIC_UPDATED');
       const parameters: NicParameters = {
         ...nic.parameters(),
-        ...(update.mac ? { mac: Array.from(update.mac.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':') } : {}),
+        ...(update.mac ? { mac: formatMac(update.mac) } : {}),
         ...(update.mtu !== undefined ? { mtu: update.mtu } : {}),
         ...(update.friendlyName !== undefined ? { friendlyName: update.friendlyName } : {}),
       };
-      await this.runOid({ oid: 'OID_SWITCH_NIC_UPDATED', port: nic.port.parameters(), nic: parameters }, portId, nicIndex, () => {
+      await this.oids.run({ oid: 'OID_SWITCH_NIC_UPDATED', port: nic.port.parameters(), nic: parameters }, portId, nicIndex, () => {
         if (update.mac) nic.mac = Uint8Array.from(update.mac.subarray(0, 6));
         if (update.mtu !== undefined) nic.mtu = update.mtu;
         if (update.friendlyName !== undefined) nic.friendlyName = update.friendlyName;
@@ -360,9 +370,9 @@ export class Switch {
 
   async disconnectNic(portId: number, nicIndex: number): Promise<void> {
     const nic = this.requireNic(portId, nicIndex);
-    await this.serial(portId, nic, async () => {
+    await this.oids.serial(portId, nic, async () => {
       this.requireNicState(nic, ['connected'], 'NIC_DISCONNECT');
-      await this.runOid(this.nicRequest('OID_SWITCH_NIC_DISCONNECT', nic), portId, nicIndex, () => {
+      await this.oids.run(this.nicRequest('OID_SWITCH_NIC_DISCONNECT', nic), portId, nicIndex, () => {
         this.setNicState(nic, 'disconnected');
         return null;
       });
@@ -378,10 +388,10 @@ export class Switch {
   async deleteNic(portId: number, nicIndex: number): Promise<void> {
     const nic = this.requireNic(portId, nicIndex);
     this.requireNicState(nic, ['created', 'disconnected'], 'NIC_DELETE');
-    await this.waitDrained('nic-drain', nic.drained(), () => nic.references, portId, nicIndex, this.nicDrainTimeoutMs);
-    await this.serial(portId, null, async () => {
+    await this.oids.waitDrained('nic-drain', nic.drained(), () => nic.references, portId, nicIndex, this.nicDrainTimeoutMs);
+    await this.oids.serial(portId, null, async () => {
       this.requireNicState(nic, ['created', 'disconnected'], 'NIC_DELETE');
-      await this.runOid(this.nicRequest('OID_SWITCH_NIC_DELETE', nic), portId, nicIndex, () => {
+      await this.oids.run(this.nicRequest('OID_SWITCH_NIC_DELETE', nic), portId, nicIndex, () => {
         this.setNicState(nic, 'deleted');
         nic.port.nics.delete(nicIndex);
         return null;
@@ -393,11 +403,11 @@ export class Switch {
   async saveNic(portId: number, nicIndex: number): Promise<SavedNic> {
     const nic = this.requireNic(portId, nicIndex);
     const saved: Record<string, unknown> = {};
-    await this.serial(portId, nic, async () => {
+    await this.oids.serial(portId, nic, async () => {
       this.requireNicState(nic, ['created', 'connected', 'disconnected'], 'NIC_SAVE');
       const request: OidRequest = { oid: 'OID_SWITCH_NIC_SAVE', port: nic.port.parameters(), nic: nic.parameters(), saved };
-      await this.runOid(request, portId, nicIndex, () => null);
-      await this.runOid(this.nicRequest('OID_SWITCH_NIC_SAVE_COMPLETE', nic), portId, nicIndex, () => null);
+      await this.oids.run(request, portId, nicIndex, () => null);
+      await this.oids.run(this.nicRequest('OID_SWITCH_NIC_SAVE_COMPLETE', nic), portId, nicIndex, () => null);
     });
     return { extensions: JSON.parse(JSON.stringify(saved)) as Record<string, unknown> };
   }
@@ -406,7 +416,7 @@ export class Switch {
   async restoreNic(portId: number, nicIndex: number, saved: SavedNic): Promise<void> {
     const nic = this.requireNic(portId, nicIndex);
     if (!saved || typeof saved.extensions !== 'object' || saved.extensions === null) throw new TypeError('restoreNic: not a saved NIC');
-    await this.serial(portId, nic, async () => {
+    await this.oids.serial(portId, nic, async () => {
       this.requireNicState(nic, ['created'], 'NIC_RESTORE');
       const request: OidRequest = {
         oid: 'OID_SWITCH_NIC_RESTORE',
@@ -414,8 +424,8 @@ export class Switch {
         nic: nic.parameters(),
         saved: saved.extensions,
       };
-      await this.runOid(request, portId, nicIndex, () => null);
-      await this.runOid(this.nicRequest('OID_SWITCH_NIC_RESTORE_COMPLETE', nic), portId, nicIndex, () => null);
+      await this.oids.run(request, portId, nicIndex, () => null);
+      await this.oids.run(this.nicRequest('OID_SWITCH_NIC_RESTORE_COMPLETE', nic), portId, nicIndex, () => null);
     });
   }
 
@@ -476,143 +486,27 @@ export class Switch {
     return { oid, port: nic.port.parameters(), nic: nic.parameters() } as OidRequest;
   }
 
-  /** OIDs on one port run one at a time, in call order; each holds a reference on its port (and NIC) while queued. */
-  private serial<T>(portId: number, nic: Nic | null, fn: () => Promise<T>): Promise<T> {
-    const port = this.portMap.get(portId);
-    port?.reference();
-    if (nic) nic.pendingOids++;
-    const previous = this.queues.get(portId) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const done = run.finally(() => {
-      if (nic) {
-        nic.pendingOids--;
-        nic.checkDrained();
-      }
-      port?.release();
-    });
-    this.queues.set(
-      portId,
-      done.catch(() => undefined),
-    );
-    return done;
-  }
-
-  /**
-   * Runs one set OID down the stack and back up. `apply` is the miniport
-   * edge (the switch itself): it returns null or why it fails the OID.
-   */
-  private async runOid(request: OidRequest, portId: number, nicIndex: number | undefined, apply: () => string | null): Promise<OidEvent> {
-    const ordered = this.stack.ordered;
-    const vetoable = VETOABLE_OIDS.has(request.oid);
-    let status: OidStatus = 'success';
-    let vetoedBy: string | undefined;
-    let detail: string | undefined;
-    const errors: { extension: string; message: string }[] = [];
-    let passed = 0;
-    for (; passed < ordered.length; passed++) {
-      const extension = ordered[passed]!;
-      if (!extension.oidRequest) continue;
-      let reply: unknown;
-      try {
-        reply = await extension.oidRequest(request);
-      } catch (error) {
-        this.extensionError(extension, 'oid', error);
-        if (vetoable) {
-          status = 'failed';
-          vetoedBy = extension.name;
-          detail = `extension threw: ${errorMessage(error)}`;
-          break;
-        }
-        errors.push({ extension: extension.name, message: errorMessage(error) });
-        continue;
-      }
-      if (reply && typeof reply === 'object' && 'veto' in reply) {
-        const reason = String((reply as { veto: unknown }).veto);
-        if (vetoable) {
-          status = 'vetoed';
-          vetoedBy = extension.name;
-          detail = reason;
-          break;
-        }
-        errors.push({ extension: extension.name, message: `veto not allowed for ${request.oid}: ${reason}` });
-        bump(this.switchCounters.extensionErrors, extension.name);
-      }
-    }
-    if (status === 'success') {
-      const failure = apply();
-      if (failure !== null) {
-        status = 'failed';
-        vetoedBy = 'switch';
-        detail = failure;
-      }
-    }
-    // Completion back up: every extension that passed the OID on learns the outcome (and undoes on failure).
-    for (let i = Math.min(passed, ordered.length) - 1; i >= 0; i--) {
-      const extension = ordered[i]!;
-      if (!extension.oidComplete) continue;
-      try {
-        extension.oidComplete(request, status);
-      } catch (error) {
-        this.extensionError(extension, 'oidComplete', error);
-        errors.push({ extension: extension.name, message: errorMessage(error) });
-      }
-    }
-    const event: OidEvent = { time: this.now(), oid: request.oid, portId, status };
-    if (nicIndex !== undefined) event.nicIndex = nicIndex;
-    if (vetoedBy !== undefined) event.vetoedBy = vetoedBy;
-    if (detail !== undefined) event.detail = detail;
-    if (errors.length) event.errors = errors;
-    this.events.emit('oid', event);
-    if (status !== 'success') throw new OidError(request.oid, status, vetoedBy, detail);
-    return event;
-  }
-
-  private async waitDrained(
-    wait: 'nic-drain' | 'port-drain',
-    drained: Promise<void>,
-    references: () => number,
-    portId: number,
-    nicIndex: number | undefined,
-    timeoutMs: number,
-  ): Promise<void> {
-    if (references() === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), timeoutMs);
-    });
-    const late = await Promise.race([drained.then(() => false), timedOut]);
-    clearTimeout(timer);
-    if (late) {
-      this.events.emit('timeout', {
-        time: this.now(),
-        wait,
-        portId,
-        ...(nicIndex !== undefined ? { nicIndex } : {}),
-        references: references(),
-        timeoutMs,
-      });
-    }
-  }
-
   private requirePort(portId: number): Port {
     const port = this.portMap.get(portId);
-    if (!port) throw new Error(`no port ${portId}`);
+    if (!port) throw new SwitchError('no-port', `no port ${portId}`);
     return port;
   }
 
   private requireNic(portId: number, nicIndex: number): Nic {
     const nic = this.requirePort(portId).nics.get(nicIndex);
-    if (!nic) throw new Error(`port ${portId} has no NIC ${nicIndex}`);
+    if (!nic) throw new SwitchError('no-nic', `port ${portId} has no NIC ${nicIndex}`);
     return nic;
   }
 
   private requirePortState(port: Port, states: PortState[], what: string): void {
-    if (!states.includes(port.state)) throw new Error(`${what}: port ${port.id} is ${port.state}, not ${states.join(' or ')}`);
+    if (!states.includes(port.state)) {
+      throw new SwitchError('port-state', `${what}: port ${port.id} is ${port.state}, not ${states.join(' or ')}`);
+    }
   }
 
   private requireNicState(nic: Nic, states: NicState[], what: string): void {
     if (!states.includes(nic.state)) {
-      throw new Error(`${what}: port ${nic.port.id} NIC ${nic.index} is ${nic.state}, not ${states.join(' or ')}`);
+      throw new SwitchError('nic-state', `${what}: port ${nic.port.id} NIC ${nic.index} is ${nic.state}, not ${states.join(' or ')}`);
     }
   }
 
@@ -642,69 +536,6 @@ export class Switch {
     bump(this.switchCounters.extensionErrors, extension.name);
     this.events.emit('error', { time: this.now(), extension: extension.name, phase, message: errorMessage(error) });
   }
-
-  private queryEvent(oid: OidName): void {
-    this.events.emit('oid', { time: this.now(), oid, portId: 0, status: 'success' });
-  }
-
-  private makeContext(extension: Extension): ExtensionContext {
-    const sw = this;
-    const query = ((oid: string): unknown => {
-      switch (oid) {
-        case 'OID_SWITCH_PARAMETERS':
-          sw.queryEvent(oid);
-          return sw.parameters();
-        case 'OID_SWITCH_PORT_ARRAY':
-          sw.queryEvent(oid);
-          return [...sw.portMap.values()].map((p) => p.parameters());
-        case 'OID_SWITCH_NIC_ARRAY':
-          sw.queryEvent(oid);
-          return [...sw.portMap.values()].flatMap((p) => [...p.nics.values()].map((n) => n.parameters()));
-        default:
-          throw new Error(`unknown query OID ${oid}`);
-      }
-    }) as ExtensionContext['query'];
-    return {
-      switchName: sw.name,
-      now: sw.now,
-      query,
-      port: (portId) => sw.portMap.get(portId),
-      nic: (portId, nicIndex) => sw.portMap.get(portId)?.nics.get(nicIndex),
-      connectedNics: () => sw.connected,
-      inject: (frames, options) => sw.datapath.inject(extension, frames, options),
-      resume: (held: HeldFrame) => sw.datapath.resume(extension, held),
-      dropHeld: (held: HeldFrame, reason: string) => sw.datapath.dropHeld(extension, held, reason),
-      referenceNic(portId, nicIndex) {
-        const nic = sw.portMap.get(portId)?.nics.get(nicIndex);
-        if (!nic || nic.state !== 'connected') {
-          throw new Error(`referenceNic: port ${portId} NIC ${nicIndex} is ${nic ? nic.state : 'absent'}, not connected`);
-        }
-        nic.extensionReferences++;
-        let released = false;
-        return () => {
-          if (released) return;
-          released = true;
-          nic.extensionReferences--;
-          nic.checkDrained();
-        };
-      },
-      referencePort(portId) {
-        const port = sw.portMap.get(portId);
-        if (!port || port.state !== 'created') throw new Error(`referencePort: port ${portId} is ${port ? port.state : 'absent'}`);
-        port.reference();
-        let released = false;
-        return () => {
-          if (released) return;
-          released = true;
-          port.release();
-        };
-      },
-    };
-  }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 export type { NicType, PortType };

@@ -1,5 +1,7 @@
-// Frame validation at the port, before the extension stack sees anything.
-// Returns a drop reason instead of throwing: a bad frame is dropped and counted.
+// Validation at the port: frames before the extension stack sees anything
+// (a drop reason, never a throw: a bad frame is dropped and counted), and the
+// MAC and MTU a NIC is created or updated with (a TypeError / RangeError: a bad
+// argument is the caller's bug).
 import type { Frame } from '../emulator/net/frame.ts';
 import { ETH_HEADER_LENGTH, ETH_TYPE_VLAN } from '../emulator/net/frame.ts';
 
@@ -48,4 +50,22 @@ export function frameProblem(frame: Frame, mtu: number): string | null {
     return DROP_REASONS.malformedOffload;
   }
   return null;
+}
+
+/** The MTU range a NIC may have (68: the IPv4 minimum; 65535: the largest IP packet). */
+export const MIN_MTU = 68;
+export const MAX_MTU = 65535;
+
+export function isValidMtu(mtu: unknown): mtu is number {
+  return Number.isInteger(mtu) && (mtu as number) >= MIN_MTU && (mtu as number) <= MAX_MTU;
+}
+
+/** Throws unless `mtu` is a valid NIC MTU; `caller` starts the message (e.g. 'createNic'). */
+export function checkMtu(mtu: unknown, caller: string): asserts mtu is number {
+  if (!isValidMtu(mtu)) throw new RangeError(`${caller}: MTU ${String(mtu)} must be ${MIN_MTU}..${MAX_MTU}`);
+}
+
+/** Throws unless `mac` holds a MAC address (6 bytes; only the first 6 of a longer array are used). */
+export function checkMac(mac: unknown, caller: string): asserts mac is Uint8Array {
+  if (!(mac instanceof Uint8Array) || mac.length < 6) throw new TypeError(`${caller}: mac must be 6 bytes`);
 }

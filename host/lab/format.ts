@@ -1,6 +1,7 @@
 // Text for people: one line per OID event, the per-port counters table, and
 // the JSON line of `--oid-log`. Shared by `vmswitch lab` and the demo.
-import type { LabOidEvent, LabPortRow } from './lab.ts';
+import type { LabOidEvent } from './lab.ts';
+import type { LabPortRow } from './port-records.ts';
 
 export interface Style {
   bold(text: string): string;

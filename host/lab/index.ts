@@ -1,6 +1,7 @@
 // The Lab: VMs on one extensible switch (see lab.ts for the API in brief).
 export { Lab, LabVm } from './lab.ts';
-export type { LabOptions, LabVmOptions, LabNicSpec, LabVmState, LabOidEvent, LabVmEvent, LabEvents, LabPortRow } from './lab.ts';
+export type { LabOptions, LabVmOptions, LabNicSpec, LabVmState, LabOidEvent, LabVmEvent, LabEvents } from './lab.ts';
+export type { LabPortRow } from './port-records.ts';
 export { launchVirtualMachine } from './guest.ts';
 export type { LabGuest, GuestLaunch, LaunchGuest, GuestExecResult } from './guest.ts';
 export { formatOidLine, formatPortTable, oidLogRecord, shortOid, makeStyle } from './format.ts';

@@ -1,7 +1,9 @@
 // The Lab: VMs whose NICs are ports of one extensible switch. It starts and
 // stops VMs by name (the seed's OID lifecycle through host/attach.ts), gives
 // every guest every VM's name in /etc/hosts, labels the switch's OID stream
-// with VM names, and keeps per-port counters (also of ports already deleted).
+// with VM names, and keeps per-port counters (also of ports already deleted:
+// port-records.ts). MTU/MAC changes the devices cannot see are read from the
+// guest after commands that may make them (link-settings.ts).
 //
 //   const lab = new Lab();                                  // capture (paused), ACL (empty), MAC learning
 //   lab.on('oid', (e) => console.log(e.vm, e.nic, e.oid, e.status));
@@ -13,11 +15,10 @@
 //   await lab.close();
 import type { NicModel } from '../../emulator/net/nic.ts';
 import { NIC_MODELS } from '../../emulator/net/nic.ts';
-import { formatMac, parseMac } from '../../emulator/net/frame.ts';
+import { formatMac } from '../../emulator/net/frame.ts';
 import { SwitchPortAttachment } from '../attach.ts';
 import { Emitter } from '../events.ts';
-import type { OidEvent, StateEvent } from '../events.ts';
-import type { PortCounters } from '../counters.ts';
+import type { OidEvent } from '../events.ts';
 import type { PortProperty } from '../port.ts';
 import { Switch } from '../switch.ts';
 import { AclFilter } from '../extensions/acl.ts';
@@ -26,6 +27,9 @@ import { PcapngCapture } from '../extensions/capture/capture.ts';
 import type { VlanProperty } from '../extensions/vlan.ts';
 import type { GuestExecResult, LabGuest, LaunchGuest } from './guest.ts';
 import { launchVirtualMachine } from './guest.ts';
+import { LabPortRecords } from './port-records.ts';
+import type { LabPortRow } from './port-records.ts';
+import { mayChangeLinkSettings, syncLinkSettings } from './link-settings.ts';
 
 export interface LabNicSpec {
   model: NicModel;
@@ -86,34 +90,6 @@ export interface LabEvents {
   progress: { time: number; vm?: string; message: string };
 }
 
-/** One switch port of a lab VM, live or deleted. */
-export interface LabPortRow {
-  portId: number;
-  vm: string;
-  /** 'eth0', ... */
-  nic: string;
-  model: NicModel;
-  mac: string;
-  /** The switch port's state ('created', 'teardown', 'deleted') and its NIC's. */
-  portState: string;
-  nicState: string;
-  counters: PortCounters;
-  /** Frames the guest could not be given (offloads it cannot take and that could not be resolved), by reason. */
-  deliveryDrops: Record<string, number>;
-}
-
-interface PortRecord {
-  portId: number;
-  vm: string;
-  index: number;
-  model: NicModel;
-  mac: string;
-  portState: string;
-  nicState: string;
-  finalCounters?: PortCounters;
-  attachment?: SwitchPortAttachment;
-}
-
 export class LabVm {
   state: LabVmState = 'defined';
   guest: LabGuest | undefined;
@@ -150,7 +126,7 @@ export class Lab {
   readonly forwarder: MacLearningForwarder | undefined;
   readonly events = new Emitter<LabEvents>();
   private readonly vmMap = new Map<string, LabVm>();
-  private readonly portRecords = new Map<number, PortRecord>();
+  private readonly portRecords: LabPortRecords;
   private readonly launch: LaunchGuest;
   private readonly template: boolean;
   private readonly connectTimeoutMs: number;
@@ -175,8 +151,9 @@ export class Lab {
     this.template = options.template ?? true;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
     this.execTimeoutMs = options.execTimeoutMs ?? 60_000;
+    this.portRecords = new LabPortRecords(this.switch);
     this.offSwitch.push(this.switch.on('oid', (event) => this.onOid(event)));
-    this.offSwitch.push(this.switch.on('state', (event) => this.onState(event)));
+    this.offSwitch.push(this.switch.on('state', (event) => this.portRecords.onState(event)));
   }
 
   on<K extends keyof LabEvents>(name: K, listener: (event: LabEvents[K]) => void): () => void {
@@ -310,7 +287,7 @@ export class Lab {
       });
       const timer = setTimeout(() => {
         // Not an error: the NIC connects whenever the guest's driver binds it (e.g. after `ip link set up`).
-        this.progress(`${pending().map((id) => this.describePort(id)).join(', ')}: the guest's driver has not bound the adapter yet (no NIC_CONNECT)`, vm.name);
+        this.progress(`${pending().map((id) => this.portRecords.describe(id)).join(', ')}: the guest's driver has not bound the adapter yet (no NIC_CONNECT)`, vm.name);
         done();
       }, this.connectTimeoutMs);
     });
@@ -353,11 +330,9 @@ export class Lab {
    * Runs a command in a VM's shell. After a command that may have changed a
    * link setting (it mentions ip, ifconfig, mtu, a MAC address, a driver
    * module or runs a script), the lab reads each NIC's MTU and MAC from the
-   * guest's sysfs and reports changes as NIC_UPDATED. Why ask the guest:
-   * neither device model can see an MTU change (Linux keeps the MTU in the
-   * driver; the e1000 only learns "long packets on" from RCTL.LPE, virtio-net
-   * nothing). Why not after every command: the read is one more exec over the
-   * serial console (about 0.5 s). `syncLinkSettings` does it on demand.
+   * guest's sysfs and reports changes as NIC_UPDATED (link-settings.ts says
+   * why the guest is asked). Not after every command: the read is one more
+   * exec over the serial console. `syncLinkSettings` does it on demand.
    */
   async exec(name: string, command: string, opts: { timeoutMs?: number; syncLinkSettings?: boolean } = {}): Promise<GuestExecResult> {
     const vm = this.running(name);
@@ -370,25 +345,7 @@ export class Lab {
   /** NIC_UPDATED for every MTU or MAC the guest changed that the switch does not know yet. */
   async syncLinkSettings(name: string | LabVm): Promise<void> {
     const vm = typeof name === 'string' ? this.running(name) : name;
-    const guest = vm.guest;
-    if (!guest || !vm.portIds.length) return;
-    const files = vm.portIds.map((_, i) => `/sys/class/net/eth${i}/mtu /sys/class/net/eth${i}/address`).join(' ');
-    const result = await guest.exec(`cat ${files}`, { timeoutMs: 10_000 });
-    if (result.exitCode !== 0) return;
-    const lines = result.output.split('\n').map((line) => line.trim());
-    for (const [i, portId] of vm.portIds.entries()) {
-      const mtu = Number(lines[i * 2]);
-      const macText = lines[i * 2 + 1] ?? '';
-      const known = this.switch.nic(portId, 0);
-      if (!known || known.state === 'deleted') continue;
-      const update: { mtu?: number; mac?: Uint8Array } = {};
-      if (Number.isInteger(mtu) && mtu >= 68 && mtu !== known.mtu) update.mtu = mtu;
-      if (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(macText) && macText !== formatMac(known.mac)) {
-        // A MAC the device saw itself (e1000 RAL, virtio control queue) is reported by the attachment.
-        if (macText !== formatMac(guest.nics[i]!.mac)) update.mac = parseMac(macText);
-      }
-      if (update.mtu !== undefined || update.mac !== undefined) await this.switch.updateNic(portId, 0, update);
-    }
+    if (vm.guest) await syncLinkSettings(this.switch, vm.guest, vm.portIds);
   }
 
   /** The seed's stop lifecycle for each NIC (NIC_DISCONNECT, drain, NIC_DELETE, PORT_TEARDOWN, PORT_DELETE), then the VM stops. */
@@ -417,25 +374,7 @@ export class Lab {
 
   /** Per-port counters of every port a lab VM had, in port id order. */
   ports(): LabPortRow[] {
-    const rows: LabPortRow[] = [];
-    for (const record of [...this.portRecords.values()].sort((a, b) => a.portId - b.portId)) {
-      const live = this.switch.port(record.portId) !== undefined;
-      const counters = live ? (this.switch.counters(record.portId) as PortCounters) : record.finalCounters;
-      if (!counters) continue;
-      const nic = this.switch.nic(record.portId, 0);
-      rows.push({
-        portId: record.portId,
-        vm: record.vm,
-        nic: `eth${record.index}`,
-        model: record.model,
-        mac: nic ? formatMac(nic.mac) : record.mac,
-        portState: record.portState,
-        nicState: record.nicState,
-        counters: { ...counters, drops: { ...counters.drops } },
-        deliveryDrops: { ...(record.attachment?.deliveryDrops ?? {}) },
-      });
-    }
-    return rows;
+    return this.portRecords.rows();
   }
 
   /** Stops every running VM (in parallel) and detaches from the switch's events. */
@@ -465,11 +404,6 @@ export class Lab {
     this.events.emit('progress', { time: this.switch.now(), ...(vm !== undefined ? { vm } : {}), message });
   }
 
-  private describePort(portId: number): string {
-    const record = this.portRecords.get(portId);
-    return record ? `${record.vm}/eth${record.index} (port ${portId})` : `port ${portId}`;
-  }
-
   private onOid(event: OidEvent): void {
     let record = this.portRecords.get(event.portId);
     if (!record && event.oid === 'OID_SWITCH_PORT_CREATE') {
@@ -482,8 +416,7 @@ export class Lab {
         const guestNic = vm.guest?.nics[owner.index];
         const labelled: LabOidEvent = { ...event, vm: owner.vm, nic: `eth${owner.index}`, model };
         if (event.status === 'success') {
-          record = { portId: event.portId, vm: owner.vm, index: owner.index, model, mac: guestNic ? formatMac(guestNic.mac) : '', portState: 'created', nicState: 'none' };
-          this.portRecords.set(event.portId, record);
+          record = this.portRecords.open(event.portId, { vm: owner.vm, index: owner.index, model, mac: guestNic ? formatMac(guestNic.mac) : '' });
         } else {
           this.events.emit('oid', labelled);
           return;
@@ -497,26 +430,6 @@ export class Lab {
     }
     this.events.emit('oid', record ? { ...event, vm: record.vm, nic: `eth${record.index}`, model: record.model } : { ...event });
   }
-
-  private onState(event: StateEvent): void {
-    const record = this.portRecords.get(event.portId);
-    if (!record) return;
-    if (event.object === 'nic') {
-      record.nicState = event.to;
-      return;
-    }
-    record.portState = event.to;
-    // PORT_TEARDOWN: the port's NICs are gone, its counters are final; keep them for ports() after PORT_DELETE.
-    if (event.to === 'teardown' || event.to === 'deleted') {
-      const counters = this.switch.counters(event.portId) as PortCounters | undefined;
-      if (counters && this.switch.port(event.portId)) record.finalCounters = { ...counters, drops: { ...counters.drops } };
-    }
-  }
-}
-
-/** Commands that can change a NIC's MTU or MAC (or run something that might). */
-export function mayChangeLinkSettings(command: string): boolean {
-  return /\b(ip|ifconfig|mtu|address|hw|ether|modprobe|rmmod|insmod|vconfig|vmswitch-config|sh|bash|source)\b|\.sh\b|^\s*\./m.test(command);
 }
 
 function hostsKey(hosts: Record<string, string>): string {
