@@ -5,6 +5,9 @@ import type { GuestMemory, Timers } from '../../platform.ts';
 import type { RxFilter } from './control.ts';
 import type { Virtqueue } from './virtqueue.ts';
 
+/** The model name in errors and trace events. */
+export const DEVICE_NAME = 'virtio-net';
+
 /** The shortest frame either direction accepts: an Ethernet header. */
 export const MIN_FRAME = 14;
 

@@ -7,8 +7,9 @@ import { DmaError, type GuestMemory, type PciFunction, type Platform, type Timer
 import type { Frame, FrameSink, GsoType, RxOffloads } from '../../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent } from '../../net/nic.ts';
 import { MAX_GSO_FRAME_SIZE } from '../../net/offload.ts';
+import { DeviceStateError } from '../state-error.ts';
 import { ControlEngine, RxFilter } from './control.ts';
-import { bump, type VirtioNetCore } from './core.ts';
+import { DEVICE_NAME, bump, type VirtioNetCore } from './core.ts';
 import {
   OFFERED_FEATURES,
   VIRTIO_F_INDIRECT_DESC,
@@ -341,11 +342,13 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   }
 
   restoreState(raw: unknown): void {
+    // Everything is checked before anything is applied: a bad snapshot leaves the device as it was.
     const state = parseState(raw, this.queues.length);
+    const features = state.transport.status & STATUS_FEATURES_OK ? BigInt(`0x${state.features || '0'}`) : 0n;
+    if (features !== 0n && validateDriverFeatures(features, this.offeredFeatures)) throw new DeviceStateError(DEVICE_NAME, 'bad saved state (features)');
     this.rx.reset('restore');
     this.queues.forEach((q, i) => q.restoreState(state.queues[i]!));
-    this.features = state.transport.status & STATUS_FEATURES_OK ? BigInt(`0x${state.features || '0'}`) : 0n;
-    if (validateDriverFeatures(this.features, this.offeredFeatures) && this.features !== 0n) throw new Error('virtio-net: bad saved state (features)');
+    this.features = features;
     this.applyFeatures();
     this.currentMac = macFromHex(state.mac);
     this.link = state.linkUp;
