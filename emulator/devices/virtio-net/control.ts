@@ -1,7 +1,8 @@
 // The control virtqueue (virtio-net 5.1.6.5): the queue walk, its commands,
 // and the receive filter they program: promiscuous / all-multicast modes and
 // the MAC table.
-import { bump, type VirtioNetCore } from './core.ts';
+import type { TraceSink } from '../../platform.ts';
+import { DEVICE_NAME, bump, type VirtioNetCore } from './core.ts';
 import { VirtqueueError, gatherReadable, type Virtqueue } from './virtqueue.ts';
 
 export const CTRL_OK = 0;
@@ -150,9 +151,11 @@ export class ControlEngine implements ControlContext {
   /** VIRTIO_NET_F_CTRL_MAC_ADDR negotiated. */
   ctrlMacAddr = false;
   readonly filter: RxFilter;
+  private readonly trace: TraceSink | undefined;
 
   constructor(private readonly core: VirtioNetCore, private readonly queue: Virtqueue) {
     this.filter = core.filter;
+    this.trace = core.trace;
   }
 
   setMac(mac: Uint8Array): void {
@@ -162,9 +165,10 @@ export class ControlEngine implements ControlContext {
   process(): void {
     const { core, queue } = this;
     if (!queue.ready || !core.driverReady || !core.busMaster) return;
+    let walked = 0;
     try {
       const count = queue.pending();
-      for (let i = 0; i < count; i++) {
+      for (; walked < count; walked++) {
         const chain = queue.pop();
         if (!chain.writable.length) throw new VirtqueueError('ctrl_no_ack', 'control command without a writable ack byte');
         const ack = chain.readableLength <= MAX_CONTROL_REQUEST ? runControlCommand(gatherReadable(core.memory, chain), this) : CTRL_ERR;
@@ -176,5 +180,6 @@ export class ControlEngine implements ControlContext {
     } catch (error) {
       core.queueFailure(queue, error);
     }
+    if (this.trace) this.trace(DEVICE_NAME, 'ctrl.ring', { avail: queue.lastAvail, used: queue.usedIdx, chains: walked });
   }
 }

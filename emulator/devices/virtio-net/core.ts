@@ -1,7 +1,7 @@
 // What the transmit, receive and control engines need from the device around them.
 import type { RxOffloads } from '../../net/frame.ts';
 import type { NicCounters } from '../../net/nic.ts';
-import type { GuestMemory, Timers } from '../../platform.ts';
+import type { GuestMemory, Timers, TraceSink } from '../../platform.ts';
 import type { RxFilter } from './control.ts';
 import type { Virtqueue } from './virtqueue.ts';
 
@@ -15,6 +15,8 @@ export interface VirtioNetCore {
   readonly counters: NicCounters;
   readonly memory: GuestMemory;
   readonly timers: Timers;
+  /** Set only when tracing was asked for (Platform.trace). */
+  readonly trace: TraceSink | undefined;
   /** DRIVER_OK set and no reset needed: the device may use the rings. */
   readonly driverReady: boolean;
   /** PCI bus mastering on (DMA allowed). */

@@ -3,7 +3,7 @@
 // for the lab. The queue walks live in tx.ts, rx.ts and control.ts; this file
 // keeps the GuestNic surface, feature negotiation, queue setup, driver state
 // and snapshots.
-import { DmaError, type GuestMemory, type PciFunction, type Platform, type Timers } from '../../platform.ts';
+import { DmaError, type GuestMemory, type PciFunction, type Platform, type Timers, type TraceSink } from '../../platform.ts';
 import type { Frame, FrameSink, GsoType, RxOffloads } from '../../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent } from '../../net/nic.ts';
 import { MAX_GSO_FRAME_SIZE } from '../../net/offload.ts';
@@ -70,6 +70,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   readonly mtu: number;
   readonly memory: GuestMemory;
   readonly timers: Timers;
+  readonly trace: TraceSink | undefined;
   /** The receive filter the control queue programs. */
   readonly filter = new RxFilter();
 
@@ -88,6 +89,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   constructor(platform: Platform, config: VirtioNetConfig) {
     this.memory = platform.memory;
     this.timers = platform.timers;
+    this.trace = platform.trace;
     this.currentMac = config.mac.slice(0, 6);
     this.configuredMac = config.mac.slice(0, 6);
     this.mtu = config.mtu ?? 1500;
@@ -115,7 +117,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
       bars: [{ kind: 'io', size: BAR_SIZE, handlers }],
       capabilities: transportCapabilities(0),
     });
-    this.transport = new VirtioPciTransport(this, this.pci.irq);
+    this.transport = new VirtioPciTransport(this, this.pci.irq, this.trace);
   }
 
   // --- GuestNic ----------------------------------------------------------
@@ -226,6 +228,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   }
 
   notify(queue: Virtqueue): void {
+    if (this.trace) this.trace(DEVICE_NAME, 'queue.notify', { queue: queue.index });
     if (!this.driverReady || !queue.ready) return;
     if (queue.index === RX_QUEUE) this.rx.drain();
     else if (queue.index === TX_QUEUE) this.tx.process();

@@ -5,8 +5,8 @@
 import type { Frame } from '../../net/frame.ts';
 import type { NicCounters } from '../../net/nic.ts';
 import { OffloadError, adaptForReceiver } from '../../net/offload.ts';
-import type { GuestMemory } from '../../platform.ts';
-import { MIN_FRAME, bump, type VirtioNetCore } from './core.ts';
+import type { GuestMemory, TraceSink } from '../../platform.ts';
+import { DEVICE_NAME, MIN_FRAME, bump, type VirtioNetCore } from './core.ts';
 import { NET_HDR_SIZE, rxHeaderFor, writeHeader } from './header.ts';
 import { VirtqueueError, scatter, type Chain, type Virtqueue } from './virtqueue.ts';
 
@@ -26,6 +26,7 @@ export class RxEngine {
   private readonly staging = new Uint8Array(RX_STAGING_SIZE);
   private readonly memory: GuestMemory;
   private readonly counters: NicCounters;
+  private readonly trace: TraceSink | undefined;
 
   /** The backlog holds frames while the guest has no receive buffers (like a NIC's FIFO), within these bounds. */
   constructor(
@@ -36,6 +37,7 @@ export class RxEngine {
   ) {
     this.memory = core.memory;
     this.counters = core.counters;
+    this.trace = core.trace;
   }
 
   /** Chains taken from the ring but not filled (a snapshot gives them back to the ring). */
@@ -97,6 +99,7 @@ export class RxEngine {
     const queue = this.queue;
     if (this.draining || !this.backlog.length || !queue.ready || !this.core.driverReady || !this.core.busMaster) return;
     this.draining = true;
+    const usedBefore = queue.usedIdx;
     let placed = 0;
     try {
       while (placed < this.backlog.length && this.place(queue, this.backlog[placed]!)) placed++;
@@ -106,6 +109,7 @@ export class RxEngine {
     } finally {
       this.draining = false;
     }
+    if (this.trace) this.trace(DEVICE_NAME, 'rx.ring', { avail: queue.lastAvail, used: queue.usedIdx, chains: (queue.usedIdx - usedBefore) & 0xffff, frames: placed });
     if (placed && this.backlog.length) {
       for (let i = 0; i < placed; i++) this.backlogBytes -= this.backlog[i]!.data.length;
       this.backlog = this.backlog.slice(placed);

@@ -5,8 +5,8 @@
 import type { Frame, FrameSink } from '../../net/frame.ts';
 import { MAX_GSO_FRAME_SIZE } from '../../net/offload.ts';
 import type { NicCounters } from '../../net/nic.ts';
-import type { GuestMemory, TimerHandle } from '../../platform.ts';
-import { MIN_FRAME, bump, type VirtioNetCore } from './core.ts';
+import type { GuestMemory, TimerHandle, TraceSink } from '../../platform.ts';
+import { DEVICE_NAME, MIN_FRAME, bump, type VirtioNetCore } from './core.ts';
 import { NET_HDR_SIZE, frameFromTx, parseHeader, readHeaderAt, type NetHeader, type TxOffloads } from './header.ts';
 import type { Chain, Virtqueue } from './virtqueue.ts';
 
@@ -30,6 +30,7 @@ export class TxEngine {
   private heldInterrupt: TimerHandle | undefined;
   private readonly memory: GuestMemory;
   private readonly counters: NicCounters;
+  private readonly trace: TraceSink | undefined;
 
   constructor(
     private readonly core: VirtioNetCore,
@@ -38,6 +39,7 @@ export class TxEngine {
   ) {
     this.memory = core.memory;
     this.counters = core.counters;
+    this.trace = core.trace;
   }
 
   /** A completion interrupt is being held (a snapshot saves it as pending). */
@@ -52,10 +54,11 @@ export class TxEngine {
     if (this.transmitting || !queue.ready || !this.core.driverReady || !this.core.busMaster) return;
     this.transmitting = true;
     const frames: Frame[] = [];
+    let walked = 0;
     try {
       // pending() never exceeds the queue size.
       const count = queue.pending();
-      for (let i = 0; i < count; i++) {
+      for (; walked < count; walked++) {
         const chain = queue.pop();
         const frame = this.frameFromChain(chain);
         if (frame) frames.push(frame);
@@ -67,6 +70,7 @@ export class TxEngine {
     } finally {
       this.transmitting = false;
     }
+    if (this.trace) this.trace(DEVICE_NAME, 'tx.ring', { avail: queue.lastAvail, used: queue.usedIdx, chains: walked, frames: frames.length });
     if (!frames.length || !this.core.linkUp || !this.sink) return;
     for (const frame of frames) {
       this.counters.txFrames++;
