@@ -1,8 +1,7 @@
 // The control virtqueue (virtio-net 5.1.6.5): the queue walk, its commands,
 // and the receive filter they program: promiscuous / all-multicast modes and
 // the MAC table.
-import type { TraceSink } from '../../platform.ts';
-import { DEVICE_NAME, bump, type VirtioNetCore } from './core.ts';
+import { DEVICE_NAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
 import { VirtqueueError, gatherReadable, type Virtqueue } from './virtqueue.ts';
 
 export const CTRL_OK = 0;
@@ -145,17 +144,16 @@ export function runControlCommand(request: Uint8Array, ctx: ControlContext): num
 }
 
 /** Walks the control queue: runs each command and writes its ack byte. */
-export class ControlEngine implements ControlContext {
+export class ControlEngine extends QueueEngine implements ControlContext {
   /** VIRTIO_NET_F_CTRL_RX negotiated (set by feature negotiation). */
   ctrlRx = false;
   /** VIRTIO_NET_F_CTRL_MAC_ADDR negotiated. */
   ctrlMacAddr = false;
   readonly filter: RxFilter;
-  private readonly trace: TraceSink | undefined;
 
-  constructor(private readonly core: VirtioNetCore, private readonly queue: Virtqueue) {
+  constructor(core: VirtioNetCore, queue: Virtqueue) {
+    super(core, queue);
     this.filter = core.filter;
-    this.trace = core.trace;
   }
 
   setMac(mac: Uint8Array): void {
@@ -171,9 +169,9 @@ export class ControlEngine implements ControlContext {
       for (; walked < count; walked++) {
         const chain = queue.pop();
         if (!chain.writable.length) throw new VirtqueueError('ctrl_no_ack', 'control command without a writable ack byte');
-        const ack = chain.readableLength <= MAX_CONTROL_REQUEST ? runControlCommand(gatherReadable(core.memory, chain), this) : CTRL_ERR;
-        if (ack !== CTRL_OK) bump(core.counters.guestErrors, 'ctrl_command_refused');
-        core.memory.write(chain.writable[0]!.addr, Uint8Array.of(ack));
+        const ack = chain.readableLength <= MAX_CONTROL_REQUEST ? runControlCommand(gatherReadable(this.memory, chain), this) : CTRL_ERR;
+        if (ack !== CTRL_OK) bump(this.counters.guestErrors, 'ctrl_command_refused');
+        this.memory.write(chain.writable[0]!.addr, Uint8Array.of(ack));
         queue.push(chain.head, 1);
       }
       if (queue.publish()) core.interrupt();

@@ -41,3 +41,22 @@ export interface VirtioNetCore {
 export function bump(record: Record<string, number>, reason: string): void {
   record[reason] = (record[reason] ?? 0) + 1;
 }
+
+/**
+ * What every queue engine starts from: its queue, and the device's memory,
+ * counters and trace sink held in its own fields (the hot paths read them per packet).
+ */
+export abstract class QueueEngine {
+  protected readonly memory: GuestMemory;
+  protected readonly counters: NicCounters;
+  protected readonly trace: TraceSink | undefined;
+
+  constructor(
+    protected readonly core: VirtioNetCore,
+    protected readonly queue: Virtqueue,
+  ) {
+    this.memory = core.memory;
+    this.counters = core.counters;
+    this.trace = core.trace;
+  }
+}

@@ -3,17 +3,15 @@
 // into the driver's receive buffers: one chain, or several with mergeable
 // buffers (num_buffers says how many). A small frame takes a one-write path.
 import type { Frame } from '../../net/frame.ts';
-import type { NicCounters } from '../../net/nic.ts';
 import { OffloadError, adaptForReceiver } from '../../net/offload.ts';
-import type { GuestMemory, TraceSink } from '../../platform.ts';
-import { DEVICE_NAME, MIN_FRAME, bump, type VirtioNetCore } from './core.ts';
+import { DEVICE_NAME, MIN_FRAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
 import { NET_HDR_SIZE, rxHeaderFor, writeHeader } from './header.ts';
 import { VirtqueueError, scatter, type Chain, type Virtqueue } from './virtqueue.ts';
 
 /** Frames up to a standard Ethernet frame (plus VLAN tag) with the header take the one-write receive path. */
 const RX_STAGING_SIZE = NET_HDR_SIZE + 1522;
 
-export class RxEngine {
+export class RxEngine extends QueueEngine {
   /** VIRTIO_NET_F_MRG_RXBUF negotiated: a frame may span chains. */
   mergeable = false;
   private backlog: Frame[] = [];
@@ -24,20 +22,15 @@ export class RxEngine {
   private draining = false;
   /** Header and a small frame are put together here, then written to the guest at once. */
   private readonly staging = new Uint8Array(RX_STAGING_SIZE);
-  private readonly memory: GuestMemory;
-  private readonly counters: NicCounters;
-  private readonly trace: TraceSink | undefined;
 
   /** The backlog holds frames while the guest has no receive buffers (like a NIC's FIFO), within these bounds. */
   constructor(
-    private readonly core: VirtioNetCore,
-    private readonly queue: Virtqueue,
+    core: VirtioNetCore,
+    queue: Virtqueue,
     private readonly maxBacklogFrames: number,
     private readonly maxBacklogBytes: number,
   ) {
-    this.memory = core.memory;
-    this.counters = core.counters;
-    this.trace = core.trace;
+    super(core, queue);
   }
 
   /** Chains taken from the ring but not filled (a snapshot gives them back to the ring). */

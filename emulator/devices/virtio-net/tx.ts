@@ -4,9 +4,8 @@
 // sink. The completion interrupt is moderated (see TX_INTERRUPT_HOLD_MS).
 import type { Frame, FrameSink } from '../../net/frame.ts';
 import { MAX_GSO_FRAME_SIZE } from '../../net/offload.ts';
-import type { NicCounters } from '../../net/nic.ts';
-import type { GuestMemory, TimerHandle, TraceSink } from '../../platform.ts';
-import { DEVICE_NAME, MIN_FRAME, bump, type VirtioNetCore } from './core.ts';
+import type { TimerHandle } from '../../platform.ts';
+import { DEVICE_NAME, MIN_FRAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
 import { NET_HDR_SIZE, frameFromTx, parseHeader, readHeaderAt, type NetHeader, type TxOffloads } from './header.ts';
 import type { Chain, Virtqueue } from './virtqueue.ts';
 
@@ -21,25 +20,16 @@ import type { Chain, Virtqueue } from './virtqueue.ts';
  */
 export const TX_INTERRUPT_HOLD_MS = 4;
 
-export class TxEngine {
+export class TxEngine extends QueueEngine {
   /** Negotiated transmit offloads (set by feature negotiation). */
   offloads: TxOffloads = { csum: false, tso4: false, tso6: false };
   sink: FrameSink | null = null;
   private transmitting = false;
   /** A transmit-completion interrupt held back (see TX_INTERRUPT_HOLD_MS). */
   private heldInterrupt: TimerHandle | undefined;
-  private readonly memory: GuestMemory;
-  private readonly counters: NicCounters;
-  private readonly trace: TraceSink | undefined;
 
-  constructor(
-    private readonly core: VirtioNetCore,
-    private readonly queue: Virtqueue,
-    private readonly interruptHoldMs: number,
-  ) {
-    this.memory = core.memory;
-    this.counters = core.counters;
-    this.trace = core.trace;
+  constructor(core: VirtioNetCore, queue: Virtqueue, private readonly interruptHoldMs: number) {
+    super(core, queue);
   }
 
   /** A completion interrupt is being held (a snapshot saves it as pending). */
