@@ -1,5 +1,8 @@
-// The control virtqueue's commands (virtio-net 5.1.6.5) and the receive
-// filter they program: promiscuous / all-multicast modes and the MAC table.
+// The control virtqueue (virtio-net 5.1.6.5): the queue walk, its commands,
+// and the receive filter they program: promiscuous / all-multicast modes and
+// the MAC table.
+import { DEVICE_NAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
+import { VirtqueueError, gatherReadable, type Virtqueue } from './virtqueue.ts';
 
 export const CTRL_OK = 0;
 export const CTRL_ERR = 1;
@@ -10,6 +13,9 @@ export const CTRL_RX_ALLMULTI = 1;
 export const CTRL_CLASS_MAC = 1;
 export const CTRL_MAC_TABLE_SET = 0;
 export const CTRL_MAC_ADDR_SET = 1;
+
+/** Control requests are a few bytes; a MAC table of 64 + 64 entries is under 1 KiB. */
+const MAX_CONTROL_REQUEST = 4096;
 
 /** Above this many entries in one table the filter lets that whole class through (as QEMU does). */
 export const MAC_TABLE_ENTRIES = 64;
@@ -135,4 +141,43 @@ export function runControlCommand(request: Uint8Array, ctx: ControlContext): num
     }
   }
   return CTRL_ERR;
+}
+
+/** Walks the control queue: runs each command and writes its ack byte. */
+export class ControlEngine extends QueueEngine implements ControlContext {
+  /** VIRTIO_NET_F_CTRL_RX negotiated (set by feature negotiation). */
+  ctrlRx = false;
+  /** VIRTIO_NET_F_CTRL_MAC_ADDR negotiated. */
+  ctrlMacAddr = false;
+  readonly filter: RxFilter;
+
+  constructor(core: VirtioNetCore, queue: Virtqueue) {
+    super(core, queue);
+    this.filter = core.filter;
+  }
+
+  setMac(mac: Uint8Array): void {
+    this.core.setMac(mac);
+  }
+
+  process(): void {
+    const { core, queue } = this;
+    if (!queue.ready || !core.driverReady || !core.busMaster) return;
+    let walked = 0;
+    try {
+      const count = queue.pending();
+      for (; walked < count; walked++) {
+        const chain = queue.pop();
+        if (!chain.writable.length) throw new VirtqueueError('ctrl_no_ack', 'control command without a writable ack byte');
+        const ack = chain.readableLength <= MAX_CONTROL_REQUEST ? runControlCommand(gatherReadable(this.memory, chain), this) : CTRL_ERR;
+        if (ack !== CTRL_OK) bump(this.counters.guestErrors, 'ctrl_command_refused');
+        this.memory.write(chain.writable[0]!.addr, Uint8Array.of(ack));
+        queue.push(chain.head, 1);
+      }
+      if (queue.publish()) core.interrupt();
+    } catch (error) {
+      core.queueFailure(queue, error);
+    }
+    if (this.trace) this.trace(DEVICE_NAME, 'ctrl.ring', { avail: queue.lastAvail, used: queue.usedIdx, chains: walked });
+  }
 }

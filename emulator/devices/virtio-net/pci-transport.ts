@@ -9,7 +9,8 @@
 // (a 16-bit field written as two bytes composes correctly, and a notify slot
 // acts only on a write that starts at its first byte), so the same layout
 // also works behind an MMIO BAR.
-import type { AccessSize, IrqLine, PciCapability, RegionHandlers } from '../../platform.ts';
+import type { AccessSize, IrqLine, PciCapability, RegionHandlers, TraceSink } from '../../platform.ts';
+import { DEVICE_NAME } from './core.ts';
 import { featureWindow, withFeatureWindow } from './features.ts';
 import type { Virtqueue } from './virtqueue.ts';
 
@@ -117,11 +118,18 @@ export interface TransportState {
   isr: number;
 }
 
-interface Field {
-  offset: number;
+type CommonField = keyof typeof COMMON;
+
+interface FieldSpec {
+  /** The struct virtio_pci_common_cfg member: its offset, and its name in trace events. */
+  name: CommonField;
   size: number;
   get(): number;
   set?(value: number): void;
+}
+
+interface Field extends FieldSpec {
+  offset: number;
 }
 
 export class VirtioPciTransport implements RegionHandlers {
@@ -134,7 +142,12 @@ export class VirtioPciTransport implements RegionHandlers {
   private queueSelect = 0;
   private readonly fields: Field[];
 
-  constructor(private readonly device: TransportDevice, private readonly irq: IrqLine) {
+  constructor(
+    private readonly device: TransportDevice,
+    private readonly irq: IrqLine,
+    /** Platform.trace: register access and interrupt edges. */
+    private readonly trace?: TraceSink,
+  ) {
     const q = (): Virtqueue | undefined => device.queues[this.queueSelect];
     const queueWritable = (): Virtqueue | undefined => {
       const queue = q();
@@ -144,12 +157,12 @@ export class VirtioPciTransport implements RegionHandlers {
     const low = (value: number) => value >>> 0;
     const withLow = (addr: number, value: number) => Math.floor(addr / 2 ** 32) * 2 ** 32 + (value >>> 0);
     const withHigh = (addr: number, value: number) => (value >>> 0) * 2 ** 32 + (addr % 2 ** 32);
-    this.fields = [
-      { offset: COMMON.deviceFeatureSelect, size: 4, get: () => this.deviceFeatureSelect, set: (v) => (this.deviceFeatureSelect = v >>> 0) },
-      { offset: COMMON.deviceFeature, size: 4, get: () => featureWindow(device.offeredFeatures, this.deviceFeatureSelect) },
-      { offset: COMMON.driverFeatureSelect, size: 4, get: () => this.driverFeatureSelect, set: (v) => (this.driverFeatureSelect = v >>> 0) },
+    const specs: FieldSpec[] = [
+      { name: 'deviceFeatureSelect', size: 4, get: () => this.deviceFeatureSelect, set: (v) => (this.deviceFeatureSelect = v >>> 0) },
+      { name: 'deviceFeature', size: 4, get: () => featureWindow(device.offeredFeatures, this.deviceFeatureSelect) },
+      { name: 'driverFeatureSelect', size: 4, get: () => this.driverFeatureSelect, set: (v) => (this.driverFeatureSelect = v >>> 0) },
       {
-        offset: COMMON.driverFeature,
+        name: 'driverFeature',
         size: 4,
         get: () => featureWindow(this.driverFeatures, this.driverFeatureSelect),
         set: (v) => {
@@ -158,13 +171,13 @@ export class VirtioPciTransport implements RegionHandlers {
         },
       },
       // No MSI-X: every vector reads back as NO_VECTOR, which tells the driver to use INTx.
-      { offset: COMMON.msixConfig, size: 2, get: () => NO_VECTOR, set: () => {} },
-      { offset: COMMON.numQueues, size: 2, get: () => device.queues.length },
-      { offset: COMMON.deviceStatus, size: 1, get: () => this.status, set: (v) => this.writeStatus(v & 0xff) },
-      { offset: COMMON.configGeneration, size: 1, get: () => this.configGeneration & 0xff },
-      { offset: COMMON.queueSelect, size: 2, get: () => this.queueSelect, set: (v) => (this.queueSelect = v & 0xffff) },
+      { name: 'msixConfig', size: 2, get: () => NO_VECTOR, set: () => {} },
+      { name: 'numQueues', size: 2, get: () => device.queues.length },
+      { name: 'deviceStatus', size: 1, get: () => this.status, set: (v) => this.writeStatus(v & 0xff) },
+      { name: 'configGeneration', size: 1, get: () => this.configGeneration & 0xff },
+      { name: 'queueSelect', size: 2, get: () => this.queueSelect, set: (v) => (this.queueSelect = v & 0xffff) },
       {
-        offset: COMMON.queueSize,
+        name: 'queueSize',
         size: 2,
         get: () => q()?.size ?? 0,
         // Checked when the queue is enabled: a 16-bit write may arrive a byte at a time.
@@ -173,9 +186,9 @@ export class VirtioPciTransport implements RegionHandlers {
           if (queue) queue.size = v & 0xffff;
         },
       },
-      { offset: COMMON.queueMsixVector, size: 2, get: () => NO_VECTOR, set: () => {} },
+      { name: 'queueMsixVector', size: 2, get: () => NO_VECTOR, set: () => {} },
       {
-        offset: COMMON.queueEnable,
+        name: 'queueEnable',
         size: 2,
         get: () => (q()?.enabled ? 1 : 0),
         set: (v) => {
@@ -183,27 +196,29 @@ export class VirtioPciTransport implements RegionHandlers {
           if (queue && (v & 1)) device.queueEnabled(queue);
         },
       },
-      { offset: COMMON.queueNotifyOff, size: 2, get: () => (q() ? this.queueSelect : 0) },
-      ...this.addressFields(COMMON.queueDescLo, q, queueWritable, 'desc', low, withLow, withHigh),
-      ...this.addressFields(COMMON.queueDriverLo, q, queueWritable, 'avail', low, withLow, withHigh),
-      ...this.addressFields(COMMON.queueDeviceLo, q, queueWritable, 'used', low, withLow, withHigh),
-      { offset: COMMON.queueNotifyData, size: 2, get: () => 0 },
-      { offset: COMMON.queueReset, size: 2, get: () => 0, set: () => {} },
+      { name: 'queueNotifyOff', size: 2, get: () => (q() ? this.queueSelect : 0) },
+      ...this.addressFields('queueDescLo', 'queueDescHi', q, queueWritable, 'desc', low, withLow, withHigh),
+      ...this.addressFields('queueDriverLo', 'queueDriverHi', q, queueWritable, 'avail', low, withLow, withHigh),
+      ...this.addressFields('queueDeviceLo', 'queueDeviceHi', q, queueWritable, 'used', low, withLow, withHigh),
+      { name: 'queueNotifyData', size: 2, get: () => 0 },
+      { name: 'queueReset', size: 2, get: () => 0, set: () => {} },
     ];
+    this.fields = specs.map((spec) => ({ ...spec, offset: COMMON[spec.name] }));
   }
 
   private addressFields(
-    offset: number,
+    lowName: CommonField,
+    highName: CommonField,
     q: () => Virtqueue | undefined,
     writable: () => Virtqueue | undefined,
     key: 'desc' | 'avail' | 'used',
     low: (v: number) => number,
     withLow: (addr: number, v: number) => number,
     withHigh: (addr: number, v: number) => number,
-  ): Field[] {
+  ): FieldSpec[] {
     return [
       {
-        offset,
+        name: lowName,
         size: 4,
         get: () => low(q()?.[key] ?? 0),
         set: (v) => {
@@ -212,7 +227,7 @@ export class VirtioPciTransport implements RegionHandlers {
         },
       },
       {
-        offset: offset + 4,
+        name: highName,
         size: 4,
         get: () => Math.floor((q()?.[key] ?? 0) / 2 ** 32) >>> 0,
         set: (v) => {
@@ -226,13 +241,19 @@ export class VirtioPciTransport implements RegionHandlers {
   // --- BAR access -------------------------------------------------------
 
   read(offset: number, size: AccessSize): number {
-    if (offset >= ISR_OFFSET && offset < ISR_OFFSET + ISR_LENGTH) return this.readIsr();
     let value = 0;
-    for (let i = 0; i < size; i++) value |= this.readByte(offset + i) << (8 * i);
-    return value >>> 0;
+    if (offset >= ISR_OFFSET && offset < ISR_OFFSET + ISR_LENGTH) value = this.readIsr();
+    else for (let i = 0; i < size; i++) value |= this.readByte(offset + i) << (8 * i);
+    value >>>= 0;
+    if (this.trace) this.trace(DEVICE_NAME, 'cfg.read', { field: this.fieldName(offset), offset, size, value });
+    return value;
   }
 
   write(offset: number, size: AccessSize, value: number): void {
+    // A notification is traced by the device (queue.notify), everything else here, before its side effects.
+    if (this.trace && !(offset >= NOTIFY_OFFSET && offset < NOTIFY_OFFSET + NOTIFY_LENGTH)) {
+      this.trace(DEVICE_NAME, 'cfg.write', { field: this.fieldName(offset), offset, size, value: value >>> 0 });
+    }
     if (offset >= NOTIFY_OFFSET && offset < NOTIFY_OFFSET + NOTIFY_LENGTH) {
       const rel = offset - NOTIFY_OFFSET;
       // Only a write starting a slot notifies: the second byte of a split 16-bit write must not notify twice.
@@ -250,6 +271,15 @@ export class VirtioPciTransport implements RegionHandlers {
       }
     }
     for (let i = 0; i < size; i++) this.writeByte(offset + i, (value >>> (8 * i)) & 0xff);
+  }
+
+  /** What a BAR offset addresses, for trace events. */
+  private fieldName(offset: number): string {
+    if (offset >= COMMON_OFFSET && offset < COMMON_OFFSET + COMMON_LENGTH) return this.fieldAt(offset)?.name ?? 'common';
+    if (offset >= NOTIFY_OFFSET && offset < NOTIFY_OFFSET + NOTIFY_LENGTH) return 'notify';
+    if (offset >= ISR_OFFSET && offset < ISR_OFFSET + ISR_LENGTH) return 'isr';
+    if (offset >= DEVICE_CONFIG_OFFSET && offset < DEVICE_CONFIG_OFFSET + DEVICE_CONFIG_LENGTH) return `config+${offset - DEVICE_CONFIG_OFFSET}`;
+    return 'unmapped';
   }
 
   private fieldAt(offset: number): Field | undefined {
@@ -338,7 +368,9 @@ export class VirtioPciTransport implements RegionHandlers {
   private setIsr(value: number): void {
     this.isr = value;
     const level = value !== 0;
-    if (this.irq.level !== level) this.irq.set(level);
+    if (this.irq.level === level) return;
+    this.irq.set(level);
+    if (this.trace) this.trace(DEVICE_NAME, level ? 'irq.raise' : 'irq.lower', { isr: value });
   }
 
   /** Re-drives the interrupt line from the ISR (after a restore). */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Frame } from '../../net/frame.ts';
 import { patternBytes } from '../../net/testing-packets.ts';
 import { FakePlatform } from '../../testing/fake-platform.ts';
+import { DeviceStateError } from '../state-error.ts';
 import { CTRL_CLASS_RX, CTRL_RX_PROMISC } from './control.ts';
 import { NET_HDR_SIZE } from './header.ts';
 import { TestDriver } from './testing-driver.ts';
@@ -86,4 +87,24 @@ test('a transmit-completion interrupt held at save time is pending after the res
   const restored = snapshotAndRestore(d);
   assert.equal(restored.fn.irq.level, true, 'raised at once: the restored device has no timer to wait for');
   assert.equal(restored.readIsr(), 1);
+});
+
+test('a refused restore throws DeviceStateError before it applies anything', () => {
+  const d = new TestDriver().start();
+  const bad = JSON.parse(JSON.stringify(d.nic.saveState()));
+  bad.features = '1'; // FEATURES_OK with features the device never offers as a set (no VERSION_1)
+  bad.queues[1].lastAvail = 7;
+  const waiting = patternBytes(100);
+  waiting.set(OWN);
+  d.nic.receive([{ data: waiting }]); // no receive buffers yet: the frame waits in the backlog
+  assert.throws(
+    () => d.nic.restoreState(bad),
+    (error: unknown) => error instanceof DeviceStateError && error.name === 'DeviceStateError' && error.device === 'virtio-net' && /^virtio-net: bad saved state \(features\)$/.test(error.message),
+  );
+  assert.throws(() => d.nic.restoreState(null), DeviceStateError);
+  assert.equal(d.nic.counters.rxDropped.restore, undefined, 'the backlog was kept');
+  assert.equal(d.nic.queues[1]!.lastAvail, 0, 'the queues were kept');
+  d.rx.add([{ addr: d.arena.alloc(1536), length: 1536, write: true }]);
+  d.rx.kick();
+  assert.deepEqual(d.rx.takeUsed(), [{ id: 0, len: NET_HDR_SIZE + 100 }]);
 });

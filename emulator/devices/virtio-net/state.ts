@@ -1,6 +1,8 @@
 // The JSON-serialisable state saved beside the v86 state in a VM snapshot,
 // and its validation on restore (a snapshot file is input like any other).
+import { DeviceStateError } from '../state-error.ts';
 import type { RxFilterState } from './control.ts';
+import { DEVICE_NAME } from './core.ts';
 import type { TransportState } from './pci-transport.ts';
 import type { VirtqueueState } from './virtqueue.ts';
 
@@ -18,7 +20,7 @@ export interface VirtioNetState {
 }
 
 function fail(what: string): never {
-  throw new Error(`virtio-net: bad saved state (${what})`);
+  throw new DeviceStateError(DEVICE_NAME, `bad saved state (${what})`);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

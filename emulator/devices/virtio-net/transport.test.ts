@@ -16,7 +16,7 @@ import {
 } from './features.ts';
 import { COMMON, ISR_CONFIG, STATUS_DRIVER_OK, STATUS_FEATURES_OK } from './pci-transport.ts';
 import { TestDriver } from './testing-driver.ts';
-import { TX_INTERRUPT_HOLD_MS } from './net-device.ts';
+import { TX_INTERRUPT_HOLD_MS } from './tx.ts';
 import { patternBytes } from '../../net/testing-packets.ts';
 
 test('registers a modern virtio-net PCI function with the four virtio capabilities on an I/O BAR', () => {

@@ -110,11 +110,6 @@ export class Virtqueue {
     return chain;
   }
 
-  /** Gives chains taken but not used back to the ring (they are re-read from guest memory later). */
-  unpop(count: number): void {
-    this.lastAvail = (this.lastAvail - count) & 0xffff;
-  }
-
   /** Returns a chain to the driver with `written` bytes written into its writable buffers. */
   push(head: number, written: number): void {
     const slot = this.usedIdx % this.size;
@@ -231,15 +226,13 @@ export class Virtqueue {
   }
 }
 
-/** Copies a chain's readable bytes (at most `limit`) into one array. */
-export function gatherReadable(memory: GuestMemory, chain: Chain, limit = chain.readableLength): Uint8Array {
-  const out = new Uint8Array(Math.min(limit, chain.readableLength));
+/** Copies a chain's readable bytes into one array. */
+export function gatherReadable(memory: GuestMemory, chain: Chain): Uint8Array {
+  const out = new Uint8Array(chain.readableLength);
   let filled = 0;
   for (const seg of chain.readable) {
-    if (filled >= out.length) break;
-    const n = Math.min(seg.length, out.length - filled);
-    memory.readInto(seg.addr, out.subarray(filled, filled + n));
-    filled += n;
+    memory.readInto(seg.addr, out.subarray(filled, filled + seg.length));
+    filled += seg.length;
   }
   return out;
 }
