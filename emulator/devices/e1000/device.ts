@@ -1,7 +1,8 @@
-// The Intel 82540EM as a GuestNic: PCI identity, the BAR0 register file with
-// its side effects, the BAR1 I/O window (IOADDR/IODATA, which Linux uses to
-// reset the 82540), link control, driver events and snapshots. Transmit,
-// receive, EEPROM, PHY and interrupts live in their own modules.
+// The Intel 82540EM as a GuestNic: PCI identity, BAR0 accesses of any size
+// (dispatched through the register table, register-table.ts), the BAR1 I/O
+// window (IOADDR/IODATA, which Linux uses to reset the 82540), link control,
+// driver events, tracing and snapshots. Transmit, receive, EEPROM, PHY and
+// interrupts live in their own modules.
 import type { Frame, FrameSink, RxOffloads } from '../../net/frame.ts';
 import { formatMac } from '../../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent, NicOptions } from '../../net/nic.ts';

@@ -23,7 +23,7 @@ export interface InterruptState {
 export class Interrupts {
   icr = 0;
   ims = 0;
-  /** ITR register value (256 ns units; 0 = no throttling). */
+  /** The ITR register itself (256 ns units; 0 = no throttling): MMIO reads and writes it here, and it is saved with this state. */
   itr = 0;
   /** Line assertions (rising edges) so far, for the benchmark's interrupts-per-packet. */
   assertions = 0;
