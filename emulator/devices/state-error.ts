@@ -1,9 +1,12 @@
-// Saved device state that cannot be restored (wrong version, a field out of
-// range): a snapshot file is input like any other, so restore refuses it
-// with this error instead of half-applying it.
+// The one error every device model throws when a saved state cannot be
+// restored (wrong model or version, a missing or malformed field): callers
+// (the VM restore, the web worker) catch one class whatever the NIC.
+
+/** A saved device state that does not fit the device; nothing of it was applied. */
 export class DeviceStateError extends Error {
+  /** `device` is the model ('e1000', 'virtio-net'); the message reads "<device> state: <message>". */
   constructor(readonly device: string, message: string) {
-    super(`${device}: ${message}`);
+    super(`${device} state: ${message}`);
     this.name = 'DeviceStateError';
   }
 }

@@ -11,6 +11,7 @@ import {
   type Platform,
   type TimerHandle,
   type Timers,
+  type TraceSink,
 } from '../platform.ts';
 
 export class FakeMemory implements GuestMemory {
@@ -164,7 +165,8 @@ export class FakePlatform implements Platform {
   readonly timers = new FakeTimers();
   readonly functions: FakePciFunction[] = [];
 
-  constructor(memorySize = 16 * 1024 * 1024) {
+  /** `trace` lets a test record the device's trace events. */
+  constructor(memorySize = 16 * 1024 * 1024, readonly trace?: TraceSink) {
     this.memory = new FakeMemory(memorySize);
   }
 

@@ -3,7 +3,8 @@
 // carries the serial console and the emulator's state.
 import { createRequire } from 'node:module';
 import { V86, type V86Options } from 'v86';
-import type { Platform, PciFunctionSpec } from '../platform.ts';
+import type { Platform, PciFunctionSpec, TraceSink } from '../platform.ts';
+import { traceSinkFromEnv } from '../trace.ts';
 import { busOf, cpuOf, virtioNetOf, type V86Cpu, type V86VirtioNetDevice } from './internals.ts';
 import { V86GuestMemory } from './memory.ts';
 import { PciBus, type HandlerErrorSink, type V86PciFunction } from './pci.ts';
@@ -28,6 +29,8 @@ export class V86Platform implements Platform {
   readonly memory: V86GuestMemory;
   readonly timers = new TrackedTimers();
   readonly pci: PciBus;
+  /** Device trace events to stderr, for the devices VMSWITCH_TRACE names. */
+  readonly trace: TraceSink | undefined = traceSinkFromEnv();
   /** Set when the machine runs v86's own virtio-net. */
   v86VirtioNet?: V86VirtioNetLink;
 

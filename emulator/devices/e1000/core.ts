@@ -1,7 +1,7 @@
 // What the transmit and receive engines need from the device around them.
 import type { Frame } from '../../net/frame.ts';
 import type { NicCounters } from '../../net/nic.ts';
-import type { GuestMemory } from '../../platform.ts';
+import type { GuestMemory, TraceSink } from '../../platform.ts';
 import type { Interrupts, DelayedCause } from './interrupts.ts';
 
 export interface E1000Core {
@@ -12,6 +12,8 @@ export interface E1000Core {
   readonly interrupts: Interrupts;
   readonly rxDelay: DelayedCause;
   readonly txDelay: DelayedCause;
+  /** Set only when tracing was asked for: test it before building an event. */
+  readonly trace: TraceSink | undefined;
   /** Raw register value at a BAR0 offset (no side effects). */
   reg(offset: number): number;
   setReg(offset: number, value: number): void;

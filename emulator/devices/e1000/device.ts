@@ -1,31 +1,23 @@
-// The Intel 82540EM as a GuestNic: PCI identity, the BAR0 register file with
-// its side effects, the BAR1 I/O window (IOADDR/IODATA, which Linux uses to
-// reset the 82540), link control, driver events and snapshots. Transmit,
-// receive, EEPROM, PHY and interrupts live in their own modules.
+// The Intel 82540EM as a GuestNic: PCI identity, BAR0 accesses of any size
+// (dispatched through the register table, register-table.ts), the BAR1 I/O
+// window (IOADDR/IODATA, which Linux uses to reset the 82540), link control,
+// driver events, tracing and snapshots. Transmit, receive, EEPROM, PHY and
+// interrupts live in their own modules.
 import type { Frame, FrameSink, RxOffloads } from '../../net/frame.ts';
-import { formatMac, parseMac } from '../../net/frame.ts';
+import { formatMac } from '../../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent, NicOptions } from '../../net/nic.ts';
 import { OffloadError, adaptForReceiver } from '../../net/offload.ts';
-import type { AccessSize, GuestMemory, PciFunction, Platform, TimerHandle, Timers } from '../../platform.ts';
+import type { AccessSize, GuestMemory, PciFunction, Platform, TimerHandle, Timers, TraceSink } from '../../platform.ts';
 import type { E1000Core } from './core.ts';
 import { Eeprom } from './eeprom.ts';
 import { DelayedCause, Interrupts } from './interrupts.ts';
-import { Phy, PHY_ADDRESS } from './phy.ts';
+import { Phy } from './phy.ts';
+import { REGISTER_AT, readRegister, resetRegisters, writeRegister, type Register, type RegisterHost } from './register-table.ts';
 import {
-  CTRL_PHY_RST,
-  CTRL_RST,
   ICR_LSC,
-  ICR_MDAC,
   ICR_RXT0,
   ICR_TXDW,
   IO_SIZE,
-  MDIC_ERROR,
-  MDIC_INT_EN,
-  MDIC_OP_READ,
-  MDIC_OP_WRITE,
-  MDIC_PHY_SHIFT,
-  MDIC_READY,
-  MDIC_REG_SHIFT,
   MMIO_SIZE,
   PCI_CLASS_ETHERNET,
   PCI_DEVICE_82540EM,
@@ -36,24 +28,14 @@ import {
   RCTL_LBM_MASK,
   RCTL_LBM_SHIFT,
   RCTL_LPE,
-  RDTR_FPD,
   REG,
-  RESET_VALUES,
   STAT,
-  STATS_END,
-  STATS_START,
-  STATUS_LU,
-  STATUS_RESET,
-  TCTL_EN,
-  buildKeepMasks,
 } from './registers.ts';
-import { MAX_FRAME_LPE, MAX_FRAME_NO_LPE, RxEngine } from './rx.ts';
-import { STATE_VERSION, assertE1000State, packRegisters, unpackRegisters, type E1000State } from './state.ts';
-import { TxEngine } from './tx.ts';
+import { MAX_FRAME_LPE, MAX_FRAME_NO_LPE, RxEngine, decodeRxState } from './rx.ts';
+import { STATE_VERSION, assertE1000State, packRegisters, unpackMac, unpackRegisters, type E1000State } from './state.ts';
+import { TxEngine, decodeTxState } from './tx.ts';
 
-const KEEP_MASKS = buildKeepMasks();
-/** Registers whose writes are commands (write-1-to-act): partial writes are not merged with the current value. */
-const COMMAND_REGISTERS = new Set<number>([REG.ICR, REG.ICS, REG.IMS, REG.IMC, REG.MDIC, REG.EERD]);
+const TDT_REGISTER = REGISTER_AT[REG.TDT >>> 2]!;
 const NO_GSO = new Set<never>();
 
 export class E1000 implements GuestNic, E1000Core {
@@ -64,6 +46,8 @@ export class E1000 implements GuestNic, E1000Core {
   readonly rxDelay: DelayedCause;
   readonly txDelay: DelayedCause;
   readonly pci: PciFunction;
+  /** The platform's trace sink, if tracing was asked for (tested before building any event). */
+  readonly trace: TraceSink | undefined;
   private readonly timers: Timers;
   private readonly regs = new Uint32Array(MMIO_SIZE / 4);
   private readonly eeprom: Eeprom;
@@ -81,11 +65,14 @@ export class E1000 implements GuestNic, E1000Core {
   private continuation: TimerHandle | null = null;
   private destroyed = false;
   private readonly listeners = new Set<(event: NicDriverEvent) => void>();
+  /** What the register table's handlers reach (built once). */
+  private readonly host: RegisterHost;
 
   constructor(platform: Platform, options: NicOptions) {
-    if (options.mac.length !== 6) throw new Error('e1000: a MAC address has 6 bytes');
+    if (options.mac.length !== 6) throw new TypeError('e1000: a MAC address has 6 bytes');
     this.memory = platform.memory;
     this.timers = platform.timers;
+    this.trace = platform.trace;
     this.currentMac = Uint8Array.from(options.mac);
     this.eeprom = new Eeprom(this.currentMac);
     this.pci = platform.addPciFunction({
@@ -101,11 +88,27 @@ export class E1000 implements GuestNic, E1000Core {
         { kind: 'io', size: IO_SIZE, handlers: { read: (o, s) => this.ioRead(o, s), write: (o, s, v) => this.ioWrite(o, s, v) } },
       ],
     });
-    this.interrupts = new Interrupts(this.pci.irq, this.timers);
+    this.interrupts = new Interrupts(this.pci.irq, this.timers, this.trace);
     this.rxDelay = new DelayedCause(this.interrupts, this.timers, ICR_RXT0);
     this.txDelay = new DelayedCause(this.interrupts, this.timers, ICR_TXDW);
     this.tx = new TxEngine(this);
     this.rx = new RxEngine(this);
+    const device = this;
+    this.host = {
+      regs: this.regs,
+      interrupts: this.interrupts,
+      rxDelay: this.rxDelay,
+      eeprom: this.eeprom,
+      phy: this.phy,
+      tx: this.tx,
+      rx: this.rx,
+      get linkUp() {
+        return device.linkUp;
+      },
+      reset: () => this.resetDevice(),
+      macChanged: () => this.checkMacChange(),
+      receiverChanged: () => this.updateDriverState('receiver disabled'),
+    };
     this.resetDevice();
   }
 
@@ -217,7 +220,8 @@ export class E1000 implements GuestNic, E1000Core {
     if (this.continuation || this.destroyed) return;
     this.continuation = this.timers.setTimeout(() => {
       this.continuation = null;
-      this.doorbell(() => this.tx.kick());
+      // Resumes as if the driver rang TDT again with the same tail.
+      this.doorbell(TDT_REGISTER, this.regs[TDT_REGISTER.index]!);
     }, 0);
   }
 
@@ -231,16 +235,16 @@ export class E1000 implements GuestNic, E1000Core {
     for (const listener of [...this.listeners]) listener(event);
   }
 
-  /** Runs guest-triggered work, then hands out what it produced (once, outside the work). */
-  private doorbell(work: () => void): void {
+  /** Runs a register write's work, then hands out what it produced (once, outside the work). */
+  private doorbell(register: Register, value: number): void {
     if (this.destroyed) return;
     if (this.inDoorbell) {
-      work();
+      writeRegister(this.host, register, value);
       return;
     }
     this.inDoorbell = true;
     try {
-      work();
+      writeRegister(this.host, register, value);
     } finally {
       this.inDoorbell = false;
     }
@@ -281,8 +285,7 @@ export class E1000 implements GuestNic, E1000Core {
 
   private resetDevice(): void {
     const wasReady = this.ready;
-    this.regs.fill(0);
-    for (const [offset, value] of RESET_VALUES) this.regs[offset >> 2] = value;
+    resetRegisters(this.regs);
     this.eeprom.reset();
     this.interrupts.reset();
     this.rxDelay.cancel();
@@ -324,171 +327,62 @@ export class E1000 implements GuestNic, E1000Core {
     this.emit({ type: 'mac', mac: Uint8Array.from(mac) });
   }
 
-  private status(): number {
-    let status = STATUS_RESET;
-    if (!this.linkUp) status &= ~STATUS_LU;
-    return status >>> 0;
-  }
+  // ---- bus access ------------------------------------------------------------------
 
-  /**
-   * A 32-bit register read. `clearing` is false for accesses that do not
-   * cover byte 0 of the register: read-to-clear registers (ICR, statistics)
-   * clear only on an access that includes their first byte, so a 16-bit read
-   * split into two byte reads by v86 clears once, on the first.
-   */
-  private read32(offset: number, clearing: boolean): number {
-    switch (offset) {
-      case REG.STATUS:
-        return this.status();
-      case REG.EECD:
-        return this.eeprom.readEecd();
-      case REG.ICR:
-        return clearing ? this.interrupts.readAndClear() : this.interrupts.icr;
-      case REG.ICS:
-      case REG.IMC:
-        return 0;
-      case REG.IMS:
-        return this.interrupts.ims;
-    }
-    const i = offset >>> 2;
-    const value = this.regs[i]!;
-    if (offset >= STATS_START && offset < STATS_END && clearing) {
-      this.regs[i] = 0;
-      // Reading the high half of a 64-bit counter clears both halves (as QEMU does).
-      if (offset === STAT.GORCH || offset === STAT.GOTCH || offset === STAT.TORH || offset === STAT.TOTH) this.regs[i - 1] = 0;
-    }
+  /** BAR0: the bus access, traced when asked. */
+  private mmioRead(offset: number, size: AccessSize): number {
+    const value = this.readAccess(offset, size);
+    if (this.trace) this.traceAccess('mmio.read', offset, size, value);
     return value;
   }
 
-  private write32(offset: number, value: number): void {
-    value >>>= 0;
-    switch (offset) {
-      case REG.CTRL:
-        if (value & CTRL_RST) {
-          this.resetDevice();
-          return;
-        }
-        if (value & CTRL_PHY_RST && !(this.regs[0]! & CTRL_PHY_RST)) this.phy.reset();
-        this.regs[0] = value & KEEP_MASKS.get(REG.CTRL)!;
-        return;
-      case REG.STATUS:
-        return;
-      case REG.EECD:
-        this.eeprom.writeEecd(value);
-        return;
-      case REG.EERD:
-        this.regs[REG.EERD >> 2] = this.eeprom.eerd(value);
-        return;
-      case REG.MDIC:
-        this.mdic(value);
-        return;
-      case REG.ICR:
-        this.interrupts.clear(value);
-        return;
-      case REG.ICS:
-        this.interrupts.raise(value);
-        return;
-      case REG.IMS:
-        this.interrupts.setMask(value);
-        return;
-      case REG.IMC:
-        this.interrupts.clearMask(value);
-        return;
-      case REG.ITR:
-        this.regs[REG.ITR >> 2] = value & 0xffff;
-        this.interrupts.itr = value & 0xffff;
-        return;
-      case REG.RCTL:
-        this.regs[REG.RCTL >> 2] = value;
-        this.updateDriverState('receiver disabled');
-        if (value & RCTL_EN) this.rx.drain();
-        return;
-      case REG.TCTL:
-        this.regs[REG.TCTL >> 2] = value;
-        if (value & TCTL_EN) this.tx.kick();
-        return;
-      case REG.TDT:
-        this.regs[REG.TDT >> 2] = value & 0xffff;
-        this.tx.kick();
-        return;
-      case REG.TDBAL:
-      case REG.TDBAH:
-      case REG.TDLEN:
-      case REG.TDH:
-        this.regs[offset >> 2] = value & KEEP_MASKS.get(offset)!;
-        this.tx.halted = false;
-        return;
-      case REG.RDT:
-        this.regs[REG.RDT >> 2] = value & 0xffff;
-        this.rx.drain();
-        return;
-      case REG.RDBAL:
-      case REG.RDBAH:
-      case REG.RDLEN:
-      case REG.RDH:
-        this.regs[offset >> 2] = value & KEEP_MASKS.get(offset)!;
-        this.rx.halted = false;
-        return;
-      case REG.RDTR:
-        this.regs[REG.RDTR >> 2] = value & 0xffff;
-        if (value & RDTR_FPD && this.rxDelay.pending) this.rxDelay.fire();
-        return;
-      case REG.RA:
-      case REG.RA + 4:
-        this.regs[offset >> 2] = value & KEEP_MASKS.get(offset)!;
-        this.checkMacChange();
-        return;
-    }
-    const mask = KEEP_MASKS.get(offset);
-    if (mask !== undefined) this.regs[offset >> 2] = (value & mask) >>> 0;
+  private mmioWrite(offset: number, size: AccessSize, value: number): void {
+    if (this.trace) this.traceAccess('mmio.write', offset, size, value >>> 0);
+    this.writeAccess(offset, size, value);
   }
 
-  private mdic(value: number): void {
-    const phyAddress = (value >>> MDIC_PHY_SHIFT) & 0x1f;
-    const phyReg = (value >>> MDIC_REG_SHIFT) & 0x1f;
-    let result = value & ~(MDIC_READY | MDIC_ERROR);
-    if (phyAddress !== PHY_ADDRESS) {
-      result |= MDIC_ERROR;
-    } else if (value & MDIC_OP_READ) {
-      result = (result & ~0xffff) | this.phy.read(phyReg);
-    } else if (value & MDIC_OP_WRITE) {
-      this.phy.write(phyReg, value & 0xffff);
-    }
-    this.regs[REG.MDIC >> 2] = (result | MDIC_READY) >>> 0;
-    if (value & MDIC_INT_EN) this.interrupts.raise(ICR_MDAC);
+  private traceAccess(event: string, offset: number, size: AccessSize, value: number): void {
+    const register = offset >= 0 && offset < MMIO_SIZE ? REGISTER_AT[offset >>> 2] : null;
+    this.trace!('e1000', event, { reg: register ? register.name : 'unknown', offset, size, value });
   }
 
-  // ---- bus access ------------------------------------------------------------------
-
-  private mmioRead(offset: number, size: AccessSize): number {
+  /**
+   * Any size at any offset. Read-to-clear registers (ICR, statistics) clear
+   * only on an access that covers their first byte, so a 16-bit read split
+   * into two byte reads by v86 clears once, on the first.
+   */
+  private readAccess(offset: number, size: AccessSize): number {
     if (offset < 0 || offset + size > MMIO_SIZE) return 0;
     const shift = (offset & 3) * 8;
     if (shift + size * 8 > 32) {
       // An access straddling two registers: assemble it byte by byte.
       let value = 0;
-      for (let b = 0; b < size; b++) value |= this.mmioRead(offset + b, 1) << (8 * b);
+      for (let b = 0; b < size; b++) value |= this.readAccess(offset + b, 1) << (8 * b);
       return value >>> 0;
     }
-    const value = this.read32(offset & ~3, shift === 0);
+    const register = REGISTER_AT[offset >>> 2];
+    if (!register) return 0;
+    const value = readRegister(this.host, register, shift === 0);
     if (size === 4) return value >>> 0;
     return (value >>> shift) & (size === 1 ? 0xff : 0xffff);
   }
 
-  private mmioWrite(offset: number, size: AccessSize, value: number): void {
+  private writeAccess(offset: number, size: AccessSize, value: number): void {
     if (offset < 0 || offset + size > MMIO_SIZE || this.destroyed) return;
     const shift = (offset & 3) * 8;
     if (shift + size * 8 > 32) {
-      for (let b = 0; b < size; b++) this.mmioWrite(offset + b, 1, (value >>> (8 * b)) & 0xff);
+      for (let b = 0; b < size; b++) this.writeAccess(offset + b, 1, (value >>> (8 * b)) & 0xff);
       return;
     }
-    const reg = offset & ~3;
+    const register = REGISTER_AT[offset >>> 2];
+    if (!register) return;
     let word = value >>> 0;
     if (size !== 4) {
       const mask = (size === 1 ? 0xff : 0xffff) << shift;
-      const current = COMMAND_REGISTERS.has(reg) ? 0 : this.read32(reg, false);
+      const current = register.command ? 0 : readRegister(this.host, register, false);
       word = ((current & ~mask) | ((value << shift) & mask)) >>> 0;
     }
-    this.doorbell(() => this.write32(reg, word));
+    this.doorbell(register, word);
   }
 
   private ioRead(offset: number, size: AccessSize): number {
@@ -532,9 +426,13 @@ export class E1000 implements GuestNic, E1000Core {
   }
 
   restoreState(state: unknown): void {
+    // Everything is checked and decoded before anything is applied: a bad state leaves the device as it was.
     assertE1000State(state);
-    const mac = parseMac(state.mac);
-    unpackRegisters(state.registers, this.regs);
+    const mac = unpackMac(state.mac);
+    const registers = unpackRegisters(state.registers);
+    const tx = decodeTxState(state.tx);
+    const rx = decodeRxState(state.rx);
+    this.regs.set(registers);
     this.ioAddress = state.ioAddress & (MMIO_SIZE - 4);
     this.currentMac = mac;
     this.linkUp = !!state.linkUp;
@@ -542,8 +440,8 @@ export class E1000 implements GuestNic, E1000Core {
     this.ready = !!state.driverReady;
     this.eeprom.restore(state.eeprom);
     this.phy.restore(state.phy);
-    this.tx.restore(state.tx);
-    this.rx.restore(state.rx);
+    this.tx.restore(tx);
+    this.rx.restore(rx);
     this.rxDelay.cancel();
     this.txDelay.cancel();
     this.interrupts.restore(state.interrupts);

@@ -4,7 +4,7 @@
 // burst of packets costs one interrupt. The line is always exactly
 // "ICR & IMS != 0" or lower (while throttled): never raised with nothing
 // pending, since Linux disables an IRQ that fires for nobody.
-import type { IrqLine, TimerHandle, Timers } from '../../platform.ts';
+import type { IrqLine, TimerHandle, Timers, TraceSink } from '../../platform.ts';
 import { ICR_VALID } from './registers.ts';
 
 const ITR_UNIT_MS = 256e-6;
@@ -23,7 +23,7 @@ export interface InterruptState {
 export class Interrupts {
   icr = 0;
   ims = 0;
-  /** ITR register value (256 ns units; 0 = no throttling). */
+  /** The ITR register itself (256 ns units; 0 = no throttling): MMIO reads and writes it here, and it is saved with this state. */
   itr = 0;
   /** Line assertions (rising edges) so far, for the benchmark's interrupts-per-packet. */
   assertions = 0;
@@ -33,6 +33,7 @@ export class Interrupts {
   constructor(
     private readonly irq: IrqLine,
     private readonly timers: Timers,
+    private readonly trace?: TraceSink,
   ) {}
 
   raise(causes: number): void {
@@ -70,7 +71,7 @@ export class Interrupts {
   update(): void {
     if ((this.icr & this.ims) === 0) {
       this.cancelThrottle();
-      this.irq.set(false);
+      this.lowerLine();
       return;
     }
     if (this.irq.level || this.throttleTimer) return;
@@ -86,7 +87,13 @@ export class Interrupts {
     // The platform delivers the raise once the register access has returned (see IrqLine in emulator/v86/pci.ts).
     this.assertions++;
     this.lastAssertAt = this.timers.now();
+    if (this.trace) this.trace('e1000', 'irq.raise', { icr: this.icr, ims: this.ims });
     this.irq.set(true);
+  }
+
+  private lowerLine(): void {
+    if (this.trace && this.irq.level) this.trace('e1000', 'irq.lower', { icr: this.icr, ims: this.ims });
+    this.irq.set(false);
   }
 
   private cancelThrottle(): void {
@@ -102,7 +109,7 @@ export class Interrupts {
     this.ims = 0;
     this.itr = 0;
     this.lastAssertAt = -Infinity;
-    this.irq.set(false);
+    this.lowerLine();
   }
 
   destroy(): void {
@@ -120,7 +127,7 @@ export class Interrupts {
     this.itr = state.itr & 0xffff;
     this.lastAssertAt = -Infinity;
     // v86 restores the line as it was; re-evaluate from the registers so it matches.
-    this.irq.set(false);
+    this.lowerLine();
     this.update();
   }
 }

@@ -1,8 +1,7 @@
 // Register map of the Intel 82540EM as the Linux e1000 driver uses it: byte
-// offsets into BAR0, bit names, reset values and the bits each register keeps.
-// Facts from Intel's 8254x manual, QEMU's e1000 and Linux's e1000_hw.h; the
-// keep-masks are the ones the driver's own register self-test
-// (e1000_ethtool.c reg_pattern_test) checks bit for bit.
+// offsets into BAR0 and bit names. Facts from Intel's 8254x manual, QEMU's
+// e1000 and Linux's e1000_hw.h. What each register does (reset value, the bits
+// it keeps, its side effects) is in register-table.ts.
 
 export const MMIO_SIZE = 128 * 1024;
 export const IO_SIZE = 0x40;
@@ -167,78 +166,6 @@ export const RXCSUM_TUOFL = 1 << 9;
 
 export const RAH_AV = 1 << 31;
 export const RDTR_FPD = 1 << 31;
-
-/** Reset values, from QEMU's mac_reg_init and the 8254x manual. */
-export const RESET_VALUES: ReadonlyMap<number, number> = new Map<number, number>([
-  [REG.CTRL, 0x00140240],
-  [REG.STATUS, STATUS_RESET],
-  [REG.EECD, 0],
-  [REG.CTRL_EXT, 0],
-  [REG.VET, 0x8100],
-  [REG.LEDCTL, 0x07068302],
-  [REG.PBA, 0x00100030],
-  [REG.TIPG, 0x0060200a],
-  [REG.TXDCTL, 0x00010000],
-  [REG.RXDCTL, 0x00010000],
-  [REG.RXCSUM, RXCSUM_IPOFL | RXCSUM_TUOFL],
-  [REG.MANC, 0x00060000],
-]);
-
-/**
- * Bits each plain storage register keeps. Offsets not listed here (and not
- * handled specially by the device) read 0 and ignore writes.
- */
-export function buildKeepMasks(): Map<number, number> {
-  const masks = new Map<number, number>([
-    [REG.CTRL, 0xffffffff & ~CTRL_RST],
-    [REG.CTRL_EXT, 0xffffffff],
-    [REG.FCAL, 0xffffffff],
-    [REG.FCAH, 0x0000ffff],
-    [REG.FCT, 0x0000ffff],
-    [REG.VET, 0x0000ffff],
-    [REG.ITR, 0x0000ffff],
-    [REG.RCTL, 0xffffffff],
-    [REG.FCTTV, 0x0000ffff],
-    [REG.TXCW, 0xc000ffff],
-    [REG.RXCW, 0],
-    [REG.TCTL, 0xffffffff],
-    [REG.TIPG, 0x3fffffff],
-    [REG.LEDCTL, 0xffffffff],
-    [REG.PBA, 0x0000ffff],
-    [REG.FCRTL, 0x8000fff8],
-    [REG.FCRTH, 0x0000fff8],
-    [REG.RDBAL, 0xfffffff0],
-    [REG.RDBAH, 0xffffffff],
-    [REG.RDLEN, 0x000fff80],
-    [REG.RDH, 0x0000ffff],
-    [REG.RDT, 0x0000ffff],
-    [REG.RDTR, 0x0000ffff],
-    [REG.RXDCTL, 0xffffffff],
-    [REG.RADV, 0x0000ffff],
-    [REG.RSRPD, 0x00000fff],
-    [REG.TXDMAC, 0x00000001],
-    [REG.TDBAL, 0xfffffff0],
-    [REG.TDBAH, 0xffffffff],
-    [REG.TDLEN, 0x000fff80],
-    [REG.TDH, 0x0000ffff],
-    [REG.TDT, 0x0000ffff],
-    [REG.TIDV, 0x0000ffff],
-    [REG.TXDCTL, 0xffffffff],
-    [REG.TADV, 0x0000ffff],
-    [REG.TSPMT, 0xffffffff],
-    [REG.RXCSUM, 0x000007ff],
-    [REG.WUC, 0x0000000f],
-    [REG.WUFC, 0x000000ff],
-    [REG.MANC, 0xffffffff],
-  ]);
-  for (let i = 0; i < MTA_ENTRIES; i++) masks.set(REG.MTA + 4 * i, 0xffffffff);
-  for (let i = 0; i < VFTA_ENTRIES; i++) masks.set(REG.VFTA + 4 * i, 0xffffffff);
-  for (let i = 0; i < RA_ENTRIES; i++) {
-    masks.set(REG.RA + 8 * i, 0xffffffff);
-    masks.set(REG.RA + 8 * i + 4, 0x8003ffff);
-  }
-  return masks;
-}
 
 /** RCTL.BSIZE/BSEX to a receive buffer size in bytes. */
 export function receiveBufferSize(rctl: number): number {

@@ -6,6 +6,7 @@
 // RDT write; past the bound it is dropped (MPC).
 import type { Frame } from '../../net/frame.ts';
 import { ETH_HEADER_LENGTH } from '../../net/frame.ts';
+import { encodeBase64 } from '../../encoding.ts';
 import { DmaError } from '../../platform.ts';
 import { address64, type E1000Core } from './core.ts';
 import { RXD_STAT_DD, RXD_STAT_EOP, RXD_STAT_VP, receiveChecksumStatus } from './offloads.ts';
@@ -30,6 +31,7 @@ import {
   STAT,
   receiveBufferSize,
 } from './registers.ts';
+import { decodeSavedBytes, stateError } from './state.ts';
 
 /**
  * Frames held while the ring is full. A 64 KiB TSO send reaches us as ~45
@@ -167,6 +169,7 @@ export class RxEngine {
   drain(): void {
     const core = this.core;
     if (!this.pending.length) return;
+    const startHead = core.reg(REG.RDH);
     let delivered = 0;
     while (this.pending.length) {
       const result = this.deliver(this.pending[0]!);
@@ -178,6 +181,7 @@ export class RxEngine {
       this.pending.shift();
       if (result === 'delivered') delivered++;
     }
+    if (core.trace) core.trace('e1000', 'rx.ring', { head: startHead, tail: core.reg(REG.RDT), frames: delivered, headAfter: core.reg(REG.RDH), queued: this.pending.length });
     if (delivered) {
       core.rxDelay.packet(core.reg(REG.RDTR) & 0xffff, core.reg(REG.RADV) & 0xffff);
       const count = core.reg(REG.RDLEN) >>> 4;
@@ -252,17 +256,34 @@ export class RxEngine {
   save(): RxState {
     return {
       halted: this.halted,
-      pending: this.pending.map((p) => ({ data: Buffer.from(p.data).toString('base64'), status: p.status, errors: p.errors, special: p.special })),
+      pending: this.pending.map((p) => ({ data: encodeBase64(p.data), status: p.status, errors: p.errors, special: p.special })),
     };
   }
 
-  restore(state: RxState): void {
-    this.halted = !!state.halted;
-    this.pending = (state.pending ?? []).slice(0, RX_QUEUE_LIMIT).map((p) => ({
-      data: new Uint8Array(Buffer.from(p.data, 'base64')),
+  /** Applies a state decodeRxState accepted. */
+  restore(state: RxRestore): void {
+    this.halted = state.halted;
+    this.pending = state.pending;
+  }
+}
+
+/** Saved receive state, checked and decoded: applying it cannot fail. */
+export interface RxRestore {
+  halted: boolean;
+  pending: PendingFrame[];
+}
+
+export function decodeRxState(state: RxState): RxRestore {
+  const saved: unknown = state.pending ?? [];
+  if (!Array.isArray(saved)) throw stateError('rx.pending is not a list');
+  const pending = (saved as RxState['pending']).slice(0, RX_QUEUE_LIMIT).map((p, i) => {
+    if (typeof p !== 'object' || p === null) throw stateError(`rx.pending[${i}] is not an object`);
+    return {
+      data: decodeSavedBytes(p.data, `rx.pending[${i}]`),
       status: p.status & 0xff,
       errors: p.errors & 0xff,
       special: p.special & 0xffff,
-    }));
-  }
+    };
+  });
+  return { halted: !!state.halted, pending };
 }

@@ -3,6 +3,7 @@
 // MDIC) written the way Linux's e1000 driver does them.
 import { FakePlatform, type FakePciFunction } from '../../testing/fake-platform.ts';
 import type { Frame, FrameSink } from '../../net/frame.ts';
+import type { TraceSink } from '../../platform.ts';
 import { E1000 } from './device.ts';
 import { EECD_CS, EECD_DI, EECD_DO, EECD_GNT, EECD_REQ, EECD_SK, MDIC_OP_READ, MDIC_OP_WRITE, MDIC_READY, REG, RCTL_BAM, RCTL_EN, TCTL_EN, TCTL_PSP } from './registers.ts';
 import type { TxContext } from './offloads.ts';
@@ -29,8 +30,8 @@ export class Harness {
   rxBufferSize = 2048;
   txCount = 0;
 
-  constructor(memorySize = 8 * 1024 * 1024, mac = TEST_MAC) {
-    this.platform = new FakePlatform(memorySize);
+  constructor(memorySize = 8 * 1024 * 1024, mac = TEST_MAC, trace?: TraceSink) {
+    this.platform = new FakePlatform(memorySize, trace);
     this.nic = new E1000(this.platform, { mac });
     this.fn = this.platform.functions[0]!;
     this.nic.setTransmitSink(this.sink);

@@ -5,6 +5,7 @@
 // (ring beyond RAM, head/tail past the ring, bad TSO fields) is counted and
 // stops the ring until the driver reprograms it or resets the device.
 import type { Frame } from '../../net/frame.ts';
+import { encodeBase64 } from '../../encoding.ts';
 import { DmaError } from '../../platform.ts';
 import { OffloadError } from '../../net/offload.ts';
 import { address64, type E1000Core } from './core.ts';
@@ -29,6 +30,7 @@ import {
   type TxContext,
 } from './offloads.ts';
 import { CTRL_VME, ICR_TXDW, ICR_TXQE, REG, STAT, TCTL_EN, TCTL_PSP } from './registers.ts';
+import { decodeSavedBytes, stateError } from './state.ts';
 
 /** Descriptors handled per doorbell before the rest is deferred to a timer. */
 export const TX_DESCRIPTORS_PER_KICK = 1024;
@@ -103,6 +105,7 @@ export class TxEngine {
       return;
     }
     const base = address64(core.reg(REG.TDBAL), core.reg(REG.TDBAH));
+    const startHead = head;
     let descriptors = 0;
     let bytes = 0;
     let wroteBack = false;
@@ -158,6 +161,7 @@ export class TxEngine {
       head = head + 1 === count ? 0 : head + 1;
     }
     core.setReg(REG.TDH, head);
+    if (core.trace) core.trace('e1000', 'tx.ring', { head: startHead, tail, descriptors, headAfter: head });
     if (wroteBack) {
       if (delayInterrupt && core.reg(REG.TIDV) > 0) core.txDelay.packet(core.reg(REG.TIDV), core.reg(REG.TADV));
       else core.txDelay.fire();
@@ -257,7 +261,7 @@ export class TxEngine {
       halted: this.halted,
       partial: this.started
         ? {
-            data: Buffer.from(this.buffer.subarray(0, this.length)).toString('base64'),
+            data: encodeBase64(this.buffer.subarray(0, this.length)),
             overflow: this.overflow,
             legacy: this.legacy,
             cso: this.cso,
@@ -270,15 +274,15 @@ export class TxEngine {
     };
   }
 
-  restore(state: TxState): void {
-    this.context = { ...EMPTY_CONTEXT, ...state.context };
-    this.halted = !!state.halted;
+  /** Applies a state decodeTxState accepted. */
+  restore(state: TxRestore): void {
+    this.context = state.context;
+    this.halted = state.halted;
     this.dropPartial();
     const p = state.partial;
     if (p) {
-      const data = Buffer.from(p.data, 'base64');
-      this.length = Math.min(data.length, MAX_PACKET_SIZE);
-      this.buffer.set(data.subarray(0, this.length));
+      this.length = Math.min(p.data.length, MAX_PACKET_SIZE);
+      this.buffer.set(p.data.subarray(0, this.length));
       this.started = true;
       this.overflow = !!p.overflow;
       this.legacy = !!p.legacy;
@@ -289,6 +293,24 @@ export class TxEngine {
       this.tse = !!p.tse;
     }
   }
+}
+
+/** Saved transmit state, checked and decoded: applying it cannot fail. */
+export interface TxRestore {
+  context: TxContext;
+  halted: boolean;
+  partial: (Omit<NonNullable<TxState['partial']>, 'data'> & { data: Uint8Array }) | null;
+}
+
+export function decodeTxState(state: TxState): TxRestore {
+  const p: unknown = state.partial;
+  if (p !== null && p !== undefined && typeof p !== 'object') throw stateError('tx.partial is not an object');
+  const partial = state.partial;
+  return {
+    context: { ...EMPTY_CONTEXT, ...state.context },
+    halted: !!state.halted,
+    partial: partial ? { ...partial, data: decodeSavedBytes(partial.data, 'tx.partial') } : null,
+  };
 }
 
 export const TX_INTERRUPT = ICR_TXDW;
