@@ -99,7 +99,7 @@ test('a refused restore throws DeviceStateError before it applies anything', () 
   d.nic.receive([{ data: waiting }]); // no receive buffers yet: the frame waits in the backlog
   assert.throws(
     () => d.nic.restoreState(bad),
-    (error: unknown) => error instanceof DeviceStateError && error.name === 'DeviceStateError' && error.device === 'virtio-net' && /^virtio-net: bad saved state \(features\)$/.test(error.message),
+    (error: unknown) => error instanceof DeviceStateError && error.name === 'DeviceStateError' && error.device === 'virtio-net' && /^virtio-net state: bad saved state \(features\)$/.test(error.message),
   );
   assert.throws(() => d.nic.restoreState(null), DeviceStateError);
   assert.equal(d.nic.counters.rxDropped.restore, undefined, 'the backlog was kept');
