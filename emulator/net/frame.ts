@@ -60,10 +60,26 @@ export const ETH_TYPE_IPV6 = 0x86dd;
 export const ETH_TYPE_VLAN = 0x8100;
 export const ETH_TYPE_ARP = 0x0806;
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+/** A MAC as text: `02:00:00:00:00:01` (the one form in snapshots, events and the UI). */
 export function formatMac(mac: Uint8Array): string {
-  return Array.from(mac.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+  return formatMacAt(mac, 0);
 }
 
+/**
+ * The MAC at `bytes[offset..offset+6)`, as formatMac writes it, without a
+ * subarray (hot paths read MACs inside frames). A truncated frame gives the
+ * bytes that are there.
+ */
+export function formatMacAt(bytes: Uint8Array, offset: number): string {
+  const end = Math.min(offset + 6, bytes.length);
+  let text = '';
+  for (let i = offset; i < end; i++) text += (i === offset ? '' : ':') + HEX_BYTE[bytes[i]!];
+  return text;
+}
+
+/** Reads formatMac's form (or with dashes); throws on anything else. */
 export function parseMac(text: string): Uint8Array {
   const parts = text.split(/[:-]/);
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{1,2}$/.test(p))) {

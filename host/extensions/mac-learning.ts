@@ -4,6 +4,7 @@
 // age out (injectable clock), the table has a size limit, and a NIC's entries
 // are flushed when it disconnects or its port goes. It vetoes VLAN properties
 // it cannot enforce.
+import { formatMac } from '../../emulator/net/frame.ts';
 import type { Extension, ExtensionContext, IngressBatch } from '../extension.ts';
 import type { NicInfo } from '../nic.ts';
 import type { OidReply, OidRequest, OidStatus } from '../oid.ts';
@@ -187,7 +188,7 @@ export class MacLearningForwarder implements Extension {
     if (!entry) return undefined;
     const now = this.context ? this.context.now() : Date.now();
     if (now - entry.lastSeen > this.agingMs) return undefined;
-    return { vlan, mac: keyToMac(macKey(mac, 0)), portId: entry.nic.portId, nicIndex: entry.nic.index, lastSeen: entry.lastSeen };
+    return { vlan, mac: formatMac(mac), portId: entry.nic.portId, nicIndex: entry.nic.index, lastSeen: entry.lastSeen };
   }
 
   flushPort(portId: number): void {
@@ -262,6 +263,5 @@ export function macKey(data: Uint8Array, offset: number): number {
 function keyToMac(key: number): string {
   const hi = Math.floor(key / 0x1000000);
   const lo = key % 0x1000000;
-  const bytes = [(hi >> 16) & 0xff, (hi >> 8) & 0xff, hi & 0xff, (lo >> 16) & 0xff, (lo >> 8) & 0xff, lo & 0xff];
-  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return formatMac(Uint8Array.of((hi >> 16) & 0xff, (hi >> 8) & 0xff, hi & 0xff, (lo >> 16) & 0xff, (lo >> 8) & 0xff, lo & 0xff));
 }

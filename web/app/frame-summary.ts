@@ -1,6 +1,7 @@
 // One line per frame for the switch panel's "last frames" list: what a person
 // scanning a capture wants (ARP who-has, ICMP echo seq, TCP flags), never a
 // full dissector. Works on truncated or malformed frames (says so).
+import { formatMacAt } from '../../emulator/net/frame.ts';
 
 export interface FrameSummary {
   src: string;
@@ -9,12 +10,6 @@ export interface FrameSummary {
   type: string;
   summary: string;
   vlan?: number;
-}
-
-const hex2 = (b: number) => b.toString(16).padStart(2, '0');
-
-function mac(data: Uint8Array, at: number): string {
-  return Array.from(data.subarray(at, at + 6), hex2).join(':');
 }
 
 function ipv4(data: Uint8Array, at: number): string {
@@ -102,7 +97,7 @@ function transport(proto: number, data: Uint8Array, at: number, src: string, dst
 
 export function summarizeFrame(data: Uint8Array): FrameSummary {
   if (data.length < 14) return { src: '?', dst: '?', type: 'runt', summary: `${data.length}-byte runt frame` };
-  const result: FrameSummary = { src: mac(data, 6), dst: mac(data, 0), type: '', summary: '' };
+  const result: FrameSummary = { src: formatMacAt(data, 6), dst: formatMacAt(data, 0), type: '', summary: '' };
   let etherType = u16(data, 12);
   let at = 14;
   if (etherType === 0x8100 && data.length >= 18) {
@@ -119,7 +114,7 @@ export function summarizeFrame(data: Uint8Array): FrameSummary {
       const sender = ipv4(data, at + 14);
       const target = ipv4(data, at + 24);
       result.summary =
-        op === 1 ? `who has ${target}? tell ${sender}` : op === 2 ? `${sender} is at ${mac(data, at + 8)}` : `ARP op ${op} ${sender} → ${target}`;
+        op === 1 ? `who has ${target}? tell ${sender}` : op === 2 ? `${sender} is at ${formatMacAt(data, at + 8)}` : `ARP op ${op} ${sender} → ${target}`;
     }
   } else if (etherType === 0x0800) {
     if (data.length < at + 20 || data[at]! >> 4 !== 4) {

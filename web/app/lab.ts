@@ -14,6 +14,7 @@ import { PcapngCapture } from '../../host/extensions/capture/capture.ts';
 import { SwitchPortAttachment } from '../../host/attach.ts';
 import type { NicModel } from '../../emulator/net/nic.ts';
 import { NIC_MODELS } from '../../emulator/net/nic.ts';
+import { formatMac } from '../../emulator/net/frame.ts';
 import { RemoteNic } from './remote-nic.ts';
 import { FrameLog } from './frame-log.ts';
 import type { FromWorker, ImageUrls, ToWorker, VmBootConfig, VmPhase } from '../worker/protocol.ts';
@@ -81,8 +82,7 @@ export class LabVm {
 
   macFor(nicIndex: number): string {
     // Locally administered, unique per VM and NIC on this page.
-    const bytes = [0x02, 0x76, 0x6d, this.number & 0xff, nicIndex & 0xff, (this.number >> 8) & 0xff];
-    return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+    return formatMac(Uint8Array.of(0x02, 0x76, 0x6d, this.number & 0xff, nicIndex & 0xff, (this.number >> 8) & 0xff));
   }
 
   markStart(): void {
