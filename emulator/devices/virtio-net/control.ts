@@ -1,6 +1,7 @@
 // The control virtqueue (virtio-net 5.1.6.5): the queue walk, its commands,
 // and the receive filter they program: promiscuous / all-multicast modes and
 // the MAC table.
+import { formatMacAt } from '../../net/frame.ts';
 import { DEVICE_NAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
 import { VirtqueueError, gatherReadable, type Virtqueue } from './virtqueue.ts';
 
@@ -23,16 +24,11 @@ export const MAC_TABLE_ENTRIES = 64;
 export interface RxFilterState {
   promisc: boolean;
   allmulti: boolean;
+  /** The tables' MACs in formatMac's form (net/frame.ts). */
   unicast: string[];
   multicast: string[];
   unicastOverflow: boolean;
   multicastOverflow: boolean;
-}
-
-function macKey(bytes: Uint8Array, at = 0): string {
-  let key = '';
-  for (let i = 0; i < 6; i++) key += bytes[at + i]!.toString(16).padStart(2, '0');
-  return key;
 }
 
 export class RxFilter {
@@ -59,11 +55,11 @@ export class RxFilter {
     if (data.length < 6) return false;
     if (data[0]! & 1) {
       if (data[0] === 0xff && data[1] === 0xff && data[2] === 0xff && data[3] === 0xff && data[4] === 0xff && data[5] === 0xff) return true;
-      return this.allmulti || this.multicastOverflow || this.multicast.has(macKey(data));
+      return this.allmulti || this.multicastOverflow || this.multicast.has(formatMacAt(data, 0));
     }
     let own = true;
     for (let i = 0; i < 6; i++) if (data[i] !== ownMac[i]) own = false;
-    return own || this.unicastOverflow || this.unicast.has(macKey(data));
+    return own || this.unicastOverflow || this.unicast.has(formatMacAt(data, 0));
   }
 
   /** VIRTIO_NET_CTRL_MAC_TABLE_SET: two tables, each a le32 count then count MACs. Returns false when malformed. */
@@ -78,7 +74,7 @@ export class RxFilter {
       at += 4;
       if (count > (data.length - at) / 6) return false;
       const set = new Set<string>();
-      if (count <= MAC_TABLE_ENTRIES) for (let i = 0; i < count; i++) set.add(macKey(data, at + 6 * i));
+      if (count <= MAC_TABLE_ENTRIES) for (let i = 0; i < count; i++) set.add(formatMacAt(data, at + 6 * i));
       tables.push(set);
       overflow.push(count > MAC_TABLE_ENTRIES);
       at += 6 * count;

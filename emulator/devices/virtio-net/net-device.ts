@@ -4,7 +4,7 @@
 // keeps the GuestNic surface, feature negotiation, queue setup, driver state
 // and snapshots.
 import { DmaError, type GuestMemory, type PciFunction, type Platform, type Timers, type TraceSink } from '../../platform.ts';
-import type { Frame, FrameSink, GsoType, RxOffloads } from '../../net/frame.ts';
+import { formatMac, parseMac, type Frame, type FrameSink, type GsoType, type RxOffloads } from '../../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent } from '../../net/nic.ts';
 import { MAX_GSO_FRAME_SIZE } from '../../net/offload.ts';
 import { DeviceStateError } from '../state-error.ts';
@@ -37,7 +37,7 @@ import {
   type TransportDevice,
 } from './pci-transport.ts';
 import { RxEngine } from './rx.ts';
-import { STATE_VERSION, macFromHex, macToHex, parseState, type VirtioNetState } from './state.ts';
+import { STATE_VERSION, parseState, type VirtioNetState } from './state.ts';
 import { TX_INTERRUPT_HOLD_MS, TxEngine } from './tx.ts';
 import { Virtqueue, VirtqueueError } from './virtqueue.ts';
 
@@ -338,7 +338,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
       transport,
       queues,
       features: this.features.toString(16),
-      mac: macToHex(this.currentMac),
+      mac: formatMac(this.currentMac),
       linkUp: this.link,
       filter: this.filter.saveState(),
     };
@@ -353,7 +353,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
     this.queues.forEach((q, i) => q.restoreState(state.queues[i]!));
     this.features = features;
     this.applyFeatures();
-    this.currentMac = macFromHex(state.mac);
+    this.currentMac = parseMac(state.mac);
     this.link = state.linkUp;
     this.filter.restoreState(state.filter);
     this.transport.restoreState(state.transport);

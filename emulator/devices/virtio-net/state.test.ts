@@ -4,15 +4,14 @@ import type { Frame } from '../../net/frame.ts';
 import { patternBytes } from '../../net/testing-packets.ts';
 import { FakePlatform } from '../../testing/fake-platform.ts';
 import { DeviceStateError } from '../state-error.ts';
-import { CTRL_CLASS_RX, CTRL_RX_PROMISC } from './control.ts';
+import { CTRL_CLASS_MAC, CTRL_CLASS_RX, CTRL_MAC_ADDR_SET, CTRL_MAC_TABLE_SET, CTRL_RX_PROMISC } from './control.ts';
 import { NET_HDR_SIZE } from './header.ts';
 import { TestDriver } from './testing-driver.ts';
 
 const OWN = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 
 /** The "snapshot": the device state through JSON, the same RAM contents, a fresh platform and device. */
-function snapshotAndRestore(d: TestDriver): TestDriver {
-  const saved = JSON.parse(JSON.stringify(d.nic.saveState()));
+function snapshotAndRestore(d: TestDriver, saved: unknown = JSON.parse(JSON.stringify(d.nic.saveState()))): TestDriver {
   const platform = new FakePlatform(d.platform.memory.size);
   platform.memory.bytes.set(d.platform.memory.bytes);
   const restored = new TestDriver({ platform });
@@ -107,4 +106,36 @@ test('a refused restore throws DeviceStateError before it applies anything', () 
   d.rx.add([{ addr: d.arena.alloc(1536), length: 1536, write: true }]);
   d.rx.kick();
   assert.deepEqual(d.rx.takeUsed(), [{ id: 0, len: NET_HDR_SIZE + 100 }]);
+});
+
+test('a state saved before version 2 (MACs as 12 hex digits) restores with the same MAC and MAC tables', () => {
+  const d = new TestDriver().start();
+  d.control(CTRL_CLASS_RX, CTRL_RX_PROMISC, Uint8Array.of(0));
+  // One unicast (52:54:00:99:99:99) and one multicast (01:00:5e:00:00:fb) entry, each table a le32 count then MACs.
+  d.control(CTRL_CLASS_MAC, CTRL_MAC_TABLE_SET, Uint8Array.of(1, 0, 0, 0, 0x52, 0x54, 0, 0x99, 0x99, 0x99, 1, 0, 0, 0, 0x01, 0x00, 0x5e, 0, 0, 0xfb));
+  d.control(CTRL_CLASS_MAC, CTRL_MAC_ADDR_SET, Uint8Array.of(0x52, 0x54, 0, 0xab, 0xcd, 0xef));
+  const current = JSON.parse(JSON.stringify(d.nic.saveState()));
+  assert.equal(current.version, 2);
+  assert.equal(current.mac, '52:54:00:ab:cd:ef');
+  assert.deepEqual([current.filter.unicast, current.filter.multicast], [['52:54:00:99:99:99'], ['01:00:5e:00:00:fb']]);
+
+  // What `vmswitch boot --save` wrote before: the same state, version 1, MACs as 12 hex digits.
+  const old = { ...current, version: 1, mac: '525400abcdef', filter: { ...current.filter, unicast: ['525400999999'], multicast: ['01005e0000fb'] } };
+  const restored = snapshotAndRestore(d, old);
+  assert.deepEqual([...restored.nic.mac], [0x52, 0x54, 0, 0xab, 0xcd, 0xef]);
+  assert.deepEqual(JSON.parse(JSON.stringify(restored.nic.saveState())), current, 'saved again in the current form');
+  const to = (dst: number[]) => {
+    const data = patternBytes(100);
+    data.set(dst);
+    restored.nic.receive([{ data }]);
+    return restored.nic.counters.rxDropped.filtered ?? 0;
+  };
+  assert.equal(to([0x52, 0x54, 0, 0x99, 0x99, 0x99]), 0, 'unicast table entry');
+  assert.equal(to([0x01, 0x00, 0x5e, 0, 0, 0xfb]), 0, 'multicast table entry');
+  assert.equal(to([0x52, 0x54, 0, 1, 1, 1]), 1, 'not in the table');
+
+  // Each version reads only its own form.
+  assert.throws(() => restored.nic.restoreState({ ...old, mac: '52:54:00:ab:cd:ef' }), (e: unknown) => e instanceof DeviceStateError && /\(mac\)/.test(e.message));
+  assert.throws(() => restored.nic.restoreState({ ...current, mac: '525400abcdef' }), (e: unknown) => e instanceof DeviceStateError && /\(mac\)/.test(e.message));
+  assert.throws(() => restored.nic.restoreState({ ...old, filter: { ...old.filter, unicast: ['52:54:00:99:99:99'] } }), /filter.unicast is not a MAC list/);
 });

@@ -1,12 +1,16 @@
 // The JSON-serialisable state saved beside the v86 state in a VM snapshot,
 // and its validation on restore (a snapshot file is input like any other).
+import { formatMac, parseMac } from '../../net/frame.ts';
 import { DeviceStateError } from '../state-error.ts';
 import type { RxFilterState } from './control.ts';
 import { DEVICE_NAME } from './core.ts';
 import type { TransportState } from './pci-transport.ts';
 import type { VirtqueueState } from './virtqueue.ts';
 
-export const STATE_VERSION = 1;
+/** 2: MACs in formatMac's form (`02:00:00:00:00:01`), as every other snapshot field. */
+export const STATE_VERSION = 2;
+/** States saved before (`vmswitch boot --save`) wrote MACs as 12 hex digits; they still restore. */
+const HEX_MAC_VERSION = 1;
 
 export interface VirtioNetState {
   version: number;
@@ -14,6 +18,7 @@ export interface VirtioNetState {
   queues: VirtqueueState[];
   /** Negotiated features (hex); meaningful once FEATURES_OK is set. */
   features: string;
+  /** formatMac's form (net/frame.ts). */
   mac: string;
   linkUp: boolean;
   filter: RxFilterState;
@@ -45,14 +50,30 @@ function hex(record: Record<string, unknown>, key: string, where: string): strin
   return value;
 }
 
-function macList(value: unknown, where: string): string[] {
-  if (!Array.isArray(value) || !value.every((m) => typeof m === 'string' && /^[0-9a-f]{12}$/.test(m))) fail(`${where} is not a MAC list`);
-  return value as string[];
+/** A saved MAC in formatMac's form whatever form its version wrote, or undefined when it is none. */
+function savedMac(value: unknown, version: number): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  let text = value;
+  if (version === HEX_MAC_VERSION) {
+    if (!/^[0-9a-f]{12}$/.test(value)) return undefined;
+    text = value.match(/../g)!.join(':');
+  }
+  try {
+    return formatMac(parseMac(text));
+  } catch {
+    return undefined;
+  }
+}
+
+function macList(value: unknown, version: number, where: string): string[] {
+  if (!Array.isArray(value)) fail(`${where} is not a MAC list`);
+  return value.map((m: unknown) => savedMac(m, version) ?? fail(`${where} is not a MAC list`));
 }
 
 export function parseState(raw: unknown, queueCount: number): VirtioNetState {
   if (!isRecord(raw)) fail('not an object');
-  if (raw.version !== STATE_VERSION) fail(`version ${String(raw.version)}, expected ${STATE_VERSION}`);
+  const version = raw.version;
+  if (version !== STATE_VERSION && version !== HEX_MAC_VERSION) fail(`version ${String(version)}, expected ${HEX_MAC_VERSION} or ${STATE_VERSION}`);
   const t = raw.transport;
   if (!isRecord(t)) fail('transport missing');
   const transport: TransportState = {
@@ -84,27 +105,19 @@ export function parseState(raw: unknown, queueCount: number): VirtioNetState {
   const filter: RxFilterState = {
     promisc: bool(f, 'promisc', 'filter'),
     allmulti: bool(f, 'allmulti', 'filter'),
-    unicast: macList(f.unicast, 'filter.unicast'),
-    multicast: macList(f.multicast, 'filter.multicast'),
+    unicast: macList(f.unicast, version, 'filter.unicast'),
+    multicast: macList(f.multicast, version, 'filter.multicast'),
     unicastOverflow: bool(f, 'unicastOverflow', 'filter'),
     multicastOverflow: bool(f, 'multicastOverflow', 'filter'),
   };
-  if (typeof raw.mac !== 'string' || !/^[0-9a-f]{12}$/.test(raw.mac)) fail('mac');
+  const mac = savedMac(raw.mac, version) ?? fail('mac');
   return {
     version: STATE_VERSION,
     transport,
     queues,
     features: hex(raw, 'features', 'state'),
-    mac: raw.mac,
+    mac,
     linkUp: bool(raw, 'linkUp', 'state'),
     filter,
   };
-}
-
-export function macToHex(mac: Uint8Array): string {
-  return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-export function macFromHex(text: string): Uint8Array {
-  return Uint8Array.from({ length: 6 }, (_, i) => parseInt(text.slice(2 * i, 2 * i + 2), 16));
 }
