@@ -8,6 +8,7 @@ import { ensureImage, imagePaths, READY_LINE, type GuestImage } from '../guest-i
 import { SerialConsole } from './console.ts';
 import { nicFactory } from './devices/index.ts';
 import { ShellSession, type ExecOptions, type ExecResult } from './exec.ts';
+import { GuestEndWatch, type GuestEnd } from './guest-end.ts';
 import { formatMac, parseMac } from './net/frame.ts';
 import { ALL_NIC_MODELS, type GuestNic, type NicAttacher, type NicAttachment, type NicModel } from './net/nic.ts';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, type SnapshotHeader } from './snapshot.ts';
@@ -61,7 +62,7 @@ export interface VmOptions {
 
 /** Why a VM stopped: stop() was called, or the guest powered off or rebooted. */
 export interface VmEnd {
-  reason: 'stopped' | 'poweroff' | 'reboot';
+  reason: 'stopped' | GuestEnd;
   /** A NIC's stop lifecycle on its switch failed (the VM was stopped all the same). */
   error?: Error;
 }
@@ -418,11 +419,9 @@ export class VirtualMachine {
   }
 
   private watchForPowerOff(): void {
-    let tail = '';
+    const watch = new GuestEndWatch();
     const off = this.console.onData((bytes) => {
-      tail = (tail + Buffer.from(bytes).toString('latin1')).slice(-80);
-      // Without ACPI in v86 the kernel halts instead of powering off: both end the VM.
-      const reason = /reboot: (Power down|System halted)/.test(tail) ? 'poweroff' : tail.includes('reboot: Restarting system') ? 'reboot' : undefined;
+      const reason = watch.feed(bytes);
       if (!reason) return;
       off();
       // Not from inside the console callback: stopping destroys the emulator.

@@ -16,6 +16,7 @@
 import type { NicModel } from '../../emulator/net/nic.ts';
 import { NIC_MODELS } from '../../emulator/net/nic.ts';
 import { formatMac } from '../../emulator/net/frame.ts';
+import { GuestEndWatch } from '../../emulator/guest-end.ts';
 import { SwitchPortAttachment } from '../attach.ts';
 import { Emitter } from '../events.ts';
 import type { OidEvent } from '../events.ts';
@@ -294,7 +295,7 @@ export class Lab {
   }
 
   private watchPowerOff(vm: LabVm, guest: LabGuest): void {
-    let tail = '';
+    const watch = new GuestEndWatch();
     vm.offConsole?.();
     const ended = (reason: string): void => {
       if (vm.poweredOff || vm.guest !== guest) return;
@@ -304,9 +305,8 @@ export class Lab {
     };
     // The console line comes first (the runtime stops the VM a moment later): disconnecting now spares frames to a dying NIC.
     vm.offConsole = guest.console.onData((bytes) => {
-      tail = (tail + Buffer.from(bytes).toString('latin1')).slice(-80);
-      if (/reboot: (Power down|System halted)/.test(tail)) ended('poweroff');
-      else if (tail.includes('reboot: Restarting system')) ended('reboot');
+      const end = watch.feed(bytes);
+      if (end) ended(end);
     });
     void guest.ended?.then((end) => {
       if (end.reason !== 'stopped') ended(end.reason);

@@ -6,26 +6,6 @@ import type { VmBootConfig } from './protocol.ts';
 
 /** /init prints this once the guest is configured (guest-images/init/init.ts READY_LINE). */
 export const READY_LINE = 'vmswitch-ready';
-/**
- * The kernel's last words after the guest's `poweroff -f` or `halt -f`: "reboot:
- * Power down", or, as in v86 where the kernel finds no ACPI power-off,
- * "reboot: System halted".
- */
-export const POWER_DOWN_LINES = ['reboot: Power down', 'reboot: System halted'];
-
-/** True once `needle` has appeared in text fed in arbitrary pieces. */
-export class TextWatch {
-  private tail = '';
-  seen = false;
-  constructor(private readonly needle: string) {}
-  feed(text: string): boolean {
-    if (this.seen) return true;
-    this.tail = (this.tail + text).slice(-(this.needle.length + text.length));
-    this.seen = this.tail.includes(this.needle);
-    if (!this.seen) this.tail = this.tail.slice(-this.needle.length);
-    return this.seen;
-  }
-}
 
 function hostsSetting(hosts: Record<string, string>): string {
   return Object.entries(hosts)

@@ -7,7 +7,8 @@ import type { Frame, RxOffloads } from '../../emulator/net/frame.ts';
 import { formatMac, parseMac } from '../../emulator/net/frame.ts';
 import type { V86Machine } from '../../emulator/v86/adapter.ts';
 import { toWire, fromWire, type FromWorker, type ToWorker, type VmBootConfig, type WireDriverEvent, type WireRxOffloads } from './protocol.ts';
-import { bootCommandLine, POWER_DOWN_LINES, PromptWatcher, TextWatch, personaliseCommand } from './guest-setup.ts';
+import { GuestEndWatch } from '../../emulator/guest-end.ts';
+import { bootCommandLine, PromptWatcher, personaliseCommand } from './guest-setup.ts';
 import { fetchBytes } from './fetch.ts';
 import { decodeSnapshot, type DecodedSnapshot } from '../../emulator/snapshot.ts';
 
@@ -32,7 +33,7 @@ const encoder = new TextEncoder();
 let consoleGate: ((text: string) => boolean) | null = null;
 let consoleText = '';
 let consoleFlush = false;
-const powerDown = POWER_DOWN_LINES.map((line) => new TextWatch(line));
+const guestEnd = new GuestEndWatch();
 let poweredOff = false;
 
 function wireOffloads(offloads: RxOffloads): WireRxOffloads {
@@ -80,7 +81,8 @@ function onConsole(bytes: Uint8Array): void {
   const text = decoder.decode(bytes, { stream: true });
   if (consoleGate && !consoleGate(text)) return;
   consoleText += text;
-  if (!poweredOff && powerDown.some((watch) => watch.feed(text))) {
+  // Only a poweroff or halt ends the worker's VM (the Node runtime also ends on a reboot; the page never did).
+  if (!poweredOff && guestEnd.feed(text) === 'poweroff') {
     poweredOff = true;
     // The guest's poweroff: its last words first, then the page runs the stop lifecycle and stops this worker.
     flushConsole();
