@@ -1,6 +1,6 @@
 // The small interface every device model depends on instead of v86.
 // The v86 adapter (emulator/v86/) implements it for real guests; the fake in
-// emulator/testing/ implements it for register-level unit tests.
+// emulator/testing.ts implements it for register-level unit tests.
 
 /** A guest DMA that would leave guest RAM. Devices catch it and treat it as a guest error. */
 export class DmaError extends Error {

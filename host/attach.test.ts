@@ -5,7 +5,7 @@ import { SwitchPortAttachment, NicAttachError } from './attach.ts';
 import type { Extension } from './extension.ts';
 import type { OidEvent } from './events.ts';
 import { ScriptedNic, ethFrame, mac, BROADCAST } from './testing.ts';
-import { buildIpv4, ipv4L4Valid, patternBytes } from '../emulator/net/testing-packets.ts';
+import { buildIpv4, ipv4L4Valid, patternBytes } from '../emulator/net/testing.ts';
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { checksum, fold, ipv4HeaderChecksum, sumBytes } from './checksum.ts';
 import { OffloadError, adaptForReceiver, completeChecksum, segment, segmentUdpDatagrams } from './offload.ts';
 import { NO_RX_OFFLOADS, type GsoType, type RxOffloads } from './frame.ts';
-import { buildIpv4, ipv4HeaderValid, ipv4L4Valid, patternBytes, referenceChecksum } from './testing-packets.ts';
+import { buildIpv4, ipv4HeaderValid, ipv4L4Valid, patternBytes, referenceChecksum } from './testing.ts';
 
 test('checksum helpers agree with a plain RFC 1071 loop, odd lengths included', () => {
   for (const length of [0, 1, 2, 3, 19, 20, 1499, 65535]) {

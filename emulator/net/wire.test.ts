@@ -4,7 +4,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { connectWire } from './wire.ts';
 import { NO_RX_OFFLOADS, type Frame, type FrameSink, type RxOffloads } from './frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent } from './nic.ts';
-import { buildIpv4, ipv4L4Valid, patternBytes } from './testing-packets.ts';
+import { buildIpv4, ipv4L4Valid, patternBytes } from './testing.ts';
 
 class StubNic implements GuestNic {
   readonly model = 'virtio' as const;

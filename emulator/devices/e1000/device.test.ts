@@ -4,7 +4,7 @@ import { Harness, TEST_MAC, ethFrame } from './testing.ts';
 import { CTRL_RST, ICR_LSC, ICR_RXT0, ICR_TXDW, RCTL_BAM, RCTL_EN, REG, STAT, STATUS_LU } from './registers.ts';
 import { E1000 } from './device.ts';
 import type { NicDriverEvent } from '../../net/nic.ts';
-import { FakePlatform } from '../../testing/fake-platform.ts';
+import { FakePlatform } from '../../testing.ts';
 
 test('PCI identity is 8086:100E rev 3, class 0x020000, 128 KiB MMIO and an I/O window', () => {
   const h = new Harness();

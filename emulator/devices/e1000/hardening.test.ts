@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Harness, RX_RING, TEST_MAC, TX_BUFFERS, TX_RING, ethFrame } from './testing.ts';
 import { CTRL_RST, RCTL_EN, REG, STAT } from './registers.ts';
 import { TX_BYTES_PER_KICK, TX_DESCRIPTORS_PER_KICK } from './tx.ts';
-import { buildIpv4, patternBytes } from '../../net/testing-packets.ts';
+import { buildIpv4, patternBytes } from '../../net/testing.ts';
 
 const EOP = 0x01;
 const IFCS = 0x02;

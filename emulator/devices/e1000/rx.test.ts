@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness, TEST_MAC, ethFrame } from './testing.ts';
 import { CTRL_VME, ICR_RXDMT0, ICR_RXO, ICR_RXT0, RCTL_BAM, RCTL_BSEX, RCTL_EN, RCTL_LPE, RCTL_MPE, RCTL_SECRC, RCTL_UPE, RCTL_VFE, REG, STAT } from './registers.ts';
-import { buildIpv4, patternBytes } from '../../net/testing-packets.ts';
+import { buildIpv4, patternBytes } from '../../net/testing.ts';
 import { RX_QUEUE_LIMIT } from './rx.ts';
 
 const OTHER = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];

@@ -1,7 +1,7 @@
 // A harness for register-level e1000 tests: a device on the fake platform,
 // rings in fake guest RAM, and the driver-side helpers (EEPROM bit-banging,
 // MDIC) written the way Linux's e1000 driver does them.
-import { FakePlatform, type FakePciFunction } from '../../testing/fake-platform.ts';
+import { FakePlatform, type FakePciFunction } from '../../testing.ts';
 import type { Frame, FrameSink } from '../../net/frame.ts';
 import type { TraceSink } from '../../platform.ts';
 import { E1000 } from './device.ts';

@@ -4,7 +4,7 @@ import { Harness, TEST_MAC, TX_BUFFERS, ethFrame } from './testing.ts';
 import { CTRL_VME, ICR_TXDW, RCTL_BAM, RCTL_EN, REG, STAT } from './registers.ts';
 import { NO_RX_OFFLOADS } from '../../net/frame.ts';
 import { adaptForReceiver, segment } from '../../net/offload.ts';
-import { buildIpv4, ipv4HeaderValid, ipv4L4Valid, asE1000TsoInput, patternBytes, referenceChecksum } from '../../net/testing-packets.ts';
+import { buildIpv4, ipv4HeaderValid, ipv4L4Valid, asE1000TsoInput, patternBytes, referenceChecksum } from '../../net/testing.ts';
 
 const EOP = 0x01;
 const IFCS = 0x02;

@@ -4,7 +4,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { Harness, TX_BUFFERS } from './testing.ts';
 import { RCTL_EN, REG } from './registers.ts';
 import { connectWire } from '../../net/wire.ts';
-import { buildIpv4, ipv4L4Valid, patternBytes } from '../../net/testing-packets.ts';
+import { buildIpv4, ipv4L4Valid, patternBytes } from '../../net/testing.ts';
 
 test('two e1000s on a plain wire: a TSO send arrives as valid MSS-sized segments', async () => {
   const a = new Harness(8 * 1024 * 1024, Uint8Array.of(0x02, 0, 0, 0, 0, 0x0a));

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { patternBytes } from '../../net/testing-packets.ts';
+import { patternBytes } from '../../net/testing.ts';
 import { CTRL_CLASS_MAC, CTRL_CLASS_RX, CTRL_ERR, CTRL_MAC_ADDR_SET, CTRL_MAC_TABLE_SET, CTRL_OK, CTRL_RX_ALLMULTI, CTRL_RX_PROMISC } from './control.ts';
 import { featureSet, OFFERED_FEATURES, VIRTIO_NET_F_CTRL_RX } from './features.ts';
-import { TestDriver } from './testing-driver.ts';
+import { TestDriver } from './testing.ts';
 
 const OWN = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 const OTHER = [0x52, 0x54, 0, 0x99, 0x99, 0x99];

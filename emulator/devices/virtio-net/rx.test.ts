@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildIpv4, patternBytes } from '../../net/testing-packets.ts';
+import { buildIpv4, patternBytes } from '../../net/testing.ts';
 import { featureSet, OFFERED_FEATURES, VIRTIO_F_VERSION_1, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4 } from './features.ts';
 import { GSO_TCPV4, HDR_F_DATA_VALID, HDR_F_NEEDS_CSUM, NET_HDR_SIZE, parseHeader } from './header.ts';
-import { TestDriver } from './testing-driver.ts';
+import { TestDriver } from './testing.ts';
 
 const OWN_MAC = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Frame } from '../../net/frame.ts';
-import { patternBytes } from '../../net/testing-packets.ts';
-import { FakePlatform } from '../../testing/fake-platform.ts';
+import { patternBytes } from '../../net/testing.ts';
+import { FakePlatform } from '../../testing.ts';
 import { DeviceStateError } from '../state-error.ts';
 import { CTRL_CLASS_MAC, CTRL_CLASS_RX, CTRL_MAC_ADDR_SET, CTRL_MAC_TABLE_SET, CTRL_RX_PROMISC } from './control.ts';
 import { NET_HDR_SIZE } from './header.ts';
-import { TestDriver } from './testing-driver.ts';
+import { TestDriver } from './testing.ts';
 
 const OWN = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TraceFields } from '../../platform.ts';
-import { patternBytes } from '../../net/testing-packets.ts';
-import { FakePlatform } from '../../testing/fake-platform.ts';
+import { patternBytes } from '../../net/testing.ts';
+import { FakePlatform } from '../../testing.ts';
 import { CTRL_CLASS_RX, CTRL_RX_PROMISC } from './control.ts';
 import { NET_HDR_SIZE } from './header.ts';
-import { TestDriver } from './testing-driver.ts';
+import { TestDriver } from './testing.ts';
 
 interface TraceEvent {
   device: string;

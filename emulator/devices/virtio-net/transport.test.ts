@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakePlatform } from '../../testing/fake-platform.ts';
+import { FakePlatform } from '../../testing.ts';
 import { createVirtioNet } from './index.ts';
 import {
   OFFERED_FEATURES,
@@ -15,9 +15,9 @@ import {
   hasFeature,
 } from './features.ts';
 import { COMMON, ISR_CONFIG, STATUS_DRIVER_OK, STATUS_FEATURES_OK } from './pci-transport.ts';
-import { TestDriver } from './testing-driver.ts';
+import { TestDriver } from './testing.ts';
 import { TX_INTERRUPT_HOLD_MS } from './tx.ts';
-import { patternBytes } from '../../net/testing-packets.ts';
+import { patternBytes } from '../../net/testing.ts';
 
 test('registers a modern virtio-net PCI function with the four virtio capabilities on an I/O BAR', () => {
   const platform = new FakePlatform();

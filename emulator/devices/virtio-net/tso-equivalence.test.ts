@@ -6,12 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { segment } from '../../net/offload.ts';
-import { asE1000TsoInput, buildIpv4, ipv4L4Valid, patternBytes } from '../../net/testing-packets.ts';
+import { asE1000TsoInput, buildIpv4, ipv4L4Valid, patternBytes } from '../../net/testing.ts';
 import { Harness, TX_BUFFERS } from '../e1000/testing.ts';
 import { REG } from '../e1000/registers.ts';
 import type { Frame } from '../../net/frame.ts';
 import { GSO_TCPV4, HDR_F_NEEDS_CSUM, NET_HDR_SIZE, writeHeader } from './header.ts';
-import { TestDriver } from './testing-driver.ts';
+import { TestDriver } from './testing.ts';
 
 const TSE = 0x04;
 const EOP = 0x01;

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Frame } from '../../net/frame.ts';
-import { buildIpv4, patternBytes } from '../../net/testing-packets.ts';
+import { buildIpv4, patternBytes } from '../../net/testing.ts';
 import { GSO_TCPV4, GSO_TCPV6, HDR_F_NEEDS_CSUM, NET_HDR_SIZE, writeHeader, type NetHeader } from './header.ts';
-import { TestDriver } from './testing-driver.ts';
+import { TestDriver } from './testing.ts';
 import { featureSet, VIRTIO_F_VERSION_1 } from './features.ts';
 
 function header(fields: Partial<NetHeader> = {}): Uint8Array {

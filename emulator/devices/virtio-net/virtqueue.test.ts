@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COMMON, ISR_CONFIG, STATUS_DEVICE_NEEDS_RESET } from './pci-transport.ts';
-import { DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, TestDriver } from './testing-driver.ts';
+import { DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, TestDriver } from './testing.ts';
 import { NET_HDR_SIZE } from './header.ts';
 
 function started(): TestDriver {

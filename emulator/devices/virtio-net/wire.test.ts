@@ -5,10 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { connectWire } from '../../net/wire.ts';
-import { buildIpv4, ipv4HeaderValid, ipv4L4Valid, patternBytes } from '../../net/testing-packets.ts';
+import { buildIpv4, ipv4HeaderValid, ipv4L4Valid, patternBytes } from '../../net/testing.ts';
 import { featureSet, OFFERED_FEATURES, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4, VIRTIO_NET_F_GUEST_TSO6 } from './features.ts';
 import { GSO_TCPV4, HDR_F_NEEDS_CSUM, NET_HDR_SIZE, parseHeader, writeHeader } from './header.ts';
-import { TestDriver } from './testing-driver.ts';
+import { TestDriver } from './testing.ts';
 
 const MAC_A = Uint8Array.of(0x52, 0x54, 0, 0, 0, 0x0a);
 const MAC_B = Uint8Array.of(0x52, 0x54, 0, 0, 0, 0x0b);

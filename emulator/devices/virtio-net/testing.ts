@@ -1,7 +1,7 @@
 // A tiny virtio driver for unit tests: sets the device up register by
 // register the way Linux's virtio_pci_modern + virtio_net do, and keeps
 // split rings in FakeMemory, so tests read like driver code.
-import { FakePlatform, type FakePciFunction } from '../../testing/fake-platform.ts';
+import { FakePlatform, type FakePciFunction } from '../../testing.ts';
 import type { NicDriverEvent } from '../../net/nic.ts';
 import { featureSet, OFFERED_FEATURES } from './features.ts';
 import { VirtioNet } from './net-device.ts';

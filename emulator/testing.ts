@@ -12,7 +12,7 @@ import {
   type TimerHandle,
   type Timers,
   type TraceSink,
-} from '../platform.ts';
+} from './platform.ts';
 
 export class FakeMemory implements GuestMemory {
   readonly bytes: Uint8Array;
