@@ -14,7 +14,7 @@ export type SwitchErrorCode =
   | 'nic-exists'
   /** A second external or internal NIC: the switch has at most one of each. */
   | 'nic-type-exists'
-  /** The port is not in a state this call allows (including referencePort). */
+  /** The port is not in a state this call allows (including referencePort, and a release of a reference it does not hold). */
   | 'port-state'
   /** The NIC is not in a state this call allows (including referenceNic). */
   | 'nic-state'

@@ -5,6 +5,7 @@ import { newPortCounters } from './counters.ts';
 import type { Nic } from './nic.ts';
 import type { VlanProperty } from './extensions/vlan.ts';
 import { VlanPolicy } from './extensions/vlan.ts';
+import { SwitchError } from './errors.ts';
 
 export type PortType = 'external' | 'internal' | 'synthetic' | 'emulated' | 'generic';
 export const PORT_TYPES: readonly PortType[] = ['external', 'internal', 'synthetic', 'emulated', 'generic'];
@@ -78,7 +79,7 @@ export class Port implements PortInfo {
   }
 
   release(): void {
-    if (this.references <= 0) throw new Error(`port ${this.id}: reference released twice`);
+    if (this.references <= 0) throw new SwitchError('port-state', `port ${this.id}: reference released twice`);
     if (--this.references === 0) this.wakeDrainWaiters();
   }
 

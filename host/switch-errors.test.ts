@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Switch } from './switch.ts';
+import { Port } from './port.ts';
 import { SwitchError } from './errors.ts';
 import type { SwitchErrorCode } from './errors.ts';
 import type { Extension, ExtensionContext } from './extension.ts';
@@ -77,4 +78,11 @@ test('NIC MAC and MTU checks: one rule for createNic and updateNic', async () =>
     name: 'RangeError',
     message: 'createNic: MTU 65536 must be 68..65535',
   });
+});
+
+test('a port reference released more often than taken is a SwitchError', () => {
+  const port = new Port(1, 'synthetic', 'p');
+  port.reference();
+  port.release();
+  assert.throws(() => port.release(), isSwitchError('port-state', /port 1: reference released twice/));
 });

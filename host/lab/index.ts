@@ -1,5 +1,7 @@
 // The Lab: VMs on one extensible switch (see lab.ts for the API in brief).
 export { Lab, LabVm } from './lab.ts';
+export { LabError } from './errors.ts';
+export type { LabErrorCode } from './errors.ts';
 export type { LabOptions, LabVmOptions, LabNicSpec, LabVmState, LabOidEvent, LabVmEvent, LabEvents } from './lab.ts';
 export type { LabPortRow } from './port-records.ts';
 export { launchVirtualMachine } from './guest.ts';

@@ -9,6 +9,7 @@ import { NicAttachError } from '../attach.ts';
 import type { Extension } from '../extension.ts';
 import { ScriptedNic, ethFrame, mac } from '../testing.ts';
 import { Lab } from './lab.ts';
+import { LabError, type LabErrorCode } from './errors.ts';
 import { mayChangeLinkSettings } from './link-settings.ts';
 import type { LabOidEvent } from './lab.ts';
 import type { GuestLaunch, LabGuest } from './guest.ts';
@@ -214,6 +215,24 @@ test('define checks names and models', () => {
   assert.throws(() => lab.define('A', { nics: ['e1000'] }), /lower-case/);
   assert.throws(() => lab.define('a', { nics: ['e1001' as NicModel] }), /unknown NIC model 'e1001'/);
   assert.throws(() => lab.define('a', {} as never), /nics must be a list/);
+});
+
+function isLabError(code: LabErrorCode, message: RegExp) {
+  return (error: unknown) => error instanceof LabError && error.name === 'LabError' && error.code === code && message.test(error.message);
+}
+
+test('refused Lab calls are LabErrors with a code', async () => {
+  const { lab } = scriptedLab();
+  assert.throws(() => lab.define('A', { nics: ['e1000'] }), isLabError('bad-name', /lower-case/));
+  assert.throws(() => lab.define('a', { nics: ['e1001' as NicModel] }), isLabError('unknown-model', /unknown NIC model 'e1001'/));
+  await assert.rejects(lab.start('nobody'), isLabError('no-vm', /no VM named 'nobody' \(define it first\)/));
+  await assert.rejects(lab.stop('nobody'), isLabError('no-vm', /no VM named 'nobody'/));
+  lab.define('a', { nics: ['e1000'] });
+  await assert.rejects(lab.exec('a', 'true'), isLabError('vm-state', /VM 'a' is defined, not running/));
+  await lab.start('a');
+  assert.throws(() => lab.define('a', { nics: ['virtio'] }), isLabError('vm-state', /VM 'a' is running; stop it before redefining it/));
+  await lab.close();
+  await assert.rejects(lab.start('a'), isLabError('closed', /the lab is closed/));
 });
 
 test('which commands make the lab re-read link settings', () => {

@@ -28,6 +28,7 @@ import { PcapngCapture } from '../extensions/capture/capture.ts';
 import type { VlanProperty } from '../extensions/vlan.ts';
 import type { GuestExecResult, LabGuest, LaunchGuest } from './guest.ts';
 import { launchVirtualMachine } from './guest.ts';
+import { LabError } from './errors.ts';
 import { LabPortRecords } from './port-records.ts';
 import type { LabPortRow } from './port-records.ts';
 import { mayChangeLinkSettings, syncLinkSettings } from './link-settings.ts';
@@ -163,16 +164,16 @@ export class Lab {
 
   /** Declares a VM without starting it (its name resolves in guests started from now on). */
   define(name: string, options: LabVmOptions): LabVm {
-    if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) throw new Error(`VM name '${name}' must be lower-case letters, digits and '-', starting with a letter`);
+    if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) throw new LabError('bad-name', `VM name '${name}' must be lower-case letters, digits and '-', starting with a letter`);
     if (!Array.isArray(options?.nics)) throw new TypeError(`VM '${name}': nics must be a list of NIC models or specs`);
     const existing = this.vmMap.get(name);
     if (existing && existing.state !== 'defined' && existing.state !== 'stopped' && existing.state !== 'failed') {
-      throw new Error(`VM '${name}' is ${existing.state}; stop it before redefining it`);
+      throw new LabError('vm-state', `VM '${name}' is ${existing.state}; stop it before redefining it`);
     }
     const order = existing?.order ?? this.vmMap.size + 1;
     const nics = options.nics.map((nic, index): LabNicSpec => {
       const spec = typeof nic === 'string' ? { model: nic } : { ...nic };
-      if (!NIC_MODELS.includes(spec.model)) throw new Error(`VM '${name}': unknown NIC model '${String(spec.model)}' (expected ${NIC_MODELS.join(' or ')})`);
+      if (!NIC_MODELS.includes(spec.model)) throw new LabError('unknown-model', `VM '${name}': unknown NIC model '${String(spec.model)}' (expected ${NIC_MODELS.join(' or ')})`);
       if (spec.ip === undefined && index === 0) spec.ip = `10.0.0.${order}/24`;
       return spec;
     });
@@ -206,9 +207,9 @@ export class Lab {
    * and the VM is stopped with no port left behind.
    */
   async start(name: string, options?: LabVmOptions): Promise<LabVm> {
-    if (this.closed) throw new Error('the lab is closed');
+    if (this.closed) throw new LabError('closed', 'the lab is closed');
     const vm = options ? this.define(name, options) : this.vmMap.get(name);
-    if (!vm) throw new Error(`no VM named '${name}' (define it first)`);
+    if (!vm) throw new LabError('no-vm', `no VM named '${name}' (define it first)`);
     const run = vm.busy.then(() => this.doStart(vm));
     vm.busy = run.catch(() => undefined);
     await run;
@@ -234,7 +235,7 @@ export class Lab {
       });
       vm.guest = guest;
       vm.hostsGiven = hostsKey(hosts);
-      if (guest.nics.length !== vm.nics.length) throw new Error(`${vm.name}: the guest has ${guest.nics.length} NICs, not ${vm.nics.length}`);
+      if (guest.nics.length !== vm.nics.length) throw new LabError('nic-count', `${vm.name}: the guest has ${guest.nics.length} NICs, not ${vm.nics.length}`);
       await this.attachAll(vm, guest, attachments);
       vm.portIds = attachments.map((a) => a.portId);
       vm.starts++;
@@ -351,7 +352,7 @@ export class Lab {
   /** The seed's stop lifecycle for each NIC (NIC_DISCONNECT, drain, NIC_DELETE, PORT_TEARDOWN, PORT_DELETE), then the VM stops. */
   async stop(name: string, reason = 'host'): Promise<void> {
     const vm = this.vmMap.get(name);
-    if (!vm) throw new Error(`no VM named '${name}'`);
+    if (!vm) throw new LabError('no-vm', `no VM named '${name}'`);
     const run = vm.busy.then(() => this.doStop(vm, reason));
     vm.busy = run.catch(() => undefined);
     await run;
@@ -390,8 +391,8 @@ export class Lab {
 
   private running(name: string): LabVm {
     const vm = this.vmMap.get(name);
-    if (!vm) throw new Error(`no VM named '${name}'`);
-    if (vm.state !== 'running' || !vm.guest) throw new Error(`VM '${name}' is ${vm.state}, not running`);
+    if (!vm) throw new LabError('no-vm', `no VM named '${name}'`);
+    if (vm.state !== 'running' || !vm.guest) throw new LabError('vm-state', `VM '${name}' is ${vm.state}, not running`);
     return vm;
   }
 

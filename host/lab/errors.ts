@@ -1,0 +1,28 @@
+// Why a Lab call was refused: a bad VM name or NIC model, an unknown VM, a VM
+// in the wrong state, a closed lab. One class with a `code` so callers (the
+// CLI, the web server) can branch without matching message text. Switch
+// refusals stay SwitchError (host/errors.ts), vetoes NicAttachError.
+
+export type LabErrorCode =
+  /** define(): the name is not lower-case letters, digits and '-', starting with a letter. */
+  | 'bad-name'
+  /** define(): a NIC model the lab does not know. */
+  | 'unknown-model'
+  /** No VM with that name. */
+  | 'no-vm'
+  /** The VM is not in a state this call allows (redefining a running VM, exec on a stopped one). */
+  | 'vm-state'
+  /** start() after close(). */
+  | 'closed'
+  /** The launched guest has another number of NICs than the VM defines. */
+  | 'nic-count';
+
+export class LabError extends Error {
+  constructor(
+    readonly code: LabErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LabError';
+  }
+}
