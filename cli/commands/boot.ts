@@ -3,6 +3,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Command } from '../main.ts';
 import { parseCommandArgs, positiveInt, UsageError } from '../args.ts';
 import { NIC_MODELS, type NicModel } from '../../emulator/net/nic.ts';
+import { attachConsole } from '../console-attach.ts';
 
 const HELP = `usage: vmswitch boot [--mem MiB] [--snapshot FILE] [--nic MODEL]... [--cold] [--exec CMD [--timeout SEC]] [--save FILE]
 
@@ -24,7 +25,6 @@ options:
   --save FILE      save a snapshot to FILE when done (after CMD, or when the console closes)
   -h, --help       show this help`;
 
-const CTRL_RIGHT_BRACKET = 0x1d;
 // The VM's limits, repeated here so that `--mem` errors need no emulator import.
 const MIN_MEMORY_MIB = 80;
 const MAX_MEMORY_MIB = 2048;
@@ -109,58 +109,17 @@ type Vm = Awaited<ReturnType<(typeof import('../../emulator/vm.ts'))['VirtualMac
 
 /** Terminal <-> guest console until Ctrl-] (or, without a TTY, until input ends and the guest goes quiet). */
 async function interactive(vm: Vm): Promise<number> {
-  const stdin = process.stdin;
-  const isTty = stdin.isTTY === true;
-  process.stderr.write(isTty ? 'vmswitch: guest console; press Ctrl-] to quit\r\n' : '');
-  let lastOutput = Date.now();
-  const offOutput = vm.console.onData((bytes) => {
-    lastOutput = Date.now();
-    process.stdout.write(bytes);
-  });
-  if (isTty) stdin.setRawMode(true);
-  const restore = (): void => {
-    if (isTty) stdin.setRawMode(false);
-    stdin.pause();
-  };
-  try {
-    await new Promise<void>((resolve) => {
-      const finish = (): void => {
-        stdin.off('data', onData);
-        stdin.off('end', onEnd);
-        process.off('SIGTERM', finish);
-        process.off('SIGHUP', finish);
-        resolve();
-      };
-      const onData = (chunk: Buffer): void => {
-        const quit = isTty ? chunk.indexOf(CTRL_RIGHT_BRACKET) : -1;
-        if (quit >= 0) {
-          if (quit > 0) vm.console.write(chunk.subarray(0, quit));
-          finish();
-          return;
-        }
-        vm.console.write(chunk);
-      };
-      const onEnd = (): void => {
-        // Piped input: let the guest finish answering (1 s of quiet, at most 60 s).
-        const began = Date.now();
-        const poll = setInterval(() => {
-          if (Date.now() - lastOutput > 1000 || Date.now() - began > 60_000) {
-            clearInterval(poll);
-            finish();
-          }
-        }, 100);
-      };
-      stdin.on('data', onData);
-      stdin.on('end', onEnd);
+  await attachConsole(vm.console, {
+    banner: 'vmswitch: guest console; press Ctrl-] to quit',
+    bannerOnTtyOnly: true,
+    endWhen: (finish) => {
       process.on('SIGTERM', finish);
       process.on('SIGHUP', finish);
-      stdin.resume();
-      vm.console.write('\n'); // a fresh prompt
-    });
-  } finally {
-    restore();
-    offOutput();
-    if (isTty) process.stderr.write('\r\nvmswitch: console closed\n');
-  }
+      return () => {
+        process.off('SIGTERM', finish);
+        process.off('SIGHUP', finish);
+      };
+    },
+  });
   return 0;
 }

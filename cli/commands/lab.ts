@@ -6,9 +6,9 @@ import type { Command } from '../main.ts';
 import { UsageError } from '../args.ts';
 import { LAB_USAGE, parseLabArgs, type LabPlan, type LabStep } from '../lab-plan.ts';
 import type { Lab } from '../../host/lab/index.ts';
+import { attachConsole } from '../console-attach.ts';
 
 const EXEC_TIMEOUT_MS = 600_000;
-const CTRL_RIGHT_BRACKET = 0x1d;
 
 export const command: Command = {
   summary: 'VMs on one switch: run steps, print the OID lifecycle and counters',
@@ -90,7 +90,7 @@ export async function runLab(plan: LabPlan): Promise<number> {
       }
       ok = await runStep(lab, step, style);
     }
-    if (ok && !interrupted && plan.console !== undefined) await attachConsole(lab, plan.console);
+    if (ok && !interrupted && plan.console !== undefined) await attachVmConsole(lab, plan.console);
   } finally {
     process.off('SIGINT', onSignal);
     console.log(style.bold('== stop'));
@@ -154,60 +154,22 @@ async function runStep(lab: Lab, step: LabStep, style: ReturnType<typeof import(
 }
 
 /** The terminal on a VM's serial console until Ctrl-] (or the end of piped input, or the VM stopping). */
-async function attachConsole(lab: Lab, name: string): Promise<void> {
+async function attachVmConsole(lab: Lab, name: string): Promise<void> {
   const vm = lab.vm(name);
   const guest = vm?.guest;
-  if (!vm || vm.state !== 'running' || !guest?.console.write) {
+  const write = guest?.console.write?.bind(guest.console);
+  if (!vm || vm.state !== 'running' || !guest || !write) {
     console.log(`(no console: ${name} is ${vm?.state ?? 'not defined'})`);
     return;
   }
-  const stdin = process.stdin;
-  const isTty = stdin.isTTY === true;
-  process.stderr.write(`vmswitch: ${name}'s console; press Ctrl-] to quit\r\n`);
-  let lastOutput = Date.now();
-  const offOutput = guest.console.onData((bytes) => {
-    lastOutput = Date.now();
-    process.stdout.write(bytes);
-  });
-  if (isTty) stdin.setRawMode(true);
-  try {
-    await new Promise<void>((resolve) => {
-      let poll: NodeJS.Timeout | undefined;
-      const offVm = lab.on('vm', (event) => {
-        if (event.vm === name && event.state === 'stopping') finish();
-      });
-      const finish = (): void => {
-        clearInterval(poll);
-        offVm();
-        stdin.off('data', onData);
-        stdin.off('end', onEnd);
-        resolve();
-      };
-      const onData = (chunk: Buffer): void => {
-        const quit = isTty ? chunk.indexOf(CTRL_RIGHT_BRACKET) : -1;
-        if (quit >= 0) {
-          if (quit > 0) guest.console.write!(chunk.subarray(0, quit));
-          finish();
-          return;
-        }
-        guest.console.write!(chunk);
-      };
-      const onEnd = (): void => {
-        // Piped input: let the guest finish answering (1 s of quiet, at most 60 s).
-        const startedWaiting = Date.now();
-        poll = setInterval(() => {
-          if (Date.now() - lastOutput > 1000 || Date.now() - startedWaiting > 60_000) finish();
-        }, 100);
-      };
-      stdin.on('data', onData);
-      stdin.on('end', onEnd);
-      stdin.resume();
-      guest.console.write!('\n');
-    });
-  } finally {
-    if (isTty) stdin.setRawMode(false);
-    stdin.pause();
-    offOutput();
-    process.stderr.write('\r\nvmswitch: console closed\n');
-  }
+  await attachConsole(
+    { onData: (listener) => guest.console.onData(listener), write },
+    {
+      banner: `vmswitch: ${name}'s console; press Ctrl-] to quit`,
+      endWhen: (finish) =>
+        lab.on('vm', (event) => {
+          if (event.vm === name && event.state === 'stopping') finish();
+        }),
+    },
+  );
 }
