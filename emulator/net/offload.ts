@@ -193,6 +193,14 @@ export function segment(frame: Frame): Frame[] {
   }
 }
 
+/** One piece of a large packet: its first `headerLength` bytes, then `length` payload bytes from `offset` after them. */
+function piece(data: Uint8Array, headerLength: number, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(headerLength + length);
+  out.set(data.subarray(0, headerLength));
+  out.set(data.subarray(headerLength + offset, headerLength + offset + length), headerLength);
+  return out;
+}
+
 function segmentTcp(frame: Frame, type: 'tcp4' | 'tcp6'): Frame[] {
   const { layout, segmentSize } = checkGsoFrame(frame, type);
   const data = frame.data;
@@ -212,9 +220,7 @@ function segmentTcp(frame: Frame, type: 'tcp4' | 'tcp6'): Frame[] {
   for (let i = 0; i < count; i++) {
     const offset = i * segmentSize;
     const length = Math.min(segmentSize, payload - offset);
-    const seg = new Uint8Array(headerLength + length);
-    seg.set(data.subarray(0, headerLength));
-    seg.set(data.subarray(headerLength + offset, headerLength + offset + length), headerLength);
+    const seg = piece(data, headerLength, offset, length);
     if (layout.ipVersion === 4) {
       writeU16BE(seg, l3 + 2, seg.length - l3);
       writeU16BE(seg, l3 + 4, (id0 + i) & 0xffff);
@@ -257,13 +263,11 @@ function fragmentUdp(frame: Frame): Frame[] {
   for (let i = 0; i < count; i++) {
     const offset = i * fragmentPayload;
     const length = Math.min(fragmentPayload, ipPayload - offset);
-    const piece = new Uint8Array(l4 + length);
-    piece.set(whole.subarray(0, l4));
-    piece.set(whole.subarray(l4 + offset, l4 + offset + length), l4);
-    writeU16BE(piece, l3 + 2, piece.length - l3);
-    writeU16BE(piece, l3 + 6, flagsField | (i !== count - 1 ? IP_MF : 0) | (offset >> 3));
-    setIpv4HeaderChecksum(piece, l3);
-    out[i] = { data: piece, csumVerified: true };
+    const fragment = piece(whole, l4, offset, length);
+    writeU16BE(fragment, l3 + 2, fragment.length - l3);
+    writeU16BE(fragment, l3 + 6, flagsField | (i !== count - 1 ? IP_MF : 0) | (offset >> 3));
+    setIpv4HeaderChecksum(fragment, l3);
+    out[i] = { data: fragment, csumVerified: true };
   }
   return out;
 }
@@ -288,9 +292,7 @@ export function segmentUdpDatagrams(data: Uint8Array, segmentSize: number): Fram
   for (let i = 0; i < count; i++) {
     const offset = i * segmentSize;
     const length = Math.min(segmentSize, payload - offset);
-    const seg = new Uint8Array(headerLength + length);
-    seg.set(data.subarray(0, headerLength));
-    seg.set(data.subarray(headerLength + offset, headerLength + offset + length), headerLength);
+    const seg = piece(data, headerLength, offset, length);
     writeU16BE(seg, l3 + 2, seg.length - l3);
     writeU16BE(seg, l3 + 4, (id0 + i) & 0xffff);
     setIpv4HeaderChecksum(seg, l3);
