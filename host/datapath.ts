@@ -5,6 +5,7 @@
 // work arriving while a batch runs (injections, resumed frames, a sink that
 // transmits straight back) is queued and run right after, never re-entered.
 import type { Frame } from '../emulator/net/frame.ts';
+import { sameMac } from '../emulator/net/frame.ts';
 import type { Emitter, SwitchEvents } from './events.ts';
 import type { SwitchCounters } from './counters.ts';
 import { bump } from './counters.ts';
@@ -604,15 +605,4 @@ export class DataPath {
     this.dropTally.clear();
     for (const e of events) this.host.events.emit('drop', { time, ...e });
   }
-}
-
-function sameMac(data: Uint8Array, offset: number, mac: Uint8Array): boolean {
-  return (
-    data[offset] === mac[0] &&
-    data[offset + 1] === mac[1] &&
-    data[offset + 2] === mac[2] &&
-    data[offset + 3] === mac[3] &&
-    data[offset + 4] === mac[4] &&
-    data[offset + 5] === mac[5]
-  );
 }

@@ -79,6 +79,18 @@ export function formatMacAt(bytes: Uint8Array, offset: number): string {
   return text;
 }
 
+/** Whether `data[offset..offset+6)` is `mac` (unrolled: the switch checks every frame's source). */
+export function sameMac(data: Uint8Array, offset: number, mac: Uint8Array): boolean {
+  return (
+    data[offset] === mac[0] &&
+    data[offset + 1] === mac[1] &&
+    data[offset + 2] === mac[2] &&
+    data[offset + 3] === mac[3] &&
+    data[offset + 4] === mac[4] &&
+    data[offset + 5] === mac[5]
+  );
+}
+
 /** Reads formatMac's form (or with dashes); throws on anything else. */
 export function parseMac(text: string): Uint8Array {
   const parts = text.split(/[:-]/);

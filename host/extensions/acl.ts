@@ -2,6 +2,7 @@
 // Matches source/destination MAC, ethertype (under one VLAN tag), IPv4 source
 // and destination prefix, IP protocol and TCP/UDP ports; counts hits per rule.
 import type { Extension, IngressBatch } from '../extension.ts';
+import { readU32BE } from '../../emulator/net/checksum.ts';
 import { ETH_TYPE_IPV4, ETH_TYPE_VLAN, parseMac } from '../../emulator/net/frame.ts';
 import { macKey } from './mac-learning.ts';
 
@@ -127,8 +128,8 @@ export class AclFilter implements Extension {
           parsed = true;
           if (ethertype === ETH_TYPE_IPV4 && data.length >= l3 + 20 && data[l3]! >> 4 === 4) {
             const ihl = (data[l3]! & 0x0f) * 4;
-            src = readU32(data, l3 + 12);
-            dst = readU32(data, l3 + 16);
+            src = readU32BE(data, l3 + 12);
+            dst = readU32BE(data, l3 + 16);
             protocol = data[l3 + 9]!;
             const fragmentOffset = ((data[l3 + 6]! & 0x1f) << 8) | data[l3 + 7]!;
             const l4 = l3 + ihl;
@@ -149,10 +150,6 @@ export class AclFilter implements Extension {
     }
     return null;
   }
-}
-
-function readU32(data: Uint8Array, offset: number): number {
-  return ((data[offset]! << 24) | (data[offset + 1]! << 16) | (data[offset + 2]! << 8) | data[offset + 3]!) >>> 0;
 }
 
 function compileRule(rule: AclRule, index: number): CompiledRule {

@@ -1,6 +1,7 @@
 // One line per frame for the switch panel's "last frames" list: what a person
 // scanning a capture wants (ARP who-has, ICMP echo seq, TCP flags), never a
 // full dissector. Works on truncated or malformed frames (says so).
+import { readU16BE as u16, readU32BE as u32 } from '../../emulator/net/checksum.ts';
 import { formatMacAt } from '../../emulator/net/frame.ts';
 
 export interface FrameSummary {
@@ -26,9 +27,6 @@ function ipv6(data: Uint8Array, at: number): string {
   const longest = runs.reduce((a, b) => (b.length > a.length ? b : a));
   return text.replace(longest, '::');
 }
-
-const u16 = (d: Uint8Array, at: number) => (d[at]! << 8) | d[at + 1]!;
-const u32 = (d: Uint8Array, at: number) => ((d[at]! << 24) | (d[at + 1]! << 16) | (d[at + 2]! << 8) | d[at + 3]!) >>> 0;
 
 const ICMP_TYPES: Record<number, string> = {
   0: 'echo reply',

@@ -1,7 +1,7 @@
 // The control virtqueue (virtio-net 5.1.6.5): the queue walk, its commands,
 // and the receive filter they program: promiscuous / all-multicast modes and
 // the MAC table.
-import { formatMacAt } from '../../net/frame.ts';
+import { formatMacAt, sameMac } from '../../net/frame.ts';
 import { DEVICE_NAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
 import { VirtqueueError, gatherReadable, type Virtqueue } from './virtqueue.ts';
 
@@ -57,9 +57,7 @@ export class RxFilter {
       if (data[0] === 0xff && data[1] === 0xff && data[2] === 0xff && data[3] === 0xff && data[4] === 0xff && data[5] === 0xff) return true;
       return this.allmulti || this.multicastOverflow || this.multicast.has(formatMacAt(data, 0));
     }
-    let own = true;
-    for (let i = 0; i < 6; i++) if (data[i] !== ownMac[i]) own = false;
-    return own || this.unicastOverflow || this.unicast.has(formatMacAt(data, 0));
+    return sameMac(data, 0, ownMac) || this.unicastOverflow || this.unicast.has(formatMacAt(data, 0));
   }
 
   /** VIRTIO_NET_CTRL_MAC_TABLE_SET: two tables, each a le32 count then count MACs. Returns false when malformed. */

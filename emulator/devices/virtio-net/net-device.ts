@@ -4,7 +4,7 @@
 // keeps the GuestNic surface, feature negotiation, queue setup, driver state
 // and snapshots.
 import { DmaError, type GuestMemory, type PciFunction, type Platform, type Timers, type TraceSink } from '../../platform.ts';
-import { formatMac, parseMac, type Frame, type FrameSink, type GsoType, type RxOffloads } from '../../net/frame.ts';
+import { formatMac, parseMac, sameMac, type Frame, type FrameSink, type GsoType, type RxOffloads } from '../../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent } from '../../net/nic.ts';
 import { MAX_GSO_FRAME_SIZE } from '../../net/offload.ts';
 import { DeviceStateError } from '../state-error.ts';
@@ -189,7 +189,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
     this.applyFeatures();
     this.filter.reset();
     this.rx.reset('reset');
-    if (!sameMac(this.currentMac, this.configuredMac)) {
+    if (!sameMac(this.currentMac, 0, this.configuredMac)) {
       this.currentMac = this.configuredMac.slice();
       this.emit({ type: 'mac', mac: this.currentMac.slice() });
     }
@@ -365,9 +365,4 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
       this.emit({ type: 'ready' });
     }
   }
-}
-
-function sameMac(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < 6; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
