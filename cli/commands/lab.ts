@@ -129,21 +129,13 @@ async function runStep(lab: Lab, step: LabStep, style: ReturnType<typeof import(
       }
     }
     case 'stop':
-      console.log(style.bold(`== stop ${step.vm}`));
-      try {
-        await lab.stop(step.vm);
-        return true;
-      } catch (error) {
-        console.log(style.red(`stop ${step.vm} failed: ${(error as Error).message}`));
-        return false;
-      }
     case 'start':
-      console.log(style.bold(`== start ${step.vm}`));
+      console.log(style.bold(`== ${step.kind} ${step.vm}`));
       try {
-        await lab.start(step.vm);
+        await (step.kind === 'stop' ? lab.stop(step.vm) : lab.start(step.vm));
         return true;
       } catch (error) {
-        console.log(style.red(`start ${step.vm} failed: ${(error as Error).message}`));
+        console.log(style.red(`${step.kind} ${step.vm} failed: ${(error as Error).message}`));
         return false;
       }
     case 'sleep':
