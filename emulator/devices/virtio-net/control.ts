@@ -1,7 +1,8 @@
 // The control virtqueue (virtio-net 5.1.6.5): the queue walk, its commands,
 // and the receive filter they program: promiscuous / all-multicast modes and
 // the MAC table.
-import { DEVICE_NAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
+import { DEVICE_NAME, QueueEngine, type VirtioNetCore } from './core.ts';
+import { GUEST_ERRORS, bump } from '../../net/drop-reasons.ts';
 import { VirtqueueError, gatherReadable, type Virtqueue } from './virtqueue.ts';
 
 export const CTRL_OK = 0;
@@ -168,9 +169,9 @@ export class ControlEngine extends QueueEngine implements ControlContext {
       const count = queue.pending();
       for (; walked < count; walked++) {
         const chain = queue.pop();
-        if (!chain.writable.length) throw new VirtqueueError('ctrl_no_ack', 'control command without a writable ack byte');
+        if (!chain.writable.length) throw new VirtqueueError(GUEST_ERRORS.ctrlNoAck, 'control command without a writable ack byte');
         const ack = chain.readableLength <= MAX_CONTROL_REQUEST ? runControlCommand(gatherReadable(this.memory, chain), this) : CTRL_ERR;
-        if (ack !== CTRL_OK) bump(this.counters.guestErrors, 'ctrl_command_refused');
+        if (ack !== CTRL_OK) bump(this.counters.guestErrors, GUEST_ERRORS.ctrlCommandRefused);
         this.memory.write(chain.writable[0]!.addr, Uint8Array.of(ack));
         queue.push(chain.head, 1);
       }
