@@ -13,7 +13,7 @@
  * (e1000/offloads.ts). Counted as an rx drop when adapting a frame for a
  * receiver, as a guest error when a guest's own TSO request is malformed.
  */
-export const OFFLOAD_ERRORS = {
+export const OFFLOAD_ERROR_REASONS = {
   /** Not Ethernet + IPv4/IPv6 headers that fit the frame (the error's detail says what is wrong). */
   unparsableHeaders: 'unparsable-headers',
   /** The protocol has no L4 checksum field, or it lies past the frame's end. */
@@ -61,10 +61,10 @@ export const OFFLOAD_ERRORS = {
   tsoChecksumOffsetMismatch: 'tso-checksum-offset-mismatch',
 } as const;
 
-export type OffloadErrorReason = (typeof OFFLOAD_ERRORS)[keyof typeof OFFLOAD_ERRORS];
+export type OffloadErrorReason = (typeof OFFLOAD_ERROR_REASONS)[keyof typeof OFFLOAD_ERROR_REASONS];
 
 /** Why a NIC model drops a frame given to it for its guest (besides an OffloadErrorReason). */
-export const RX_DROPS = {
+export const RX_DROP_REASONS = {
   /** The link is down (cable unplugged): e1000, virtio, v86-virtio. */
   linkDown: 'link-down',
   /** virtio, v86-virtio: the driver has not set DRIVER_OK (or must reset the device). */
@@ -97,13 +97,13 @@ export const RX_DROPS = {
   deviceError: 'device-error',
 } as const;
 
-export type RxDropReason = (typeof RX_DROPS)[keyof typeof RX_DROPS] | OffloadErrorReason;
+export type RxDropReason = (typeof RX_DROP_REASONS)[keyof typeof RX_DROP_REASONS] | OffloadErrorReason;
 
 /**
  * Guest programming errors a NIC model survives (counted; the frame or the
  * queue is dropped), besides an OffloadErrorReason from a malformed TSO request.
  */
-export const GUEST_ERRORS = {
+export const GUEST_ERROR_REASONS = {
   /** e1000: RDH or RDT is beyond the receive ring (RDLEN); the receiver halts. */
   rxRingIndexOutOfRange: 'rx-head-or-tail-beyond-ring',
   /** e1000: TDH or TDT is beyond the transmit ring (TDLEN); the transmitter halts. */
@@ -162,15 +162,15 @@ export const GUEST_ERRORS = {
   featuresRefused: 'features-refused',
 } as const;
 
-export type GuestErrorReason = (typeof GUEST_ERRORS)[keyof typeof GUEST_ERRORS] | OffloadErrorReason;
+export type GuestErrorReason = (typeof GUEST_ERROR_REASONS)[keyof typeof GUEST_ERROR_REASONS] | OffloadErrorReason;
 
 /** Why a plain wire (emulator/net/wire.ts) loses a frame, besides an OffloadErrorReason for its receiver. */
-export const WIRE_DROPS = {
+export const WIRE_DROP_REASONS = {
   /** The direction's queue is at its limit: the receiving side is not keeping up. */
   queueFull: 'queue-full',
 } as const;
 
-export type WireDropReason = (typeof WIRE_DROPS)[keyof typeof WIRE_DROPS] | OffloadErrorReason;
+export type WireDropReason = (typeof WIRE_DROP_REASONS)[keyof typeof WIRE_DROP_REASONS] | OffloadErrorReason;
 
 /**
  * The one helper that counts by key, for every layer (host/counters.ts

@@ -9,7 +9,7 @@
 import type { Frame, FrameSink } from './frame.ts';
 import type { GuestNic } from './nic.ts';
 import { OffloadError, adaptForReceiver } from './offload.ts';
-import { WIRE_DROPS, bump, type WireDropReason } from './drop-reasons.ts';
+import { WIRE_DROP_REASONS, bump, type WireDropReason } from './drop-reasons.ts';
 
 export interface WireDirectionCounters {
   frames: number;
@@ -40,7 +40,7 @@ class Direction implements FrameSink {
   deliver(frames: readonly Frame[]): void {
     if (!this.connected) return;
     for (const frame of frames) {
-      if (this.queue.length >= this.limit) bump(this.counters.dropped, WIRE_DROPS.queueFull);
+      if (this.queue.length >= this.limit) bump(this.counters.dropped, WIRE_DROP_REASONS.queueFull);
       else this.queue.push(frame);
     }
     if (!this.scheduled && this.queue.length) {

@@ -7,7 +7,7 @@ import type { Frame, FrameSink, RxOffloads } from '../../net/frame.ts';
 import { formatMac } from '../../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent, NicOptions } from '../../net/nic.ts';
 import { OffloadError, adaptForReceiver } from '../../net/offload.ts';
-import { RX_DROPS, bump, type GuestErrorReason, type RxDropReason } from '../../net/drop-reasons.ts';
+import { RX_DROP_REASONS, bump, type GuestErrorReason, type RxDropReason } from '../../net/drop-reasons.ts';
 import type { AccessSize, GuestMemory, PciFunction, Platform, TimerHandle, Timers, TraceSink } from '../../platform.ts';
 import type { E1000Core } from './core.ts';
 import { Eeprom } from './eeprom.ts';
@@ -139,7 +139,7 @@ export class E1000 implements GuestNic, E1000Core {
   receive(frames: readonly Frame[]): void {
     if (this.destroyed) return;
     if (!this.linkUp && !this.loopbackMode) {
-      for (let i = 0; i < frames.length; i++) this.rxDropped(RX_DROPS.linkDown);
+      for (let i = 0; i < frames.length; i++) this.rxDropped(RX_DROP_REASONS.linkDown);
       return;
     }
     this.receiveResolved(frames);

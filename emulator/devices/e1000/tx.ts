@@ -8,7 +8,7 @@ import type { Frame } from '../../net/frame.ts';
 import { encodeBase64 } from '../../encoding.ts';
 import { DmaError } from '../../platform.ts';
 import { OffloadError } from '../../net/offload.ts';
-import { GUEST_ERRORS, type GuestErrorReason } from '../../net/drop-reasons.ts';
+import { GUEST_ERROR_REASONS, type GuestErrorReason } from '../../net/drop-reasons.ts';
 import { address64, type E1000Core } from './core.ts';
 import {
   EMPTY_CONTEXT,
@@ -98,11 +98,11 @@ export class TxEngine {
     const tail = core.reg(REG.TDT);
     if (count === 0 || head === tail) return;
     if (head >= count || tail >= count) {
-      this.fail(GUEST_ERRORS.txRingIndexOutOfRange);
+      this.fail(GUEST_ERROR_REASONS.txRingIndexOutOfRange);
       return;
     }
     if (!core.busMaster) {
-      core.guestError(GUEST_ERRORS.txDoorbellWithoutBusMaster);
+      core.guestError(GUEST_ERROR_REASONS.txDoorbellWithoutBusMaster);
       return;
     }
     const base = address64(core.reg(REG.TDBAL), core.reg(REG.TDBAH));
@@ -156,7 +156,7 @@ export class TxEngine {
       } catch (error) {
         if (!(error instanceof DmaError)) throw error;
         core.setReg(REG.TDH, head);
-        this.fail(GUEST_ERRORS.txDmaOutsideRam);
+        this.fail(GUEST_ERROR_REASONS.txDmaOutsideRam);
         return;
       }
       head = head + 1 === count ? 0 : head + 1;
@@ -195,11 +195,11 @@ export class TxEngine {
     const legacy = this.legacy;
     this.dropPartial();
     if (overflow) {
-      core.guestError(GUEST_ERRORS.txTooBig);
+      core.guestError(GUEST_ERROR_REASONS.txTooBig);
       return;
     }
     if (length === 0) {
-      core.guestError(GUEST_ERRORS.txEmptyPacket);
+      core.guestError(GUEST_ERROR_REASONS.txEmptyPacket);
       return;
     }
     const packet = this.buffer.slice(0, length);

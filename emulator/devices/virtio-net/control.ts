@@ -2,7 +2,7 @@
 // and the receive filter they program: promiscuous / all-multicast modes and
 // the MAC table.
 import { DEVICE_NAME, QueueEngine, type VirtioNetCore } from './core.ts';
-import { GUEST_ERRORS, bump } from '../../net/drop-reasons.ts';
+import { GUEST_ERROR_REASONS, bump } from '../../net/drop-reasons.ts';
 import { VirtqueueError, gatherReadable, type Virtqueue } from './virtqueue.ts';
 
 export const CTRL_OK = 0;
@@ -169,9 +169,9 @@ export class ControlEngine extends QueueEngine implements ControlContext {
       const count = queue.pending();
       for (; walked < count; walked++) {
         const chain = queue.pop();
-        if (!chain.writable.length) throw new VirtqueueError(GUEST_ERRORS.ctrlNoAck, 'control command without a writable ack byte');
+        if (!chain.writable.length) throw new VirtqueueError(GUEST_ERROR_REASONS.ctrlNoAck, 'control command without a writable ack byte');
         const ack = chain.readableLength <= MAX_CONTROL_REQUEST ? runControlCommand(gatherReadable(this.memory, chain), this) : CTRL_ERR;
-        if (ack !== CTRL_OK) bump(this.counters.guestErrors, GUEST_ERRORS.ctrlCommandRefused);
+        if (ack !== CTRL_OK) bump(this.counters.guestErrors, GUEST_ERROR_REASONS.ctrlCommandRefused);
         this.memory.write(chain.writable[0]!.addr, Uint8Array.of(ack));
         queue.push(chain.head, 1);
       }

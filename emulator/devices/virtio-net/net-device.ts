@@ -10,7 +10,7 @@ import { MAX_GSO_FRAME_SIZE } from '../../net/offload.ts';
 import { DeviceStateError } from '../state-error.ts';
 import { ControlEngine, RxFilter } from './control.ts';
 import { DEVICE_NAME, type VirtioNetCore } from './core.ts';
-import { GUEST_ERRORS, RX_DROPS, bump, type GuestErrorReason } from '../../net/drop-reasons.ts';
+import { GUEST_ERROR_REASONS, RX_DROP_REASONS, bump, type GuestErrorReason } from '../../net/drop-reasons.ts';
 import {
   OFFERED_FEATURES,
   VIRTIO_F_INDIRECT_DESC,
@@ -156,7 +156,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   setLinkUp(up: boolean): void {
     if (this.link === up) return;
     this.link = up;
-    if (!up) this.rx.dropBacklog(RX_DROPS.linkDown);
+    if (!up) this.rx.dropBacklog(RX_DROP_REASONS.linkDown);
     this.transport.configChanged();
   }
 
@@ -173,7 +173,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
     this.isDestroyed = true;
     this.tx.cancelHeldInterrupt();
     this.tx.sink = null;
-    this.rx.reset(RX_DROPS.destroyed);
+    this.rx.reset(RX_DROP_REASONS.destroyed);
     this.listeners.clear();
   }
 
@@ -189,7 +189,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
     this.features = 0n;
     this.applyFeatures();
     this.filter.reset();
-    this.rx.reset(RX_DROPS.reset);
+    this.rx.reset(RX_DROP_REASONS.reset);
     if (!sameMac(this.currentMac, this.configuredMac)) {
       this.currentMac = this.configuredMac.slice();
       this.emit({ type: 'mac', mac: this.currentMac.slice() });
@@ -200,7 +200,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   acceptFeatures(features: bigint): string | undefined {
     const refused = validateDriverFeatures(features, this.offeredFeatures);
     if (refused) {
-      bump(this.counters.guestErrors, GUEST_ERRORS.featuresRefused);
+      bump(this.counters.guestErrors, GUEST_ERROR_REASONS.featuresRefused);
       return refused;
     }
     this.features = features;
@@ -225,7 +225,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   queueEnabled(queue: Virtqueue): void {
     queue.enabled = true;
     const problem = queue.validate();
-    if (problem) this.guestError(GUEST_ERRORS.queueConfig, queue);
+    if (problem) this.guestError(GUEST_ERROR_REASONS.queueConfig, queue);
   }
 
   notify(queue: Virtqueue): void {
@@ -287,14 +287,14 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   private guestError(reason: GuestErrorReason, queue: Virtqueue): void {
     bump(this.counters.guestErrors, reason);
     queue.broken = true;
-    if (queue.index === RX_QUEUE) this.rx.reset(RX_DROPS.deviceError);
+    if (queue.index === RX_QUEUE) this.rx.reset(RX_DROP_REASONS.deviceError);
     this.transport.setNeedsReset();
     this.announceStopped(`device error: ${reason}`);
   }
 
   queueFailure(queue: Virtqueue, error: unknown): void {
     if (error instanceof VirtqueueError) this.guestError(error.reason, queue);
-    else if (error instanceof DmaError) this.guestError(GUEST_ERRORS.dmaOutsideRam, queue);
+    else if (error instanceof DmaError) this.guestError(GUEST_ERROR_REASONS.dmaOutsideRam, queue);
     else throw error;
   }
 
@@ -350,7 +350,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
     const state = parseState(raw, this.queues.length);
     const features = state.transport.status & STATUS_FEATURES_OK ? BigInt(`0x${state.features || '0'}`) : 0n;
     if (features !== 0n && validateDriverFeatures(features, this.offeredFeatures)) throw new DeviceStateError(DEVICE_NAME, 'bad saved state (features)');
-    this.rx.reset(RX_DROPS.restore);
+    this.rx.reset(RX_DROP_REASONS.restore);
     this.queues.forEach((q, i) => q.restoreState(state.queues[i]!));
     this.features = features;
     this.applyFeatures();

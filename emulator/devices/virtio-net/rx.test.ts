@@ -124,7 +124,7 @@ test('RX: offloads the guest did not negotiate are resolved in software before t
   assert.equal(h.flags & HDR_F_NEEDS_CSUM, 0);
 });
 
-test('RX: frames before DRIVER_OK are dropped as not_ready; the backlog is bounded', () => {
+test('RX: frames before DRIVER_OK are dropped as driver-not-ready; the backlog is bounded', () => {
   const d = new TestDriver();
   d.nic.receive([{ data: frameTo(OWN_MAC, 60) }]);
   assert.equal(d.nic.counters.rxDropped['driver-not-ready'], 1);
