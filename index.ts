@@ -41,3 +41,5 @@ export type { WireHandle, WireOptions } from './emulator/net/wire.ts';
 export { NIC_MODELS } from './emulator/net/nic.ts';
 export type { GuestNic, NicModel, NicDriverEvent, NicCounters, NicAttacher, NicAttachment, NicAttachInfo } from './emulator/net/nic.ts';
 export type { Frame, FrameSink } from './emulator/net/frame.ts';
+export { RX_DROP_REASONS, GUEST_ERROR_REASONS, OFFLOAD_ERROR_REASONS, WIRE_DROP_REASONS } from './emulator/net/drop-reasons.ts';
+export type { RxDropReason, GuestErrorReason, OffloadErrorReason, WireDropReason } from './emulator/net/drop-reasons.ts';

@@ -10,6 +10,8 @@ import type { GuestNic, NicAttachInfo, NicAttacher, NicAttachment, NicDriverEven
 import { OffloadError, adaptForReceiver } from '../emulator/net/offload.ts';
 import type { PortProperty, PortType } from './port.ts';
 import type { NicType } from './nic.ts';
+import { DELIVERY_DROP_REASONS, type DeliveryDropReason } from './drop-reasons.ts';
+import { bump } from './counters.ts';
 import type { Switch } from './switch.ts';
 import { OidError } from './oid.ts';
 
@@ -32,7 +34,7 @@ export function portTypeFor(nic: GuestNic): PortType & NicType {
 
 export class SwitchPortAttachment implements NicAttachment {
   /** Frames the guest could not be given because their offloads were malformed, by reason. */
-  readonly deliveryDrops: Record<string, number> = {};
+  readonly deliveryDrops: Partial<Record<DeliveryDropReason, number>> = {};
   private outbound: Frame[] = [];
   private flushScheduled = false;
   private connected = false;
@@ -116,8 +118,7 @@ export class SwitchPortAttachment implements NicAttachment {
       try {
         for (const piece of adaptForReceiver(frame, rx)) ready.push(piece);
       } catch (error) {
-        const reason = error instanceof OffloadError ? error.reason : 'offload failed';
-        this.deliveryDrops[reason] = (this.deliveryDrops[reason] ?? 0) + 1;
+        bump(this.deliveryDrops, error instanceof OffloadError ? error.reason : DELIVERY_DROP_REASONS.offloadFailed);
       }
     }
     if (ready.length) this.nic.receive(ready);

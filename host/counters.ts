@@ -1,5 +1,9 @@
 // Counters per port and for the whole switch. Plain numbers on plain objects:
 // the data path bumps them per batch, readers get a copy.
+import type { DropCounts, InjectionRefusal } from './drop-reasons.ts';
+
+/** The one counting helper of every layer (the device catalogue's file holds it: emulator/ cannot import host/). */
+export { bump } from '../emulator/net/drop-reasons.ts';
 
 export interface PortCounters {
   /** Frames the port received from its NIC (into the switch), dropped ones included. */
@@ -9,7 +13,7 @@ export interface PortCounters {
   txPackets: number;
   txBytes: number;
   /** Frames from this port dropped on ingress, and copies for this port excluded on egress, by reason. */
-  drops: Record<string, number>;
+  drops: DropCounts;
 }
 
 export interface SwitchCounters {
@@ -28,9 +32,9 @@ export interface SwitchCounters {
   /** Destination copies excluded on egress (each with a reason). */
   excludedCopies: number;
   /** Drops and exclusions by reason, all ports together. */
-  drops: Record<string, number>;
+  drops: DropCounts;
   /** Injections refused (not connected, bad source or destination), by reason. */
-  refusedInjections: Record<string, number>;
+  refusedInjections: Partial<Record<InjectionRefusal, number>>;
   /** Callbacks that threw, by extension name. */
   extensionErrors: Record<string, number>;
 }
@@ -52,10 +56,6 @@ export function newSwitchCounters(): SwitchCounters {
     refusedInjections: {},
     extensionErrors: {},
   };
-}
-
-export function bump(record: Record<string, number>, key: string, count = 1): void {
-  record[key] = (record[key] ?? 0) + count;
 }
 
 export function sumValues(record: Readonly<Record<string, number>>): number {

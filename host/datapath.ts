@@ -9,6 +9,15 @@ import { sameMac } from '../emulator/net/frame.ts';
 import type { Emitter, SwitchEvents } from './events.ts';
 import type { SwitchCounters } from './counters.ts';
 import { bump } from './counters.ts';
+import {
+  INJECTION_REFUSALS,
+  SWITCH_DROP_REASONS,
+  extensionErrorReason,
+  type DropReason,
+  type ExtensionDropReason,
+  type InjectionRefusal,
+  type SwitchDropReason,
+} from './drop-reasons.ts';
 import type { ExtensionStack } from './stack.ts';
 import type {
   EgressBatch,
@@ -37,15 +46,6 @@ export interface DataPathHost {
 
 /** Marks a frame taken out of the batch by hold(): neither dropped nor forwarded. */
 const HELD = '\u0000held';
-
-export const DATA_PATH_REASONS = {
-  nicNotConnected: 'nic-not-connected',
-  noDestination: 'no-destination',
-  destinationNotConnected: 'destination-not-connected',
-  destinationIsSource: 'destination-is-source',
-  vlanMismatch: 'vlan-mismatch',
-  macSpoofing: 'mac-spoofing',
-} as const;
 
 class Held implements HeldFrame {
   done = false;
@@ -76,14 +76,15 @@ class Batch {
   frames: Frame[] = [];
   src: (Nic | null)[] = [];
   vlans: number[] = [];
-  dropped: (string | null)[] = [];
+  /** Why frame i is dropped, HELD, or null. */
+  dropped: (DropReason | null)[] = [];
   injected: boolean[] = [];
   head: number[] = [];
   tail: number[] = [];
   dCount = 0;
   dNic: Nic[] = [];
   dNext: number[] = [];
-  dExcluded: (string | null)[] = [];
+  dExcluded: (DropReason | null)[] = [];
 
   reset(time: number): void {
     for (let i = 0; i < this.count; i++) {
@@ -163,11 +164,11 @@ class View implements IngressBatch, EgressBatch {
   destination(slot: number): NicInfo {
     return this.b.dNic[slot]!;
   }
-  excluded(slot: number): string | null {
+  excluded(slot: number): DropReason | null {
     return this.b.dExcluded[slot]!;
   }
 
-  drop(i: number, reason: string): void {
+  drop(i: number, reason: ExtensionDropReason): void {
     if (this.kind === 'capture') throw new CapabilityError(this.extension.name, this.kind, 'drop frames');
     this.checkIndex(i);
     if (this.b.dropped[i] === null) this.b.dropped[i] = String(reason);
@@ -191,7 +192,7 @@ class View implements IngressBatch, EgressBatch {
     this.b.addDestination(i, real);
   }
 
-  exclude(slot: number, reason: string): void {
+  exclude(slot: number, reason: ExtensionDropReason): void {
     if (this.kind === 'capture') throw new CapabilityError(this.extension.name, this.kind, 'exclude destinations');
     if (this.phase !== 'egress') throw new CapabilityError(this.extension.name, this.kind, 'exclude destinations on ingress');
     if (!this.live) throw new Error('a batch view is only valid during the callback it was passed to');
@@ -227,7 +228,7 @@ export class DataPath {
   /** NICs with frames waiting in their outbox during delivery. */
   private readonly touched: Nic[] = [];
   /** Drop events of the current work item, by port/NIC/reason. */
-  private readonly dropTally = new Map<string, { portId: number; nicIndex?: number; reason: string; count: number }>();
+  private readonly dropTally = new Map<string, { portId: number; nicIndex?: number; reason: DropReason; count: number }>();
 
   constructor(readonly host: DataPathHost) {
     this.view = new View(this);
@@ -252,26 +253,26 @@ export class DataPath {
   /** Frames originated by an extension (context.inject). */
   inject(extension: Extension, frames: readonly Frame[], options: InjectOptions | undefined): InjectResult {
     const host = this.host;
-    const refuse = (reason: string): InjectResult => {
+    const refuse = (reason: InjectionRefusal): InjectResult => {
       bump(host.counters.refusedInjections, reason, frames.length || 1);
       return { accepted: false, reason };
     };
-    if (!Array.isArray(frames)) return refuse('inject-not-a-frame-array');
+    if (!Array.isArray(frames)) return refuse(INJECTION_REFUSALS.notAFrameArray);
     let source: Nic | null = null;
     let destination: Nic | null = null;
     if (options?.source) {
       const nic = host.findNic(options.source.portId, options.source.nicIndex);
-      if (!nic || nic.state !== 'connected') return refuse('inject-source-not-connected');
+      if (!nic || nic.state !== 'connected') return refuse(INJECTION_REFUSALS.sourceNotConnected);
       source = nic;
     }
     if (options?.destination) {
-      if (extension.kind === 'capture') return refuse('inject-destination-not-allowed-for-capture');
+      if (extension.kind === 'capture') return refuse(INJECTION_REFUSALS.destinationNotAllowedForCapture);
       const nic = host.findNic(options.destination.portId, options.destination.nicIndex);
-      if (!nic || nic.state !== 'connected') return refuse('inject-destination-not-connected');
+      if (!nic || nic.state !== 'connected') return refuse(INJECTION_REFUSALS.destinationNotConnected);
       destination = nic;
     }
     const position = host.stack.indexOf(extension);
-    if (position < 0) return refuse('inject-extension-not-in-stack');
+    if (position < 0) return refuse(INJECTION_REFUSALS.extensionNotInStack);
     this.submit({ type: 'inject', start: position + 1, frames, source, destination, vlan: options?.vlan });
     return { accepted: true };
   }
@@ -286,7 +287,7 @@ export class DataPath {
     this.submit({ type: 'resume', held: h, start });
   }
 
-  dropHeld(extension: Extension, held: HeldFrame, reason: string): void {
+  dropHeld(extension: Extension, held: HeldFrame, reason: ExtensionDropReason): void {
     const h = this.checkHeld(extension, held);
     h.done = true;
     const counters = this.host.counters;
@@ -342,9 +343,9 @@ export class DataPath {
       for (let i = 0; i < n; i++) {
         const frame = work.frames[i]!;
         const problem =
-          frame && frame.data instanceof Uint8Array ? frameProblem(frame, source ? source.mtu : 65535 - 18) : 'not-a-frame';
+          frame && frame.data instanceof Uint8Array ? frameProblem(frame, source ? source.mtu : 65535 - 18) : SWITCH_DROP_REASONS.notAFrame;
         let vlan = DEFAULT_VLAN;
-        let reason = problem;
+        let reason: SwitchDropReason | null = problem;
         if (reason === null) {
           const tci = frameTci(frame.data);
           if (source) {
@@ -390,7 +391,7 @@ export class DataPath {
         pc.rxBytes += frames[i]?.data?.length ?? 0;
       }
       counters.droppedFrames += n;
-      this.countDrop(nic, DATA_PATH_REASONS.nicNotConnected, n);
+      this.countDrop(nic, SWITCH_DROP_REASONS.nicNotConnected, n);
       this.flushDropEvents();
       return;
     }
@@ -403,18 +404,18 @@ export class DataPath {
       pc.rxPackets++;
       if (!(data instanceof Uint8Array)) {
         counters.droppedFrames++;
-        this.countDrop(nic, 'not-a-frame', 1);
+        this.countDrop(nic, SWITCH_DROP_REASONS.notAFrame, 1);
         continue;
       }
       pc.rxBytes += data.length;
-      let problem: string | null = frameProblem(frame, mtu);
+      let problem: SwitchDropReason | null = frameProblem(frame, mtu);
       let vlan = DEFAULT_VLAN;
       if (problem === null) {
         const cls = policy.classify(frameTci(data));
         if (typeof cls === 'string') problem = cls;
         else vlan = cls;
       }
-      if (problem === null && guardMac && !sameMac(data, 6, nic.mac)) problem = DATA_PATH_REASONS.macSpoofing;
+      if (problem === null && guardMac && !sameMac(data, 6, nic.mac)) problem = SWITCH_DROP_REASONS.macSpoofing;
       if (problem !== null) {
         counters.droppedFrames++;
         this.countDrop(nic, problem, 1);
@@ -471,7 +472,7 @@ export class DataPath {
       if (b.dropped[i] !== null) continue;
       let d = b.head[i]!;
       if (d < 0) {
-        b.dropped[i] = DATA_PATH_REASONS.noDestination;
+        b.dropped[i] = SWITCH_DROP_REASONS.noDestination;
         continue;
       }
       const src = b.src[i];
@@ -479,9 +480,9 @@ export class DataPath {
       for (; d >= 0; d = b.dNext[d]!) {
         if (b.dExcluded[d] !== null) continue;
         const nic = b.dNic[d]!;
-        if (nic.state !== 'connected') b.dExcluded[d] = DATA_PATH_REASONS.destinationNotConnected;
-        else if (nic === src) b.dExcluded[d] = DATA_PATH_REASONS.destinationIsSource;
-        else if (!nic.port.vlan.admits(vlan)) b.dExcluded[d] = DATA_PATH_REASONS.vlanMismatch;
+        if (nic.state !== 'connected') b.dExcluded[d] = SWITCH_DROP_REASONS.destinationNotConnected;
+        else if (nic === src) b.dExcluded[d] = SWITCH_DROP_REASONS.destinationIsSource;
+        else if (!nic.port.vlan.admits(vlan)) b.dExcluded[d] = SWITCH_DROP_REASONS.vlanMismatch;
       }
     }
 
@@ -577,7 +578,7 @@ export class DataPath {
   private failBatch(b: Batch, ext: Extension, phase: string, error: unknown): void {
     this.host.extensionError(ext, phase, error);
     if (ext.kind === 'capture') return;
-    const reason = `extension-error:${ext.name}`;
+    const reason = extensionErrorReason(ext.name);
     for (let i = 0; i < b.count; i++) if (b.dropped[i] === null) b.dropped[i] = reason;
   }
 
@@ -586,7 +587,7 @@ export class DataPath {
     if (nic.inflight === 0) nic.checkDrained();
   }
 
-  private countDrop(nic: Nic | null, reason: string, count: number): void {
+  private countDrop(nic: Nic | null, reason: DropReason, count: number): void {
     const counters = this.host.counters;
     bump(counters.drops, reason, count);
     if (nic) bump(nic.port.counters.drops, reason, count);

@@ -6,6 +6,7 @@ import type { Frame } from '../emulator/net/frame.ts';
 import type { OidReply, OidRequest, OidStatus } from './oid.ts';
 import type { NicInfo, NicParameters } from './nic.ts';
 import type { PortInfo, PortParameters } from './port.ts';
+import type { DropReason, ExtensionDropReason, InjectionRefusal } from './drop-reasons.ts';
 
 export type ExtensionKind = 'capture' | 'filter' | 'forwarding';
 
@@ -54,13 +55,13 @@ export interface BatchView {
   nextDestination(slot: number): number;
   destination(slot: number): NicInfo;
   /** The exclusion reason of a destination slot, or null when it will be delivered. */
-  excluded(slot: number): string | null;
+  excluded(slot: number): DropReason | null;
 }
 
 /** Ingress view for filters and the forwarding extension. */
 export interface IngressBatch extends BatchView {
-  /** Drop frame i; the reason is counted on its source port. */
-  drop(i: number, reason: string): void;
+  /** Drop frame i; the reason (a built-in's from host/drop-reasons.ts, or the extension's own) is counted on its source port. */
+  drop(i: number, reason: ExtensionDropReason): void;
   /** Replace frame i by a modified copy (filters and forwarding only). */
   replace(i: number, frame: Frame): void;
   /** Forwarding extension only: send frame i to this NIC too. */
@@ -76,8 +77,8 @@ export interface IngressBatch extends BatchView {
 /** Egress view for filters and the forwarding extension. */
 export interface EgressBatch extends BatchView {
   /** Exclude one destination (cannot be undone); counted on the destination's port. */
-  exclude(slot: number, reason: string): void;
-  drop(i: number, reason: string): void;
+  exclude(slot: number, reason: ExtensionDropReason): void;
+  drop(i: number, reason: ExtensionDropReason): void;
 }
 
 export interface HeldFrame {
@@ -101,7 +102,7 @@ export interface InjectOptions {
   vlan?: number;
 }
 
-export type InjectResult = { accepted: true } | { accepted: false; reason: string };
+export type InjectResult = { accepted: true } | { accepted: false; reason: InjectionRefusal };
 
 export interface SwitchParameters {
   name: string;
@@ -125,7 +126,7 @@ export interface ExtensionContext {
   inject(frames: readonly Frame[], options?: InjectOptions): InjectResult;
   /** Continue a held frame down the stack below the extension that held it. */
   resume(held: HeldFrame): void;
-  dropHeld(held: HeldFrame, reason: string): void;
+  dropHeld(held: HeldFrame, reason: ExtensionDropReason): void;
   /** Reference a connected NIC (throws otherwise); call the returned function to release. */
   referenceNic(portId: number, nicIndex: number): () => void;
   /** Reference a port from created until teardown (throws otherwise). */

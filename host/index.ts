@@ -59,8 +59,19 @@ export type {
   SwitchParameters,
 } from './extension.ts';
 export type { PortCounters, SwitchCounters } from './counters.ts';
-export { DATA_PATH_REASONS } from './datapath.ts';
-export { DROP_REASONS, frameProblem } from './validate.ts';
+export { SWITCH_DROP_REASONS, INJECTION_REFUSALS, EXTENSION_DROP_REASONS, DELIVERY_DROP_REASONS } from './drop-reasons.ts';
+export type {
+  SwitchDropReason,
+  ExtensionErrorDropReason,
+  InjectionRefusal,
+  AclRuleDropReason,
+  BuiltInExtensionDropReason,
+  ExtensionDropReason,
+  DropReason,
+  DropCounts,
+  DeliveryDropReason,
+} from './drop-reasons.ts';
+export { frameProblem } from './validate.ts';
 export { MacLearningForwarder } from './extensions/mac-learning.ts';
 export type { MacLearningOptions, MacEntry } from './extensions/mac-learning.ts';
 export { VlanPolicy, vlanPropertyProblem, DEFAULT_VLAN } from './extensions/vlan.ts';

@@ -17,6 +17,7 @@ import { PORT_TYPES, Port, propertyKey } from './port.ts';
 import type { NicInfo, NicOptions, NicParameters, NicState, NicType } from './nic.ts';
 import { DEFAULT_MTU, NIC_TYPES, Nic } from './nic.ts';
 import { ExtensionStack } from './stack.ts';
+import { SWITCH_DROP_REASONS } from './drop-reasons.ts';
 import type { Extension, ExtensionKind, SwitchParameters } from './extension.ts';
 import { DataPath } from './datapath.ts';
 import { OidEngine } from './oid-engine.ts';
@@ -436,7 +437,7 @@ export class Switch {
     const nic = this.portMap.get(portId)?.nics.get(nicIndex);
     if (!nic || !Array.isArray(frames)) {
       const count = Array.isArray(frames) ? frames.length : 1;
-      const reason = nic ? 'not-a-frame-array' : 'unknown-nic';
+      const reason = nic ? SWITCH_DROP_REASONS.notAFrameArray : SWITCH_DROP_REASONS.unknownNic;
       this.switchCounters.ingressFrames += count;
       this.switchCounters.droppedFrames += count;
       bump(this.switchCounters.drops, reason, count);

@@ -4,30 +4,24 @@
 // argument is the caller's bug).
 import type { Frame } from '../emulator/net/frame.ts';
 import { ETH_HEADER_LENGTH, ETH_TYPE_VLAN } from '../emulator/net/frame.ts';
+import { SWITCH_DROP_REASONS, type SwitchDropReason } from './drop-reasons.ts';
 
 export const VLAN_TAG_LENGTH = 4;
-
-export const DROP_REASONS = {
-  runt: 'runt',
-  oversize: 'oversize',
-  malformedVlanTag: 'malformed-vlan-tag',
-  malformedOffload: 'malformed-offload',
-} as const;
 
 /**
  * Why the frame cannot enter the switch through a port with this MTU, or null.
  * A GSO frame is one large packet still to be segmented: it is measured by one
  * segment (headers + segment size), not by its length.
  */
-export function frameProblem(frame: Frame, mtu: number): string | null {
+export function frameProblem(frame: Frame, mtu: number): SwitchDropReason | null {
   const data = frame.data;
   const length = data.length;
-  if (length < ETH_HEADER_LENGTH) return DROP_REASONS.runt;
+  if (length < ETH_HEADER_LENGTH) return SWITCH_DROP_REASONS.runt;
   let header = ETH_HEADER_LENGTH;
   if (data[12] === ETH_TYPE_VLAN >> 8 && data[13] === (ETH_TYPE_VLAN & 0xff)) {
     // A tag needs its 4 bytes plus the inner ethertype; VID 0xFFF is reserved.
-    if (length < ETH_HEADER_LENGTH + VLAN_TAG_LENGTH) return DROP_REASONS.malformedVlanTag;
-    if ((((data[14]! << 8) | data[15]!) & 0x0fff) === 0x0fff) return DROP_REASONS.malformedVlanTag;
+    if (length < ETH_HEADER_LENGTH + VLAN_TAG_LENGTH) return SWITCH_DROP_REASONS.malformedVlanTag;
+    if ((((data[14]! << 8) | data[15]!) & 0x0fff) === 0x0fff) return SWITCH_DROP_REASONS.malformedVlanTag;
     header += VLAN_TAG_LENGTH;
   }
   const gso = frame.gso;
@@ -39,15 +33,15 @@ export function frameProblem(frame: Frame, mtu: number): string | null {
       !Number.isInteger(gso.segmentSize) ||
       !Number.isInteger(gso.headerLength)
     ) {
-      return DROP_REASONS.malformedOffload;
+      return SWITCH_DROP_REASONS.malformedOffload;
     }
-    if (gso.headerLength + gso.segmentSize > mtu + header) return DROP_REASONS.oversize;
+    if (gso.headerLength + gso.segmentSize > mtu + header) return SWITCH_DROP_REASONS.oversize;
   } else if (length > mtu + header) {
-    return DROP_REASONS.oversize;
+    return SWITCH_DROP_REASONS.oversize;
   }
   const csum = frame.csum;
   if (csum && !(Number.isInteger(csum.start) && csum.start >= header && csum.start + csum.offset + 2 <= length && csum.offset >= 0)) {
-    return DROP_REASONS.malformedOffload;
+    return SWITCH_DROP_REASONS.malformedOffload;
   }
   return null;
 }

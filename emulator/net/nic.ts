@@ -2,6 +2,7 @@
 // guest NIC, whatever its model.
 import type { Frame, FrameSink, RxOffloads } from './frame.ts';
 import type { Platform } from '../platform.ts';
+import type { GuestErrorReason, RxDropReason } from './drop-reasons.ts';
 
 export type NicModel = 'e1000' | 'virtio' | 'v86-virtio';
 /** The models the lab, the CLI and the web app offer. */
@@ -30,10 +31,10 @@ export interface NicCounters {
   txBytes: number;
   rxFrames: number;
   rxBytes: number;
-  /** Frames the guest could not take (ring full, filtered, too big), by reason. */
-  rxDropped: Record<string, number>;
-  /** Guest programming errors survived (bad descriptor, DMA out of RAM, ...), by reason. */
-  guestErrors: Record<string, number>;
+  /** Frames the guest could not take (ring full, filtered, too big), by reason (catalogue: drop-reasons.ts). */
+  rxDropped: Partial<Record<RxDropReason, number>>;
+  /** Guest programming errors survived (bad descriptor, DMA out of RAM, ...), by reason (catalogue: drop-reasons.ts). */
+  guestErrors: Partial<Record<GuestErrorReason, number>>;
 }
 
 export interface GuestNic {

@@ -5,7 +5,8 @@
 // the same segments.
 //
 // Errors: every function validates the whole frame up front and throws an
-// OffloadError (with a short `reason` for drop counters) before producing
+// OffloadError (a catalogued `reason` for drop counters, OFFLOAD_ERROR_REASONS in
+// drop-reasons.ts, and free-text detail in its message) before producing
 // anything, so a malformed frame is dropped whole, never half-segmented.
 //
 // GSO semantics (as Linux/virtio mean them):
@@ -37,9 +38,10 @@ import {
   writeU16BE,
   writeU32BE,
 } from './checksum.ts';
+import { OFFLOAD_ERROR_REASONS, type OffloadErrorReason } from './drop-reasons.ts';
 
 export class OffloadError extends Error {
-  constructor(readonly reason: string, detail?: string) {
+  constructor(readonly reason: OffloadErrorReason, detail?: string) {
     super(detail ? `${reason}: ${detail}` : reason);
     this.name = 'OffloadError';
   }
@@ -98,7 +100,7 @@ export function parseLayout(data: Uint8Array): PacketLayout | string {
 
 function layoutOrThrow(data: Uint8Array): PacketLayout {
   const layout = parseLayout(data);
-  if (typeof layout === 'string') throw new OffloadError('unparsable headers', layout);
+  if (typeof layout === 'string') throw new OffloadError(OFFLOAD_ERROR_REASONS.unparsableHeaders, layout);
   return layout;
 }
 
@@ -115,7 +117,7 @@ function pseudoSum(data: Uint8Array, layout: PacketLayout, l4Length: number): nu
  */
 export function setPseudoHeaderSeed(data: Uint8Array, layout: PacketLayout): void {
   const field = checksumFieldOffset(layout);
-  if (field === undefined || field + 2 > data.length) throw new OffloadError('no L4 checksum field');
+  if (field === undefined || field + 2 > data.length) throw new OffloadError(OFFLOAD_ERROR_REASONS.noL4ChecksumField);
   writeU16BE(data, field, fold(pseudoSum(data, layout, data.length - layout.l4)));
 }
 
@@ -145,11 +147,11 @@ function writeL4Checksum(data: Uint8Array, layout: PacketLayout): void {
 export function completeChecksum(frame: Frame): Frame {
   const request = frame.csum;
   if (!request) return frame;
-  if (frame.gso) throw new OffloadError('checksum of unsegmented GSO frame');
+  if (frame.gso) throw new OffloadError(OFFLOAD_ERROR_REASONS.checksumOfUnsegmentedGso);
   const { start, offset } = request;
   const length = frame.data.length;
   if (!Number.isInteger(start) || !Number.isInteger(offset) || start < 0 || offset < 0 || start + offset + 2 > length) {
-    throw new OffloadError('bad checksum offsets', `start ${start} offset ${offset} in ${length} bytes`);
+    throw new OffloadError(OFFLOAD_ERROR_REASONS.badChecksumOffsets, `start ${start} offset ${offset} in ${length} bytes`);
   }
   const data = frame.data.slice();
   let value = finish(sumBytes(data, start, length));
@@ -161,16 +163,16 @@ export function completeChecksum(frame: Frame): Frame {
 function checkGsoFrame(frame: Frame, type: GsoType): { layout: PacketLayout; segmentSize: number } {
   const gso = frame.gso!;
   const data = frame.data;
-  if (data.length > MAX_GSO_FRAME_SIZE) throw new OffloadError('GSO frame too large', `${data.length} bytes`);
+  if (data.length > MAX_GSO_FRAME_SIZE) throw new OffloadError(OFFLOAD_ERROR_REASONS.gsoFrameTooLarge, `${data.length} bytes`);
   const segmentSize = gso.segmentSize;
-  if (!Number.isInteger(segmentSize) || segmentSize <= 0) throw new OffloadError('bad GSO segment size', String(segmentSize));
+  if (!Number.isInteger(segmentSize) || segmentSize <= 0) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, String(segmentSize));
   const layout = layoutOrThrow(data);
   const expectVersion = type === 'tcp6' ? 6 : 4;
   const expectProtocol = type === 'udp4' ? IPPROTO_UDP : IPPROTO_TCP;
   if (layout.ipVersion !== expectVersion || layout.protocol !== expectProtocol) {
-    throw new OffloadError('GSO type does not match packet', `${type} vs IPv${layout.ipVersion} protocol ${layout.protocol}`);
+    throw new OffloadError(OFFLOAD_ERROR_REASONS.gsoTypeMismatch, `${type} vs IPv${layout.ipVersion} protocol ${layout.protocol}`);
   }
-  if (layout.fragment) throw new OffloadError('GSO frame is already a fragment');
+  if (layout.fragment) throw new OffloadError(OFFLOAD_ERROR_REASONS.gsoFrameIsFragment);
   return { layout, segmentSize };
 }
 
@@ -189,7 +191,7 @@ export function segment(frame: Frame): Frame[] {
     case 'udp4':
       return fragmentUdp(frame);
     default:
-      throw new OffloadError('unknown GSO type', String((gso as { type: unknown }).type));
+      throw new OffloadError(OFFLOAD_ERROR_REASONS.unknownGsoType, String((gso as { type: unknown }).type));
   }
 }
 
@@ -205,13 +207,13 @@ function segmentTcp(frame: Frame, type: 'tcp4' | 'tcp6'): Frame[] {
   const { layout, segmentSize } = checkGsoFrame(frame, type);
   const data = frame.data;
   const { l3, l4 } = layout;
-  if (l4 + 20 > data.length) throw new OffloadError('truncated TCP header');
+  if (l4 + 20 > data.length) throw new OffloadError(OFFLOAD_ERROR_REASONS.truncatedTcpHeader);
   const tcpHeaderLength = (data[l4 + 12]! >> 4) * 4;
-  if (tcpHeaderLength < 20 || l4 + tcpHeaderLength > data.length) throw new OffloadError('bad TCP header length');
+  if (tcpHeaderLength < 20 || l4 + tcpHeaderLength > data.length) throw new OffloadError(OFFLOAD_ERROR_REASONS.badTcpHeaderLength);
   const headerLength = l4 + tcpHeaderLength;
   const payload = data.length - headerLength;
   const count = Math.max(1, Math.ceil(payload / segmentSize));
-  if (count > MAX_SEGMENTS) throw new OffloadError('too many segments', `${count}`);
+  if (count > MAX_SEGMENTS) throw new OffloadError(OFFLOAD_ERROR_REASONS.tooManySegments, `${count}`);
 
   const seq0 = readU32BE(data, l4 + 4);
   const flags = data[l4 + 13]!;
@@ -242,12 +244,12 @@ function segmentTcp(frame: Frame, type: 'tcp4' | 'tcp6'): Frame[] {
 function fragmentUdp(frame: Frame): Frame[] {
   const { layout, segmentSize } = checkGsoFrame(frame, 'udp4');
   const { l3, l4 } = layout;
-  if (l4 + 8 > frame.data.length) throw new OffloadError('truncated UDP header');
+  if (l4 + 8 > frame.data.length) throw new OffloadError(OFFLOAD_ERROR_REASONS.truncatedUdpHeader);
   const fragmentPayload = segmentSize & ~7;
-  if (fragmentPayload === 0) throw new OffloadError('bad GSO segment size', `${segmentSize} is below one 8-byte fragment unit`);
+  if (fragmentPayload === 0) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, `${segmentSize} is below one 8-byte fragment unit`);
   const ipPayload = frame.data.length - l4;
   const count = Math.max(1, Math.ceil(ipPayload / fragmentPayload));
-  if (count > MAX_SEGMENTS) throw new OffloadError('too many segments', `${count}`);
+  if (count > MAX_SEGMENTS) throw new OffloadError(OFFLOAD_ERROR_REASONS.tooManySegments, `${count}`);
 
   // Checksum the datagram whole first: fragments carry no L4 checksum of their own.
   const whole = frame.data.slice();
@@ -277,16 +279,16 @@ function fragmentUdp(frame: Frame): Frame[] {
  * each with its own headers, UDP length and checksum, IPv4 id + index.
  */
 export function segmentUdpDatagrams(data: Uint8Array, segmentSize: number): Frame[] {
-  if (data.length > MAX_GSO_FRAME_SIZE) throw new OffloadError('GSO frame too large', `${data.length} bytes`);
-  if (!Number.isInteger(segmentSize) || segmentSize <= 0) throw new OffloadError('bad GSO segment size', String(segmentSize));
+  if (data.length > MAX_GSO_FRAME_SIZE) throw new OffloadError(OFFLOAD_ERROR_REASONS.gsoFrameTooLarge, `${data.length} bytes`);
+  if (!Number.isInteger(segmentSize) || segmentSize <= 0) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, String(segmentSize));
   const layout = layoutOrThrow(data);
-  if (layout.ipVersion !== 4 || layout.protocol !== IPPROTO_UDP) throw new OffloadError('GSO type does not match packet');
+  if (layout.ipVersion !== 4 || layout.protocol !== IPPROTO_UDP) throw new OffloadError(OFFLOAD_ERROR_REASONS.gsoTypeMismatch);
   const { l3, l4 } = layout;
   const headerLength = l4 + 8;
-  if (headerLength > data.length) throw new OffloadError('truncated UDP header');
+  if (headerLength > data.length) throw new OffloadError(OFFLOAD_ERROR_REASONS.truncatedUdpHeader);
   const payload = data.length - headerLength;
   const count = Math.max(1, Math.ceil(payload / segmentSize));
-  if (count > MAX_SEGMENTS) throw new OffloadError('too many segments', `${count}`);
+  if (count > MAX_SEGMENTS) throw new OffloadError(OFFLOAD_ERROR_REASONS.tooManySegments, `${count}`);
   const id0 = readU16BE(data, l3 + 4);
   const out: Frame[] = new Array(count);
   for (let i = 0; i < count; i++) {

@@ -78,7 +78,7 @@ test('the wire segments for a receiver without GSO and passes GSO to one with it
   b.rxOffloads = NO_RX_OFFLOADS;
   await tick();
   assert.equal(b.received.length, 2);
-  assert.equal(wire.counters.aToB.dropped['bad GSO segment size'], 1);
+  assert.equal(wire.counters.aToB.dropped['bad-gso-segment-size'], 1);
 });
 
 test('the wire queue is bounded and drops are counted', async () => {
@@ -88,7 +88,7 @@ test('the wire queue is bounded and drops are counted', async () => {
   for (let i = 0; i < 10; i++) a.send({ data: patternBytes(60, i) });
   await tick();
   assert.equal(b.received.length, 4);
-  assert.equal(wire.counters.aToB.dropped['queue full'], 6);
+  assert.equal(wire.counters.aToB.dropped['queue-full'], 6);
   a.send({ data: patternBytes(60) });
   wire.disconnect();
   await tick();

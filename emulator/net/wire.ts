@@ -9,12 +9,13 @@
 import type { Frame, FrameSink } from './frame.ts';
 import type { GuestNic } from './nic.ts';
 import { OffloadError, adaptForReceiver } from './offload.ts';
+import { WIRE_DROP_REASONS, bump, type WireDropReason } from './drop-reasons.ts';
 
 export interface WireDirectionCounters {
   frames: number;
   bytes: number;
   /** Frames lost on the wire, by reason (queue full, malformed offload, ...). */
-  dropped: Record<string, number>;
+  dropped: Partial<Record<WireDropReason, number>>;
 }
 
 export interface WireOptions {
@@ -39,17 +40,13 @@ class Direction implements FrameSink {
   deliver(frames: readonly Frame[]): void {
     if (!this.connected) return;
     for (const frame of frames) {
-      if (this.queue.length >= this.limit) this.drop('queue full');
+      if (this.queue.length >= this.limit) bump(this.counters.dropped, WIRE_DROP_REASONS.queueFull);
       else this.queue.push(frame);
     }
     if (!this.scheduled && this.queue.length) {
       this.scheduled = true;
       queueMicrotask(() => this.flush());
     }
-  }
-
-  private drop(reason: string): void {
-    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
   }
 
   private flush(): void {
@@ -68,7 +65,7 @@ class Direction implements FrameSink {
         }
       } catch (error) {
         if (!(error instanceof OffloadError)) throw error;
-        this.drop(error.reason);
+        bump(this.counters.dropped, error.reason);
       }
     }
     if (out.length) this.to.receive(out);

@@ -7,6 +7,7 @@ import type { Frame, FrameSink, RxOffloads } from '../net/frame.ts';
 import { NO_RX_OFFLOADS } from '../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent, NicFactory, NicOptions } from '../net/nic.ts';
 import type { Platform, TimerHandle } from '../platform.ts';
+import { RX_DROP_REASONS, bump } from '../net/drop-reasons.ts';
 import { V86Platform, type V86VirtioNetLink } from './adapter.ts';
 
 const DRIVER_OK = 4;
@@ -20,10 +21,6 @@ const STATUS_POLL_MS = 50;
 const MAX_RX_FRAME = 1518;
 
 const RX_OFFLOADS: RxOffloads = Object.freeze({ ...NO_RX_OFFLOADS, maxFrameSize: MAX_RX_FRAME });
-
-function bump(counts: Record<string, number>, reason: string): void {
-  counts[reason] = (counts[reason] ?? 0) + 1;
-}
 
 export class V86VirtioNic implements GuestNic {
   readonly model = 'v86-virtio' as const;
@@ -69,12 +66,12 @@ export class V86VirtioNic implements GuestNic {
     if (this.destroyed) return;
     const queue = this.link.device.virtio.queues[0];
     for (const frame of frames) {
-      if (!this.linkUp) bump(this.counters.rxDropped, 'link down');
-      else if (!this.ready || !queue) bump(this.counters.rxDropped, 'driver not ready');
-      else if (frame.gso || frame.csum) bump(this.counters.rxDropped, 'offload not resolved by the sender');
-      else if (frame.data.length > MAX_RX_FRAME) bump(this.counters.rxDropped, 'too big');
+      if (!this.linkUp) bump(this.counters.rxDropped, RX_DROP_REASONS.linkDown);
+      else if (!this.ready || !queue) bump(this.counters.rxDropped, RX_DROP_REASONS.driverNotReady);
+      else if (frame.gso || frame.csum) bump(this.counters.rxDropped, RX_DROP_REASONS.offloadNotResolved);
+      else if (frame.data.length > MAX_RX_FRAME) bump(this.counters.rxDropped, RX_DROP_REASONS.oversize);
       // Checked here: v86 would only console.log "No buffer to write into!" and lose it uncounted.
-      else if (!queue.has_request()) bump(this.counters.rxDropped, 'no receive buffer');
+      else if (!queue.has_request()) bump(this.counters.rxDropped, RX_DROP_REASONS.ringFull);
       else {
         this.link.sendToGuest(frame.data);
         this.counters.rxFrames++;

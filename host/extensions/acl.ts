@@ -5,6 +5,7 @@ import type { Extension, IngressBatch } from '../extension.ts';
 import { readU32BE } from '../../emulator/net/checksum.ts';
 import { ETH_TYPE_IPV4, ETH_TYPE_VLAN, parseMac } from '../../emulator/net/frame.ts';
 import { macKey } from './mac-learning.ts';
+import { EXTENSION_DROP_REASONS, aclRuleReason, type AclRuleDropReason } from '../drop-reasons.ts';
 
 export type PortRange = number | [number, number];
 
@@ -44,7 +45,7 @@ const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17 };
 interface CompiledRule {
   name: string;
   deny: boolean;
-  reason: string;
+  reason: AclRuleDropReason;
   sourcePorts: Set<number> | null;
   srcMac: number;
   dstMac: number;
@@ -94,7 +95,7 @@ export class AclFilter implements Extension {
       const rule = this.match(data, batch.sourcePortId(i), rules);
       if (rule === null) {
         this.defaultHits++;
-        if (this.defaultDeny) batch.drop(i, 'acl:default');
+        if (this.defaultDeny) batch.drop(i, EXTENSION_DROP_REASONS.aclDefault);
         continue;
       }
       rule.hits++;
@@ -197,7 +198,7 @@ function compileRule(rule: AclRule, index: number): CompiledRule {
   return {
     name,
     deny: rule.action === 'deny',
-    reason: `acl:${name}`,
+    reason: aclRuleReason(name),
     sourcePorts: rule.sourcePorts ? new Set(rule.sourcePorts) : null,
     srcMac: mac(rule.srcMac),
     dstMac: mac(rule.dstMac),

@@ -9,6 +9,7 @@ import type { Extension, ExtensionContext, IngressBatch } from '../extension.ts'
 import type { NicInfo } from '../nic.ts';
 import type { OidReply, OidRequest, OidStatus } from '../oid.ts';
 import { vlanPropertyProblem } from './vlan.ts';
+import { EXTENSION_DROP_REASONS } from '../drop-reasons.ts';
 
 export interface MacLearningOptions {
   name?: string;
@@ -31,11 +32,6 @@ interface Entry {
   nic: NicInfo;
   lastSeen: number;
 }
-
-export const MAC_LEARNING_REASONS = {
-  /** The destination was learned on the frame's own NIC (OVS drops these too). */
-  hairpin: 'hairpin',
-} as const;
 
 export class MacLearningForwarder implements Extension {
   readonly name: string;
@@ -153,7 +149,7 @@ export class MacLearningForwarder implements Extension {
           if (now - entry.lastSeen <= aging && entry.nic.state === 'connected') {
             hitDstKey = key;
             hitDst = entry;
-            if (entry.nic === src) batch.drop(i, MAC_LEARNING_REASONS.hairpin);
+            if (entry.nic === src) batch.drop(i, EXTENSION_DROP_REASONS.hairpin);
             else batch.addDestination(i, entry.nic);
             continue;
           }

@@ -6,6 +6,7 @@
 // it cannot enforce.
 import type { Frame } from '../../emulator/net/frame.ts';
 import { ETH_TYPE_VLAN } from '../../emulator/net/frame.ts';
+import { SWITCH_DROP_REASONS } from '../drop-reasons.ts';
 
 export type VlanProperty =
   | { type: 'vlan'; mode: 'access'; vlanId: number }
@@ -41,8 +42,14 @@ export function vlanPropertyProblem(property: VlanProperty): string | null {
   }
 }
 
+/** Why the port's VLAN policy drops a frame. */
+export type VlanDropReason =
+  | typeof SWITCH_DROP_REASONS.vlanTaggedOnAccessPort
+  | typeof SWITCH_DROP_REASONS.vlanUntaggedOnTrunk
+  | typeof SWITCH_DROP_REASONS.vlanNotAllowed;
+
 /** Result of classifying a frame: a VLAN id >= 0, or a drop reason. */
-export type VlanClass = number | string;
+export type VlanClass = number | VlanDropReason;
 
 export class VlanPolicy {
   static readonly DEFAULT = new VlanPolicy('none', DEFAULT_VLAN, new Set(), -1);
@@ -82,10 +89,10 @@ export class VlanPolicy {
     const vid = tci < 0 ? 0 : tci & 0x0fff;
     if (this.mode !== 'trunk') {
       // VID 0 is a priority tag, not a VLAN: the frame is untagged traffic.
-      return vid === 0 ? this.accessVlan : 'vlan-tagged-on-access-port';
+      return vid === 0 ? this.accessVlan : SWITCH_DROP_REASONS.vlanTaggedOnAccessPort;
     }
-    if (vid === 0) return this.nativeVlan >= 0 ? this.nativeVlan : 'vlan-untagged-on-trunk';
-    return this.allowed.has(vid) ? vid : 'vlan-not-allowed';
+    if (vid === 0) return this.nativeVlan >= 0 ? this.nativeVlan : SWITCH_DROP_REASONS.vlanUntaggedOnTrunk;
+    return this.allowed.has(vid) ? vid : SWITCH_DROP_REASONS.vlanNotAllowed;
   }
 
   /** Whether frames of this VLAN leave the port tagged. */

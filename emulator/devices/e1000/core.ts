@@ -1,6 +1,7 @@
 // What the transmit and receive engines need from the device around them.
 import type { Frame } from '../../net/frame.ts';
 import type { NicCounters } from '../../net/nic.ts';
+import type { GuestErrorReason, RxDropReason } from '../../net/drop-reasons.ts';
 import type { GuestMemory, TraceSink } from '../../platform.ts';
 import type { Interrupts, DelayedCause } from './interrupts.ts';
 
@@ -21,8 +22,10 @@ export interface E1000Core {
   stat(offset: number, amount?: number): void;
   /** Adds to a 64-bit statistic pair (low register offset). */
   stat64(lowOffset: number, amount: number): void;
-  guestError(reason: string): void;
-  rxDropped(reason: string): void;
+  /** Counts a guest programming error the device survived. */
+  guestError(reason: GuestErrorReason): void;
+  /** Counts a frame dropped on its way to the guest. */
+  rxDropped(reason: RxDropReason): void;
   /** A finished transmit frame: to the wire, or back to our own receiver in loopback. */
   transmit(frame: Frame): void;
   /** Ask to be called again soon: a doorbell's work was cut off at its budget. */

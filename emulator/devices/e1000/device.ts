@@ -7,6 +7,7 @@ import type { Frame, FrameSink, RxOffloads } from '../../net/frame.ts';
 import { formatMac } from '../../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent, NicOptions } from '../../net/nic.ts';
 import { OffloadError, adaptForReceiver } from '../../net/offload.ts';
+import { RX_DROP_REASONS, bump, type GuestErrorReason, type RxDropReason } from '../../net/drop-reasons.ts';
 import type { AccessSize, GuestMemory, PciFunction, Platform, TimerHandle, Timers, TraceSink } from '../../platform.ts';
 import type { E1000Core } from './core.ts';
 import { Eeprom } from './eeprom.ts';
@@ -138,7 +139,7 @@ export class E1000 implements GuestNic, E1000Core {
   receive(frames: readonly Frame[]): void {
     if (this.destroyed) return;
     if (!this.linkUp && !this.loopbackMode) {
-      for (let i = 0; i < frames.length; i++) this.rxDropped('link down');
+      for (let i = 0; i < frames.length; i++) this.rxDropped(RX_DROP_REASONS.linkDown);
       return;
     }
     this.receiveResolved(frames);
@@ -194,12 +195,12 @@ export class E1000 implements GuestNic, E1000Core {
     this.regs[i + 1] = (this.regs[i + 1]! + Math.floor(sum / 0x100000000)) >>> 0;
   }
 
-  guestError(reason: string): void {
-    this.counters.guestErrors[reason] = (this.counters.guestErrors[reason] ?? 0) + 1;
+  guestError(reason: GuestErrorReason): void {
+    bump(this.counters.guestErrors, reason);
   }
 
-  rxDropped(reason: string): void {
-    this.counters.rxDropped[reason] = (this.counters.rxDropped[reason] ?? 0) + 1;
+  rxDropped(reason: RxDropReason): void {
+    bump(this.counters.rxDropped, reason);
   }
 
   transmit(frame: Frame): void {
@@ -446,6 +447,8 @@ export class E1000 implements GuestNic, E1000Core {
     this.txDelay.cancel();
     this.interrupts.restore(state.interrupts);
     if (state.delayedCauses) this.interrupts.raise(state.delayedCauses);
+    // Taken as saved: a state from before the kebab-case reasons keeps its old keys. No migration: the template
+    // snapshots in the cache are re-made whenever emulator/**/*.ts changes (their cache key hashes it).
     if (state.counters) Object.assign(this.counters, structuredClone(state.counters));
     this.outbox = [];
     this.loopbackQueue = [];

@@ -6,6 +6,7 @@ import type { Frame } from '../../net/frame.ts';
 import { ETH_TYPE_VLAN } from '../../net/frame.ts';
 import { IPPROTO_TCP, IPPROTO_UDP, finish, readU16BE, setIpv4HeaderChecksum, sumBytes, writeU16BE } from '../../net/checksum.ts';
 import { OffloadError, parseLayout, segmentUdpDatagrams, setPseudoHeaderSeed } from '../../net/offload.ts';
+import { GUEST_ERROR_REASONS, OFFLOAD_ERROR_REASONS, type GuestErrorReason } from '../../net/drop-reasons.ts';
 
 export const TXD_CMD_EOP = 0x01;
 export const TXD_CMD_IFCS = 0x02;
@@ -64,10 +65,10 @@ export function parseContext(d: Uint8Array): TxContext {
  * 0 means the end of the packet) at `at`. Returns a reason if the offsets do
  * not fit the packet (then nothing is written).
  */
-export function insertChecksum(packet: Uint8Array, start: number, at: number, end: number): string | null {
+export function insertChecksum(packet: Uint8Array, start: number, at: number, end: number): GuestErrorReason | null {
   const stop = end === 0 ? packet.length : end + 1;
   if (start >= packet.length || stop > packet.length || stop <= start || at + 2 > packet.length || at < start) {
-    return 'checksum offsets outside the packet';
+    return GUEST_ERROR_REASONS.checksumOffsetsOutsidePacket;
   }
   let value = finish(sumBytes(packet, start, stop));
   if (value === 0 && at + 2 <= stop) value = 0xffff;
@@ -84,25 +85,25 @@ export function insertChecksum(packet: Uint8Array, start: number, at: number, en
  */
 export function tsoFrames(packet: Uint8Array, context: TxContext): Frame[] {
   const { hdrlen, mss } = context;
-  if (hdrlen === 0 || hdrlen > MAX_TSO_HEADER) throw new OffloadError('bad TSO header length', String(hdrlen));
-  if (mss === 0) throw new OffloadError('bad TSO segment size', '0');
-  if (packet.length <= hdrlen) throw new OffloadError('TSO packet without payload');
-  if (context.paylen !== packet.length - hdrlen) throw new OffloadError('TSO payload length mismatch', `${context.paylen} vs ${packet.length - hdrlen}`);
+  if (hdrlen === 0 || hdrlen > MAX_TSO_HEADER) throw new OffloadError(OFFLOAD_ERROR_REASONS.badTsoHeaderLength, String(hdrlen));
+  if (mss === 0) throw new OffloadError(OFFLOAD_ERROR_REASONS.badTsoSegmentSize, '0');
+  if (packet.length <= hdrlen) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoWithoutPayload);
+  if (context.paylen !== packet.length - hdrlen) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoPayloadLengthMismatch, `${context.paylen} vs ${packet.length - hdrlen}`);
   const layout = parseLayout(packet);
-  if (typeof layout === 'string') throw new OffloadError('unparsable headers', layout);
+  if (typeof layout === 'string') throw new OffloadError(OFFLOAD_ERROR_REASONS.unparsableHeaders, layout);
   const isTcp = (context.tucmd & TUCMD_TCP) !== 0;
   const isIpv4 = (context.tucmd & TUCMD_IP) !== 0;
-  if ((layout.ipVersion === 4) !== isIpv4) throw new OffloadError('TSO IP version mismatch');
-  if (context.tucss !== layout.l4 || (isIpv4 && context.ipcss !== layout.l3)) throw new OffloadError('TSO offsets do not match headers');
-  if (layout.protocol !== (isTcp ? IPPROTO_TCP : IPPROTO_UDP)) throw new OffloadError('TSO protocol mismatch');
+  if ((layout.ipVersion === 4) !== isIpv4) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoIpVersionMismatch);
+  if (context.tucss !== layout.l4 || (isIpv4 && context.ipcss !== layout.l3)) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoOffsetsMismatch);
+  if (layout.protocol !== (isTcp ? IPPROTO_TCP : IPPROTO_UDP)) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoProtocolMismatch);
   if (!isTcp) {
-    if (hdrlen !== layout.l4 + 8) throw new OffloadError('TSO header length mismatch');
+    if (hdrlen !== layout.l4 + 8) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoHeaderLengthMismatch);
     return segmentUdpDatagrams(packet, mss);
   }
-  if (layout.l4 + 20 > packet.length) throw new OffloadError('truncated TCP header');
+  if (layout.l4 + 20 > packet.length) throw new OffloadError(OFFLOAD_ERROR_REASONS.truncatedTcpHeader);
   const tcpHeaderLength = (packet[layout.l4 + 12]! >> 4) * 4;
-  if (hdrlen !== layout.l4 + tcpHeaderLength) throw new OffloadError('TSO header length mismatch', `${hdrlen} vs ${layout.l4 + tcpHeaderLength}`);
-  if (context.tucso !== layout.l4 + 16) throw new OffloadError('TSO checksum offset mismatch');
+  if (hdrlen !== layout.l4 + tcpHeaderLength) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoHeaderLengthMismatch, `${hdrlen} vs ${layout.l4 + tcpHeaderLength}`);
+  if (context.tucso !== layout.l4 + 16) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoChecksumOffsetMismatch);
   if (isIpv4) {
     writeU16BE(packet, layout.l3 + 2, packet.length - layout.l3);
     setIpv4HeaderChecksum(packet, layout.l3);

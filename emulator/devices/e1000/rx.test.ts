@@ -95,7 +95,7 @@ test('the wait queue is bounded: beyond it frames are dropped and counted (MPC)'
   h.nic.receive(frames);
   assert.equal(delivered(h), 7);
   assert.equal(h.r(STAT.MPC), 129);
-  assert.equal(h.nic.counters.rxDropped['ring full'], 129);
+  assert.equal(h.nic.counters.rxDropped['ring-full'], 129);
 });
 
 test('RXDMT0 when free descriptors fall to the threshold', () => {
@@ -192,10 +192,10 @@ test('nothing is received with the receiver disabled or the link down', () => {
   const h = new Harness();
   h.setupRx(8, 0);
   h.nic.receive([{ data: ethFrame(TEST_MAC, 60) }]);
-  assert.equal(h.nic.counters.rxDropped['receiver disabled'], 1);
+  assert.equal(h.nic.counters.rxDropped['receiver-disabled'], 1);
   h.w(REG.RCTL, RCTL_EN);
   h.nic.setLinkUp(false);
   h.nic.receive([{ data: ethFrame(TEST_MAC, 60) }]);
-  assert.equal(h.nic.counters.rxDropped['link down'], 1);
+  assert.equal(h.nic.counters.rxDropped['link-down'], 1);
   assert.equal(delivered(h), 0);
 });

@@ -6,6 +6,7 @@
 // RDT write; past the bound it is dropped (MPC).
 import type { Frame } from '../../net/frame.ts';
 import { ETH_HEADER_LENGTH } from '../../net/frame.ts';
+import { GUEST_ERROR_REASONS, RX_DROP_REASONS, type GuestErrorReason } from '../../net/drop-reasons.ts';
 import { encodeBase64 } from '../../encoding.ts';
 import { DmaError } from '../../platform.ts';
 import { address64, type E1000Core } from './core.ts';
@@ -80,7 +81,7 @@ export class RxEngine {
     const core = this.core;
     const rctl = core.reg(REG.RCTL);
     if (!(rctl & RCTL_EN)) {
-      for (let i = 0; i < frames.length; i++) core.rxDropped('receiver disabled');
+      for (let i = 0; i < frames.length; i++) core.rxDropped(RX_DROP_REASONS.receiverDisabled);
       return;
     }
     let queuedAny = false;
@@ -94,7 +95,7 @@ export class RxEngine {
       }
       if (this.pending.length >= RX_QUEUE_LIMIT) {
         core.stat(STAT.MPC);
-        core.rxDropped('ring full');
+        core.rxDropped(RX_DROP_REASONS.ringFull);
         core.interrupts.raise(ICR_RXO);
         continue;
       }
@@ -109,16 +110,16 @@ export class RxEngine {
     let data = frame.data;
     if (data.length < ETH_HEADER_LENGTH) {
       core.stat(STAT.RUC);
-      core.rxDropped('runt');
+      core.rxDropped(RX_DROP_REASONS.runt);
       return null;
     }
     if (data.length > (rctl & RCTL_LPE ? MAX_FRAME_LPE : MAX_FRAME_NO_LPE)) {
       core.stat(STAT.ROC);
-      core.rxDropped('oversize');
+      core.rxDropped(RX_DROP_REASONS.oversize);
       return null;
     }
     if (!this.addressMatches(data, rctl)) {
-      core.rxDropped('filtered');
+      core.rxDropped(RX_DROP_REASONS.filtered);
       return null;
     }
     let special = 0;
@@ -129,7 +130,7 @@ export class RxEngine {
       if (rctl & RCTL_VFE) {
         const vid = tci & 0xfff;
         if (!((core.reg(REG.VFTA + 4 * (vid >>> 5)) >>> (vid & 31)) & 1)) {
-          core.rxDropped('vlan filtered');
+          core.rxDropped(RX_DROP_REASONS.vlanFiltered);
           return null;
         }
       }
@@ -199,7 +200,7 @@ export class RxEngine {
     const tail = core.reg(REG.RDT);
     if (count === 0) return 'full';
     if (head >= count || tail >= count) {
-      this.fail('rx head or tail beyond the ring');
+      this.fail(GUEST_ERROR_REASONS.rxRingIndexOutOfRange);
       return 'full';
     }
     const rctl = core.reg(REG.RCTL);
@@ -234,7 +235,7 @@ export class RxEngine {
     } catch (error) {
       if (!(error instanceof DmaError)) throw error;
       core.setReg(REG.RDH, head);
-      this.fail('rx dma outside guest RAM');
+      this.fail(GUEST_ERROR_REASONS.rxDmaOutsideRam);
       return 'dropped';
     }
     core.setReg(REG.RDH, head);
@@ -248,7 +249,7 @@ export class RxEngine {
     return 'delivered';
   }
 
-  private fail(reason: string): void {
+  private fail(reason: GuestErrorReason): void {
     this.core.guestError(reason);
     this.halted = true;
   }

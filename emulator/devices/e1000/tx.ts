@@ -8,6 +8,7 @@ import type { Frame } from '../../net/frame.ts';
 import { encodeBase64 } from '../../encoding.ts';
 import { DmaError } from '../../platform.ts';
 import { OffloadError } from '../../net/offload.ts';
+import { GUEST_ERROR_REASONS, type GuestErrorReason } from '../../net/drop-reasons.ts';
 import { address64, type E1000Core } from './core.ts';
 import {
   EMPTY_CONTEXT,
@@ -97,11 +98,11 @@ export class TxEngine {
     const tail = core.reg(REG.TDT);
     if (count === 0 || head === tail) return;
     if (head >= count || tail >= count) {
-      this.fail('tx head or tail beyond the ring');
+      this.fail(GUEST_ERROR_REASONS.txRingIndexOutOfRange);
       return;
     }
     if (!core.busMaster) {
-      core.guestError('tx doorbell without bus mastering');
+      core.guestError(GUEST_ERROR_REASONS.txDoorbellWithoutBusMaster);
       return;
     }
     const base = address64(core.reg(REG.TDBAL), core.reg(REG.TDBAH));
@@ -155,7 +156,7 @@ export class TxEngine {
       } catch (error) {
         if (!(error instanceof DmaError)) throw error;
         core.setReg(REG.TDH, head);
-        this.fail('tx dma outside guest RAM');
+        this.fail(GUEST_ERROR_REASONS.txDmaOutsideRam);
         return;
       }
       head = head + 1 === count ? 0 : head + 1;
@@ -169,7 +170,7 @@ export class TxEngine {
     if (head === tail) core.interrupts.raise(ICR_TXQE);
   }
 
-  private fail(reason: string): void {
+  private fail(reason: GuestErrorReason): void {
     this.core.guestError(reason);
     this.halted = true;
     this.dropPartial();
@@ -194,11 +195,11 @@ export class TxEngine {
     const legacy = this.legacy;
     this.dropPartial();
     if (overflow) {
-      core.guestError('tx packet over 64 KiB');
+      core.guestError(GUEST_ERROR_REASONS.txTooBig);
       return;
     }
     if (length === 0) {
-      core.guestError('tx packet of 0 bytes');
+      core.guestError(GUEST_ERROR_REASONS.txEmptyPacket);
       return;
     }
     const packet = this.buffer.slice(0, length);

@@ -94,6 +94,6 @@ test('a control command without a writable ack byte breaks only the device', () 
   const d = new TestDriver().start();
   d.ctrl.add([{ addr: d.put(Uint8Array.of(0, 0, 0)), length: 3 }]);
   d.ctrl.kick();
-  assert.equal(d.nic.counters.guestErrors.ctrl_no_ack, 1);
+  assert.equal(d.nic.counters.guestErrors['ctrl-no-ack'], 1);
   assert.equal(d.nic.driverReady, false);
 });

@@ -2,7 +2,8 @@
 // and the receive filter they program: promiscuous / all-multicast modes and
 // the MAC table.
 import { formatMacAt, sameMac } from '../../net/frame.ts';
-import { DEVICE_NAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
+import { DEVICE_NAME, QueueEngine, type VirtioNetCore } from './core.ts';
+import { GUEST_ERROR_REASONS, bump } from '../../net/drop-reasons.ts';
 import { VirtqueueError, gatherReadable, type Virtqueue } from './virtqueue.ts';
 
 export const CTRL_OK = 0;
@@ -162,9 +163,9 @@ export class ControlEngine extends QueueEngine implements ControlContext {
       const count = queue.pending();
       for (; walked < count; walked++) {
         const chain = queue.pop();
-        if (!chain.writable.length) throw new VirtqueueError('ctrl_no_ack', 'control command without a writable ack byte');
+        if (!chain.writable.length) throw new VirtqueueError(GUEST_ERROR_REASONS.ctrlNoAck, 'control command without a writable ack byte');
         const ack = chain.readableLength <= MAX_CONTROL_REQUEST ? runControlCommand(gatherReadable(this.memory, chain), this) : CTRL_ERR;
-        if (ack !== CTRL_OK) bump(this.counters.guestErrors, 'ctrl_command_refused');
+        if (ack !== CTRL_OK) bump(this.counters.guestErrors, GUEST_ERROR_REASONS.ctrlCommandRefused);
         this.memory.write(chain.writable[0]!.addr, Uint8Array.of(ack));
         queue.push(chain.head, 1);
       }

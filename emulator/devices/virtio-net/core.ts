@@ -38,10 +38,6 @@ export interface VirtioNetCore {
   setMac(mac: Uint8Array): void;
 }
 
-export function bump(record: Record<string, number>, reason: string): void {
-  record[reason] = (record[reason] ?? 0) + 1;
-}
-
 /**
  * What every queue engine starts from: its queue, and the device's memory,
  * counters and trace sink held in its own fields (the hot paths read them per packet).

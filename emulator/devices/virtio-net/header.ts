@@ -3,6 +3,7 @@
 import type { Frame, GsoType } from '../../net/frame.ts';
 import type { GuestMemory } from '../../platform.ts';
 import { parseLayout } from '../../net/offload.ts';
+import { GUEST_ERROR_REASONS, type GuestErrorReason } from '../../net/drop-reasons.ts';
 
 export const NET_HDR_SIZE = 12;
 export const HDR_F_NEEDS_CSUM = 1;
@@ -72,15 +73,15 @@ export interface TxOffloads {
 }
 
 /**
- * The Frame for a packet the guest transmitted with `header`, or the reason
- * to drop it. The header length is recomputed from the packet: Linux puts
+ * The Frame for a packet the guest transmitted with `header`, or the guest
+ * error to count when dropping it. The header length is recomputed from the packet: Linux puts
  * skb_headlen() in hdr_len, which may include payload bytes.
  */
-export function frameFromTx(header: NetHeader, data: Uint8Array, offloads: TxOffloads): Frame | string {
+export function frameFromTx(header: NetHeader, data: Uint8Array, offloads: TxOffloads): Frame | GuestErrorReason {
   const frame: Frame = { data };
   if (header.flags & HDR_F_NEEDS_CSUM) {
-    if (!offloads.csum) return 'csum_not_negotiated';
-    if (header.csumStart + header.csumOffset + 2 > data.length) return 'bad_csum_offset';
+    if (!offloads.csum) return GUEST_ERROR_REASONS.txCsumNotNegotiated;
+    if (header.csumStart + header.csumOffset + 2 > data.length) return GUEST_ERROR_REASONS.txBadCsumOffset;
     frame.csum = { start: header.csumStart, offset: header.csumOffset };
   }
   const gsoType = header.gsoType & ~GSO_ECN;
@@ -88,15 +89,15 @@ export function frameFromTx(header: NetHeader, data: Uint8Array, offloads: TxOff
   let type: GsoType;
   if (gsoType === GSO_TCPV4 && offloads.tso4) type = 'tcp4';
   else if (gsoType === GSO_TCPV6 && offloads.tso6) type = 'tcp6';
-  else return 'gso_not_negotiated';
-  if (!frame.csum) return 'gso_without_csum';
-  if (header.gsoSize === 0) return 'bad_gso_size';
+  else return GUEST_ERROR_REASONS.txGsoNotNegotiated;
+  if (!frame.csum) return GUEST_ERROR_REASONS.txGsoWithoutCsum;
+  if (header.gsoSize === 0) return GUEST_ERROR_REASONS.txBadGsoSize;
   const layout = parseLayout(data);
-  if (typeof layout === 'string') return 'bad_gso_headers';
-  if (layout.protocol !== IPPROTO_TCP || layout.ipVersion !== (type === 'tcp4' ? 4 : 6)) return 'bad_gso_headers';
-  if (layout.l4 !== header.csumStart || header.csumOffset !== TCP_CSUM_OFFSET || layout.l4 + 20 > data.length) return 'bad_gso_headers';
+  if (typeof layout === 'string') return GUEST_ERROR_REASONS.txBadGsoHeaders;
+  if (layout.protocol !== IPPROTO_TCP || layout.ipVersion !== (type === 'tcp4' ? 4 : 6)) return GUEST_ERROR_REASONS.txBadGsoHeaders;
+  if (layout.l4 !== header.csumStart || header.csumOffset !== TCP_CSUM_OFFSET || layout.l4 + 20 > data.length) return GUEST_ERROR_REASONS.txBadGsoHeaders;
   const headerLength = layout.l4 + (data[layout.l4 + 12]! >> 4) * 4;
-  if (headerLength < layout.l4 + 20 || headerLength > data.length) return 'bad_gso_headers';
+  if (headerLength < layout.l4 + 20 || headerLength > data.length) return GUEST_ERROR_REASONS.txBadGsoHeaders;
   // A packet that already fits one segment needs no segmentation.
   if (data.length - headerLength <= header.gsoSize) return frame;
   frame.gso = { type, segmentSize: header.gsoSize, headerLength };

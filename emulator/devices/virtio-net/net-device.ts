@@ -9,7 +9,8 @@ import type { GuestNic, NicCounters, NicDriverEvent } from '../../net/nic.ts';
 import { MAX_GSO_FRAME_SIZE } from '../../net/offload.ts';
 import { DeviceStateError } from '../state-error.ts';
 import { ControlEngine, RxFilter } from './control.ts';
-import { DEVICE_NAME, bump, type VirtioNetCore } from './core.ts';
+import { DEVICE_NAME, type VirtioNetCore } from './core.ts';
+import { GUEST_ERROR_REASONS, RX_DROP_REASONS, bump, type GuestErrorReason } from '../../net/drop-reasons.ts';
 import {
   OFFERED_FEATURES,
   VIRTIO_F_INDIRECT_DESC,
@@ -155,7 +156,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   setLinkUp(up: boolean): void {
     if (this.link === up) return;
     this.link = up;
-    if (!up) this.rx.dropBacklog('link_down');
+    if (!up) this.rx.dropBacklog(RX_DROP_REASONS.linkDown);
     this.transport.configChanged();
   }
 
@@ -172,7 +173,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
     this.isDestroyed = true;
     this.tx.cancelHeldInterrupt();
     this.tx.sink = null;
-    this.rx.reset('destroyed');
+    this.rx.reset(RX_DROP_REASONS.destroyed);
     this.listeners.clear();
   }
 
@@ -188,7 +189,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
     this.features = 0n;
     this.applyFeatures();
     this.filter.reset();
-    this.rx.reset('reset');
+    this.rx.reset(RX_DROP_REASONS.reset);
     if (!sameMac(this.currentMac, 0, this.configuredMac)) {
       this.currentMac = this.configuredMac.slice();
       this.emit({ type: 'mac', mac: this.currentMac.slice() });
@@ -199,7 +200,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   acceptFeatures(features: bigint): string | undefined {
     const refused = validateDriverFeatures(features, this.offeredFeatures);
     if (refused) {
-      bump(this.counters.guestErrors, 'features_refused');
+      bump(this.counters.guestErrors, GUEST_ERROR_REASONS.featuresRefused);
       return refused;
     }
     this.features = features;
@@ -224,7 +225,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   queueEnabled(queue: Virtqueue): void {
     queue.enabled = true;
     const problem = queue.validate();
-    if (problem) this.guestError('queue_config', queue);
+    if (problem) this.guestError(GUEST_ERROR_REASONS.queueConfig, queue);
   }
 
   notify(queue: Virtqueue): void {
@@ -283,17 +284,17 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
   // --- errors and events ---------------------------------------------------
 
   /** A guest programming error: counted; the queue stops and the device asks for a reset. */
-  private guestError(reason: string, queue: Virtqueue): void {
+  private guestError(reason: GuestErrorReason, queue: Virtqueue): void {
     bump(this.counters.guestErrors, reason);
     queue.broken = true;
-    if (queue.index === RX_QUEUE) this.rx.reset('device_error');
+    if (queue.index === RX_QUEUE) this.rx.reset(RX_DROP_REASONS.deviceError);
     this.transport.setNeedsReset();
     this.announceStopped(`device error: ${reason}`);
   }
 
   queueFailure(queue: Virtqueue, error: unknown): void {
     if (error instanceof VirtqueueError) this.guestError(error.reason, queue);
-    else if (error instanceof DmaError) this.guestError('dma_outside_ram', queue);
+    else if (error instanceof DmaError) this.guestError(GUEST_ERROR_REASONS.dmaOutsideRam, queue);
     else throw error;
   }
 
@@ -349,7 +350,7 @@ export class VirtioNet implements GuestNic, TransportDevice, VirtioNetCore {
     const state = parseState(raw, this.queues.length);
     const features = state.transport.status & STATUS_FEATURES_OK ? BigInt(`0x${state.features || '0'}`) : 0n;
     if (features !== 0n && validateDriverFeatures(features, this.offeredFeatures)) throw new DeviceStateError(DEVICE_NAME, 'bad saved state (features)');
-    this.rx.reset('restore');
+    this.rx.reset(RX_DROP_REASONS.restore);
     this.queues.forEach((q, i) => q.restoreState(state.queues[i]!));
     this.features = features;
     this.applyFeatures();

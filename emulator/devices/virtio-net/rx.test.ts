@@ -89,9 +89,9 @@ test('RX: without mergeable buffers a frame needs one chain big enough, else it 
   ]);
   d.rx.kick();
   d.nic.receive([{ data: frameTo(OWN_MAC, 1519) }]);
-  assert.equal(d.nic.counters.rxDropped.too_big, 1, 'beyond MTU + headers without GSO');
+  assert.equal(d.nic.counters.rxDropped.oversize, 1, 'beyond MTU + headers without GSO');
   d.nic.receive([{ data: frameTo(OWN_MAC, 1518) }]);
-  assert.equal(d.nic.counters.rxDropped.buffer_too_small, 1, 'the chain holds only 1514 bytes after the header');
+  assert.equal(d.nic.counters.rxDropped['buffer-too-small'], 1, 'the chain holds only 1514 bytes after the header');
   const data = frameTo(OWN_MAC, 1000);
   d.nic.receive([{ data }]);
   assert.deepEqual(d.rx.takeUsed(), [{ id: 0, len: NET_HDR_SIZE + 1000 }]);
@@ -124,12 +124,12 @@ test('RX: offloads the guest did not negotiate are resolved in software before t
   assert.equal(h.flags & HDR_F_NEEDS_CSUM, 0);
 });
 
-test('RX: frames before DRIVER_OK are dropped as not_ready; the backlog is bounded', () => {
+test('RX: frames before DRIVER_OK are dropped as driver-not-ready; the backlog is bounded', () => {
   const d = new TestDriver();
   d.nic.receive([{ data: frameTo(OWN_MAC, 60) }]);
-  assert.equal(d.nic.counters.rxDropped.not_ready, 1);
+  assert.equal(d.nic.counters.rxDropped['driver-not-ready'], 1);
   d.start();
   const frames = Array.from({ length: 1100 }, () => ({ data: frameTo(OWN_MAC, 60) }));
   d.nic.receive(frames);
-  assert.equal(d.nic.counters.rxDropped.ring_full, 1100 - 1024);
+  assert.equal(d.nic.counters.rxDropped['ring-full'], 1100 - 1024);
 });

@@ -4,7 +4,8 @@
 // buffers (num_buffers says how many). A small frame takes a one-write path.
 import type { Frame } from '../../net/frame.ts';
 import { OffloadError, adaptForReceiver } from '../../net/offload.ts';
-import { DEVICE_NAME, MIN_FRAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
+import { DEVICE_NAME, MIN_FRAME, QueueEngine, type VirtioNetCore } from './core.ts';
+import { GUEST_ERROR_REASONS, RX_DROP_REASONS, bump, type RxDropReason } from '../../net/drop-reasons.ts';
 import { NET_HDR_SIZE, rxHeaderFor, writeHeader } from './header.ts';
 import { VirtqueueError, scatter, type Chain, type Virtqueue } from './virtqueue.ts';
 
@@ -47,26 +48,26 @@ export class RxEngine extends QueueEngine {
   }
 
   /** Drops the backlog (each frame counted under `reason`). */
-  dropBacklog(reason: string): void {
+  dropBacklog(reason: RxDropReason): void {
     for (let i = 0; i < this.backlog.length; i++) bump(this.counters.rxDropped, reason);
     this.backlog = [];
     this.backlogBytes = 0;
   }
 
   /** Forgets the backlog and the chains taken from the ring (reset, restore, a queue error). */
-  reset(reason: string): void {
+  reset(reason: RxDropReason): void {
     this.chains = [];
     this.capacity = 0;
     this.dropBacklog(reason);
   }
 
   /** Queues a frame for the guest, or says why it is dropped. */
-  private admit(frame: Frame): string | undefined {
+  private admit(frame: Frame): RxDropReason | undefined {
     const core = this.core;
-    if (!core.driverReady) return 'not_ready';
-    if (!core.linkUp) return 'link_down';
-    if (frame.data.length < MIN_FRAME) return 'runt';
-    if (!core.filter.accepts(frame.data, core.mac)) return 'filtered';
+    if (!core.driverReady) return RX_DROP_REASONS.driverNotReady;
+    if (!core.linkUp) return RX_DROP_REASONS.linkDown;
+    if (frame.data.length < MIN_FRAME) return RX_DROP_REASONS.runt;
+    if (!core.filter.accepts(frame.data, core.mac)) return RX_DROP_REASONS.filtered;
     const offloads = core.rxOffloads;
     let frames: Frame[] = [frame];
     if ((frame.gso && !offloads.gso.has(frame.gso.type)) || (frame.csum && !offloads.csum)) {
@@ -74,13 +75,13 @@ export class RxEngine extends QueueEngine {
       try {
         frames = adaptForReceiver(frame, offloads);
       } catch (error) {
-        if (error instanceof OffloadError) return 'offload_error';
+        if (error instanceof OffloadError) return RX_DROP_REASONS.offloadError;
         throw error;
       }
     }
     for (const f of frames) {
-      if (f.data.length > offloads.maxFrameSize) return 'too_big';
-      if (this.backlog.length >= this.maxBacklogFrames || this.backlogBytes + f.data.length > this.maxBacklogBytes) return 'ring_full';
+      if (f.data.length > offloads.maxFrameSize) return RX_DROP_REASONS.oversize;
+      if (this.backlog.length >= this.maxBacklogFrames || this.backlogBytes + f.data.length > this.maxBacklogBytes) return RX_DROP_REASONS.ringFull;
       this.backlog.push(f);
       this.backlogBytes += f.data.length;
     }
@@ -113,8 +114,8 @@ export class RxEngine extends QueueEngine {
   private takeChain(queue: Virtqueue): boolean {
     if (queue.pending() === 0) return false;
     const chain = queue.pop();
-    if (chain.readableLength) throw new VirtqueueError('descriptor_flags', 'receive buffer is not device-writable');
-    if (chain.writableLength < NET_HDR_SIZE) throw new VirtqueueError('rx_buffer_short', `receive buffer of ${chain.writableLength} bytes cannot hold the header`);
+    if (chain.readableLength) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorFlags, 'receive buffer is not device-writable');
+    if (chain.writableLength < NET_HDR_SIZE) throw new VirtqueueError(GUEST_ERROR_REASONS.rxBufferShort, `receive buffer of ${chain.writableLength} bytes cannot hold the header`);
     this.chains.push(chain);
     this.capacity += chain.writableLength;
     return true;
@@ -132,7 +133,7 @@ export class RxEngine extends QueueEngine {
       if (!this.chains.length && !this.takeChain(queue)) return false;
       if (this.chains[0]!.writableLength < needed) {
         // Without mergeable buffers a frame must fit one chain; the chain stays for the next frame.
-        bump(this.counters.rxDropped, 'buffer_too_small');
+        bump(this.counters.rxDropped, RX_DROP_REASONS.bufferTooSmall);
         return true;
       }
       used = 1;

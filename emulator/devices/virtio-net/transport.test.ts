@@ -48,7 +48,7 @@ test('feature negotiation: VERSION_1 is required, accepted features become rxOff
   assert.ok(hasFeature(offered, VIRTIO_F_VERSION_1));
 
   assert.equal(d.negotiate(featureSet(VIRTIO_NET_F_CSUM)), false, 'a legacy-only driver is refused');
-  assert.equal(d.nic.counters.guestErrors.features_refused, 1);
+  assert.equal(d.nic.counters.guestErrors['features-refused'], 1);
   assert.equal(d.negotiate(featureSet(VIRTIO_F_VERSION_1, VIRTIO_NET_F_GUEST_TSO4)), false, 'GUEST_TSO4 needs GUEST_CSUM');
   assert.equal(d.events.length, 0);
 
@@ -200,7 +200,7 @@ test('link status: setLinkUp changes the config status bit, bumps the generation
   assert.equal(d.readIsr(), ISR_CONFIG);
   assert.notEqual(d.readCommon(COMMON.configGeneration, 1), generation);
   d.nic.receive([{ data: new Uint8Array(60).fill(0xff) }]);
-  assert.equal(d.nic.counters.rxDropped.link_down, 1);
+  assert.equal(d.nic.counters.rxDropped['link-down'], 1);
   d.nic.setLinkUp(true);
   assert.equal(d.readConfig(6, 2) & 1, 1);
   assert.equal(d.readIsr(), ISR_CONFIG);

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { GuestErrorReason } from '../../net/drop-reasons.ts';
 import type { Frame } from '../../net/frame.ts';
 import { buildIpv4, patternBytes } from '../../net/testing.ts';
 import { GSO_TCPV4, GSO_TCPV6, HDR_F_NEEDS_CSUM, NET_HDR_SIZE, writeHeader, type NetHeader } from './header.ts';
@@ -81,19 +82,19 @@ test('TX: a TCPv4 GSO packet becomes Frame.gso with the header length taken from
 test('TX: malformed offload requests are dropped and counted, and the buffers still come back', () => {
   const { d, sent } = started();
   const { data, l4 } = buildIpv4('tcp', patternBytes(3000), { seed: 'full' });
-  const bad: [string, Partial<NetHeader>][] = [
-    ['tx_bad_csum_offset', { flags: HDR_F_NEEDS_CSUM, csumStart: data.length - 1, csumOffset: 16 }],
-    ['tx_gso_without_csum', { gsoType: GSO_TCPV4, gsoSize: 1000 }],
-    ['tx_bad_gso_size', { flags: HDR_F_NEEDS_CSUM, gsoType: GSO_TCPV4, gsoSize: 0, csumStart: l4, csumOffset: 16 }],
-    ['tx_bad_gso_headers', { flags: HDR_F_NEEDS_CSUM, gsoType: GSO_TCPV6, gsoSize: 1000, csumStart: l4, csumOffset: 16 }],
-    ['tx_gso_not_negotiated', { flags: HDR_F_NEEDS_CSUM, gsoType: 3, gsoSize: 1000, csumStart: l4, csumOffset: 6 }],
+  const bad: [GuestErrorReason, Partial<NetHeader>][] = [
+    ['tx-bad-csum-offset', { flags: HDR_F_NEEDS_CSUM, csumStart: data.length - 1, csumOffset: 16 }],
+    ['tx-gso-without-csum', { gsoType: GSO_TCPV4, gsoSize: 1000 }],
+    ['tx-bad-gso-size', { flags: HDR_F_NEEDS_CSUM, gsoType: GSO_TCPV4, gsoSize: 0, csumStart: l4, csumOffset: 16 }],
+    ['tx-bad-gso-headers', { flags: HDR_F_NEEDS_CSUM, gsoType: GSO_TCPV6, gsoSize: 1000, csumStart: l4, csumOffset: 16 }],
+    ['tx-gso-not-negotiated', { flags: HDR_F_NEEDS_CSUM, gsoType: 3, gsoSize: 1000, csumStart: l4, csumOffset: 6 }],
   ];
   for (const [, fields] of bad) d.tx.add([{ addr: d.put(Uint8Array.of(...header(fields), ...data)), length: NET_HDR_SIZE + data.length }]);
   d.tx.add([{ addr: d.put(new Uint8Array(8)), length: 8 }]);
   d.tx.kick();
   assert.equal(sent.length, 0);
   for (const [reason] of bad) assert.equal(d.nic.counters.guestErrors[reason], 1, reason);
-  assert.equal(d.nic.counters.guestErrors.tx_runt, 1);
+  assert.equal(d.nic.counters.guestErrors['tx-runt'], 1);
   assert.equal(d.tx.takeUsed().length, bad.length + 1);
   assert.equal(d.nic.driverReady, true, 'a bad packet is not a broken ring');
 });
@@ -104,7 +105,7 @@ test('TX: offloads the driver did not negotiate are refused', () => {
   d.tx.add([{ addr: d.put(Uint8Array.of(...header({ flags: HDR_F_NEEDS_CSUM, csumStart: l4, csumOffset: 6 }), ...data)), length: NET_HDR_SIZE + data.length }]);
   d.tx.kick();
   assert.equal(sent.length, 0);
-  assert.equal(d.nic.counters.guestErrors.tx_csum_not_negotiated, 1);
+  assert.equal(d.nic.counters.guestErrors['tx-csum-not-negotiated'], 1);
 });
 
 test('TX: a frame larger than a 64 KiB GSO packet is dropped without being copied', () => {
@@ -114,7 +115,7 @@ test('TX: a frame larger than a 64 KiB GSO packet is dropped without being copie
   d.tx.add([{ addr: big, length: 70000 }]);
   d.tx.kick();
   assert.equal(sent.length, 0);
-  assert.equal(d.nic.counters.guestErrors.tx_too_big, 1);
+  assert.equal(d.nic.counters.guestErrors['tx-too-big'], 1);
   assert.ok(d.platform.memory.bytesRead - before < 1000);
 });
 

@@ -5,7 +5,8 @@
 import type { Frame, FrameSink } from '../../net/frame.ts';
 import { MAX_GSO_FRAME_SIZE } from '../../net/offload.ts';
 import type { TimerHandle } from '../../platform.ts';
-import { DEVICE_NAME, MIN_FRAME, QueueEngine, bump, type VirtioNetCore } from './core.ts';
+import { DEVICE_NAME, MIN_FRAME, QueueEngine, type VirtioNetCore } from './core.ts';
+import { GUEST_ERROR_REASONS, bump } from '../../net/drop-reasons.ts';
 import { NET_HDR_SIZE, frameFromTx, parseHeader, readHeaderAt, type NetHeader, type TxOffloads } from './header.ts';
 import type { Chain, Virtqueue } from './virtqueue.ts';
 
@@ -92,11 +93,11 @@ export class TxEngine extends QueueEngine {
   private frameFromChain(chain: Chain): Frame | undefined {
     const total = chain.readableLength;
     if (total < NET_HDR_SIZE + MIN_FRAME) {
-      bump(this.counters.guestErrors, 'tx_runt');
+      bump(this.counters.guestErrors, GUEST_ERROR_REASONS.txRunt);
       return undefined;
     }
     if (total - NET_HDR_SIZE > MAX_GSO_FRAME_SIZE) {
-      bump(this.counters.guestErrors, 'tx_too_big');
+      bump(this.counters.guestErrors, GUEST_ERROR_REASONS.txTooBig);
       return undefined;
     }
     const segments = chain.readable;
@@ -128,7 +129,7 @@ export class TxEngine extends QueueEngine {
     }
     const frame = frameFromTx(header, data, this.offloads);
     if (typeof frame === 'string') {
-      bump(this.counters.guestErrors, `tx_${frame}`);
+      bump(this.counters.guestErrors, frame);
       return undefined;
     }
     return frame;

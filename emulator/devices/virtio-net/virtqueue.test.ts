@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { COMMON, ISR_CONFIG, STATUS_DEVICE_NEEDS_RESET } from './pci-transport.ts';
 import { DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, TestDriver } from './testing.ts';
 import { NET_HDR_SIZE } from './header.ts';
+import type { GuestErrorReason } from '../../net/drop-reasons.ts';
 
 function started(): TestDriver {
   const d = new TestDriver().start();
@@ -12,7 +13,7 @@ function started(): TestDriver {
   return d;
 }
 
-function assertBroken(d: TestDriver, reason: string): void {
+function assertBroken(d: TestDriver, reason: GuestErrorReason): void {
   assert.equal(d.nic.counters.guestErrors[reason], 1, `${reason} counted (got ${JSON.stringify(d.nic.counters.guestErrors)})`);
   assert.ok(d.status & STATUS_DEVICE_NEEDS_RESET, 'device asks for a reset');
   assert.equal(d.nic.driverReady, false);
@@ -22,10 +23,10 @@ function assertBroken(d: TestDriver, reason: string): void {
   assert.ok(d.platform.memory.bytesRead < 64 * 1024, `bounded work (${d.platform.memory.bytesRead} bytes read)`);
 }
 
-const cases: [string, string, (d: TestDriver) => void][] = [
+const cases: [string, GuestErrorReason, (d: TestDriver) => void][] = [
   [
     'a descriptor that chains to itself',
-    'descriptor_loop',
+    'descriptor-loop',
     (d) => {
       d.tx.writeDesc(0, d.put(new Uint8Array(100)), 100, DESC_F_NEXT, 0);
       d.tx.publishHead(0);
@@ -33,7 +34,7 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'a two-descriptor cycle',
-    'descriptor_loop',
+    'descriptor-loop',
     (d) => {
       const buf = d.put(new Uint8Array(100));
       d.tx.writeDesc(3, buf, 100, DESC_F_NEXT, 4);
@@ -41,10 +42,10 @@ const cases: [string, string, (d: TestDriver) => void][] = [
       d.tx.publishHead(3);
     },
   ],
-  ['a head index beyond the queue', 'descriptor_index', (d) => d.tx.publishHead(40000)],
+  ['a head index beyond the queue', 'descriptor-index', (d) => d.tx.publishHead(40000)],
   [
     'a next index beyond the queue',
-    'descriptor_index',
+    'descriptor-index',
     (d) => {
       d.tx.writeDesc(0, d.put(new Uint8Array(100)), 100, DESC_F_NEXT, 256);
       d.tx.publishHead(0);
@@ -52,7 +53,7 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'a huge length',
-    'descriptor_address',
+    'descriptor-address',
     (d) => {
       d.tx.writeDesc(0, d.put(new Uint8Array(100)), 0xffffffff, 0, 0);
       d.tx.publishHead(0);
@@ -60,7 +61,7 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'an address outside RAM',
-    'descriptor_address',
+    'descriptor-address',
     (d) => {
       d.tx.writeDesc(0, 0xfff00000, 100, 0, 0);
       d.tx.publishHead(0);
@@ -68,7 +69,7 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'an address above 4 GiB',
-    'descriptor_address',
+    'descriptor-address',
     (d) => {
       d.tx.writeDesc(0, 0x1000, 100, 0, 0);
       d.platform.memory.writeU32(d.tx.desc + 4, 1);
@@ -77,12 +78,12 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'an available index far ahead',
-    'avail_index',
+    'avail-index',
     (d) => d.platform.memory.writeU16(d.tx.avail + 2, 1000),
   ],
   [
     'a readable buffer after a writable one',
-    'descriptor_order',
+    'descriptor-order',
     (d) => {
       const buf = d.put(new Uint8Array(100));
       d.tx.writeDesc(0, buf, 100, DESC_F_WRITE | DESC_F_NEXT, 1);
@@ -92,7 +93,7 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'an indirect table with a loop',
-    'descriptor_loop',
+    'descriptor-loop',
     (d) => {
       const table = d.arena.alloc(32);
       const buf = d.put(new Uint8Array(100));
@@ -104,7 +105,7 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'a nested indirect table',
-    'descriptor_flags',
+    'descriptor-flags',
     (d) => {
       const table = d.arena.alloc(16);
       d.tx.writeDesc(0, table, 16, DESC_F_INDIRECT, 0, table);
@@ -114,7 +115,7 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'an indirect table of a ragged length',
-    'indirect_length',
+    'indirect-length',
     (d) => {
       d.tx.writeDesc(0, d.arena.alloc(32), 20, DESC_F_INDIRECT, 0);
       d.tx.publishHead(0);
@@ -122,7 +123,7 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'an indirect table bigger than the queue',
-    'descriptor_loop',
+    'descriptor-loop',
     (d) => {
       d.tx.writeDesc(0, d.arena.alloc(16 * 1024), 16 * 1024, DESC_F_INDIRECT, 0);
       d.tx.publishHead(0);
@@ -130,7 +131,7 @@ const cases: [string, string, (d: TestDriver) => void][] = [
   ],
   [
     'an indirect table outside RAM',
-    'descriptor_address',
+    'descriptor-address',
     (d) => {
       d.tx.writeDesc(0, 0xffff0000, 64, DESC_F_INDIRECT, 0);
       d.tx.publishHead(0);
@@ -153,8 +154,8 @@ for (const [name, reason, setup] of cases) {
 
 test('hostile RX ring: a device-readable receive buffer, and a buffer too small for the header', () => {
   for (const [flags, length, reason] of [
-    [0, 1500, 'descriptor_flags'],
-    [DESC_F_WRITE, 4, 'rx_buffer_short'],
+    [0, 1500, 'descriptor-flags'],
+    [DESC_F_WRITE, 4, 'rx-buffer-short'],
   ] as const) {
     const d = started();
     d.rx.writeDesc(0, d.arena.alloc(1500), length, flags, 0);
@@ -174,7 +175,7 @@ test('queue rings outside RAM are refused when the queue is enabled', () => {
   d.writeCommon(COMMON.queueDriverLo, 0xfffff0, 4); // 16 MiB RAM: the ring runs past its end
   d.writeCommon(COMMON.queueDeviceLo, 0x1000, 4);
   d.writeCommon(COMMON.queueEnable, 1, 2);
-  assert.equal(d.nic.counters.guestErrors.queue_config, 1);
+  assert.equal(d.nic.counters.guestErrors['queue-config'], 1);
   assert.ok(d.status & STATUS_DEVICE_NEEDS_RESET);
   assert.deepEqual(d.platform.memory.refused, []);
 });
@@ -183,7 +184,7 @@ test('a queue size that is not a power of two is refused', () => {
   const d = new TestDriver();
   d.negotiate();
   d.setupQueue(0, 100);
-  assert.equal(d.nic.counters.guestErrors.queue_config, 1);
+  assert.equal(d.nic.counters.guestErrors['queue-config'], 1);
 });
 
 test('zero-length descriptors are skipped, not fatal', () => {

@@ -5,6 +5,7 @@
 // Every problem becomes a VirtqueueError; the device then marks itself
 // NEEDS_RESET and stops the queue (the guest hurts only itself).
 import type { GuestMemory } from '../../platform.ts';
+import { GUEST_ERROR_REASONS, type GuestErrorReason } from '../../net/drop-reasons.ts';
 
 const DESC_SIZE = 16;
 const DESC_F_NEXT = 1;
@@ -13,7 +14,7 @@ const DESC_F_INDIRECT = 4;
 const AVAIL_F_NO_INTERRUPT = 1;
 
 export class VirtqueueError extends Error {
-  constructor(readonly reason: string, detail: string) {
+  constructor(readonly reason: GuestErrorReason, detail: string) {
     super(`${reason}: ${detail}`);
     this.name = 'VirtqueueError';
   }
@@ -96,7 +97,7 @@ export class Virtqueue {
     const availIdx = this.memory.readU16(this.avail + 2);
     const count = (availIdx - this.lastAvail) & 0xffff;
     if (count > this.size) {
-      throw new VirtqueueError('avail_index', `available index ${availIdx} is ${count} ahead of ${this.lastAvail & 0xffff} in a queue of ${this.size}`);
+      throw new VirtqueueError(GUEST_ERROR_REASONS.availIndex, `available index ${availIdx} is ${count} ahead of ${this.lastAvail & 0xffff} in a queue of ${this.size}`);
     }
     return count;
   }
@@ -137,44 +138,44 @@ export class Virtqueue {
   }
 
   private walk(head: number): Chain {
-    if (head >= this.size) throw new VirtqueueError('descriptor_index', `head ${head} outside a queue of ${this.size}`);
+    if (head >= this.size) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorIndex, `head ${head} outside a queue of ${this.size}`);
     const chain: Chain = { head, readable: [], writable: [], readableLength: 0, writableLength: 0 };
     // The spec forbids chains longer than the queue, indirect tables included:
     // this one budget ends loops and bounds the work.
     let budget = this.size;
     let index = head;
     for (;;) {
-      if (budget-- <= 0) throw new VirtqueueError('descriptor_loop', `chain from head ${head} exceeds ${this.size} descriptors`);
+      if (budget-- <= 0) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorLoop, `chain from head ${head} exceeds ${this.size} descriptors`);
       const at = this.desc + DESC_SIZE * index;
       const flags = this.memory.readU16(at + 12);
       if (flags & DESC_F_INDIRECT) {
-        if (!this.indirect) throw new VirtqueueError('descriptor_flags', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
-        if (flags & DESC_F_NEXT) throw new VirtqueueError('descriptor_flags', 'indirect descriptor with NEXT');
+        if (!this.indirect) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorFlags, 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
+        if (flags & DESC_F_NEXT) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorFlags, 'indirect descriptor with NEXT');
         budget = this.walkIndirect(chain, this.address(at), this.memory.readU32(at + 8), budget);
         return chain;
       }
       this.addSegment(chain, this.address(at), this.memory.readU32(at + 8), flags);
       if (!(flags & DESC_F_NEXT)) return chain;
       index = this.memory.readU16(at + 14);
-      if (index >= this.size) throw new VirtqueueError('descriptor_index', `next ${index} outside a queue of ${this.size}`);
+      if (index >= this.size) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorIndex, `next ${index} outside a queue of ${this.size}`);
     }
   }
 
   private walkIndirect(chain: Chain, table: number, length: number, budget: number): number {
-    if (length === 0 || length % DESC_SIZE) throw new VirtqueueError('indirect_length', `indirect table of ${length} bytes`);
+    if (length === 0 || length % DESC_SIZE) throw new VirtqueueError(GUEST_ERROR_REASONS.indirectLength, `indirect table of ${length} bytes`);
     const entries = length / DESC_SIZE;
-    if (entries > budget) throw new VirtqueueError('descriptor_loop', `indirect table of ${entries} descriptors exceeds the queue size`);
-    if (!this.memory.contains(table, length)) throw new VirtqueueError('descriptor_address', `indirect table at 0x${table.toString(16)} outside RAM`);
+    if (entries > budget) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorLoop, `indirect table of ${entries} descriptors exceeds the queue size`);
+    if (!this.memory.contains(table, length)) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorAddress, `indirect table at 0x${table.toString(16)} outside RAM`);
     let index = 0;
     for (;;) {
-      if (budget-- <= 0) throw new VirtqueueError('descriptor_loop', `indirect chain exceeds ${entries} descriptors`);
+      if (budget-- <= 0) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorLoop, `indirect chain exceeds ${entries} descriptors`);
       const at = table + DESC_SIZE * index;
       const flags = this.memory.readU16(at + 12);
-      if (flags & DESC_F_INDIRECT) throw new VirtqueueError('descriptor_flags', 'nested indirect descriptor');
+      if (flags & DESC_F_INDIRECT) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorFlags, 'nested indirect descriptor');
       this.addSegment(chain, this.address(at), this.memory.readU32(at + 8), flags);
       if (!(flags & DESC_F_NEXT)) return budget;
       index = this.memory.readU16(at + 14);
-      if (index >= entries) throw new VirtqueueError('descriptor_index', `indirect next ${index} outside a table of ${entries}`);
+      if (index >= entries) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorIndex, `indirect next ${index} outside a table of ${entries}`);
     }
   }
 
@@ -187,13 +188,13 @@ export class Virtqueue {
 
   private addSegment(chain: Chain, addr: number, length: number, flags: number): void {
     if (!this.memory.contains(addr, length)) {
-      throw new VirtqueueError('descriptor_address', `buffer of ${length} bytes at 0x${addr.toString(16)} outside RAM`);
+      throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorAddress, `buffer of ${length} bytes at 0x${addr.toString(16)} outside RAM`);
     }
     if (flags & DESC_F_WRITE) {
       if (length) chain.writable.push({ addr, length });
       chain.writableLength += length;
     } else {
-      if (chain.writable.length) throw new VirtqueueError('descriptor_order', 'readable descriptor after a writable one');
+      if (chain.writable.length) throw new VirtqueueError(GUEST_ERROR_REASONS.descriptorOrder, 'readable descriptor after a writable one');
       if (length) chain.readable.push({ addr, length });
       chain.readableLength += length;
     }

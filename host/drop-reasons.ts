@@ -1,0 +1,125 @@
+// The switch's catalogue of reasons: why a frame is dropped at a port or in
+// the data path, why a destination copy is excluded, why an injection is
+// refused, and why the built-in extensions drop. One spelling, kebab-case, as
+// the device catalogue (emulator/net/drop-reasons.ts). A reason is a counter
+// key and the `reason` of a drop event: free-text detail goes elsewhere.
+import type { OffloadErrorReason } from '../emulator/net/drop-reasons.ts';
+
+/** Drops and exclusions by the switch itself (ports, data path, VLAN policy). */
+export const SWITCH_DROP_REASONS = {
+  // Port validation (validate.ts frameProblem), before any extension sees the frame.
+  /** Shorter than an Ethernet header. */
+  runt: 'runt',
+  /** Longer than the port's MTU plus headers (a GSO frame: one segment is). */
+  oversize: 'oversize',
+  /** An 802.1Q tag cut short, or with the reserved VID 0xFFF. */
+  malformedVlanTag: 'malformed-vlan-tag',
+  /** GSO or checksum offload fields that do not fit the frame. */
+  malformedOffload: 'malformed-offload',
+  // What reached Switch.ingress or an injection is not frames.
+  /** Switch.ingress for a port/NIC the switch does not have. */
+  unknownNic: 'unknown-nic',
+  /** Switch.ingress was given something other than an array of frames. */
+  notAFrameArray: 'not-a-frame-array',
+  /** An element without a Uint8Array `data`. */
+  notAFrame: 'not-a-frame',
+  // The port's VLAN policy (extensions/vlan.ts VlanPolicy.classify).
+  /** A frame tagged with a VLAN arrived on an access port. */
+  vlanTaggedOnAccessPort: 'vlan-tagged-on-access-port',
+  /** An untagged frame arrived on a trunk without a native VLAN. */
+  vlanUntaggedOnTrunk: 'vlan-untagged-on-trunk',
+  /** A frame tagged with a VLAN the trunk does not carry. */
+  vlanNotAllowed: 'vlan-not-allowed',
+  // The data path (datapath.ts).
+  /** From a NIC that is not (or no longer) connected. */
+  nicNotConnected: 'nic-not-connected',
+  /** The source MAC is not the NIC's own and the port does not allow MAC spoofing. */
+  macSpoofing: 'mac-spoofing',
+  /** Neither the forwarding extension nor the switch's flood gave the frame a destination. */
+  noDestination: 'no-destination',
+  /** Excluded copy: the destination NIC is not connected any more. */
+  destinationNotConnected: 'destination-not-connected',
+  /** Excluded copy: the destination is the frame's own source NIC. */
+  destinationIsSource: 'destination-is-source',
+  /** Excluded copy: the destination's port does not carry the frame's VLAN. */
+  vlanMismatch: 'vlan-mismatch',
+} as const;
+
+/** Frames left in a batch when a filter or forwarding extension threw: `extension-error:<extension name>`. */
+export type ExtensionErrorDropReason = `extension-error:${string}`;
+
+export function extensionErrorReason(extensionName: string): ExtensionErrorDropReason {
+  return `extension-error:${extensionName}`;
+}
+
+export type SwitchDropReason = (typeof SWITCH_DROP_REASONS)[keyof typeof SWITCH_DROP_REASONS] | ExtensionErrorDropReason;
+
+/** Why context.inject refused frames (InjectResult.reason, SwitchCounters.refusedInjections). */
+export const INJECTION_REFUSALS = {
+  /** The frames are not an array. */
+  notAFrameArray: 'inject-not-a-frame-array',
+  /** options.source names a NIC that is not connected. */
+  sourceNotConnected: 'inject-source-not-connected',
+  /** A capture extension asked for a destination (captures only originate). */
+  destinationNotAllowedForCapture: 'inject-destination-not-allowed-for-capture',
+  /** options.destination names a NIC that is not connected. */
+  destinationNotConnected: 'inject-destination-not-connected',
+  /** The extension is no longer in the stack. */
+  extensionNotInStack: 'inject-extension-not-in-stack',
+} as const;
+
+export type InjectionRefusal = (typeof INJECTION_REFUSALS)[keyof typeof INJECTION_REFUSALS];
+
+/** Drops by the extensions that come with the switch. */
+export const EXTENSION_DROP_REASONS = {
+  /** mac-learning: the destination was learned on the frame's own NIC (OVS drops these too). */
+  hairpin: 'hairpin',
+  /** acl: no rule matched and the default action is deny. */
+  aclDefault: 'acl:default',
+} as const;
+
+/** acl: a deny rule matched: `acl:<rule name>` (the name is the user's, default "rule N"). */
+export type AclRuleDropReason = `acl:${string}`;
+
+export function aclRuleReason(ruleName: string): AclRuleDropReason {
+  return `acl:${ruleName}`;
+}
+
+export type BuiltInExtensionDropReason = (typeof EXTENSION_DROP_REASONS)[keyof typeof EXTENSION_DROP_REASONS] | AclRuleDropReason;
+
+/**
+ * What an extension may drop or exclude with. Extensions by third parties
+ * name their own reasons, so this stays open: `string & {}` accepts any
+ * string while keeping the built-in spellings in the editor's completion
+ * (a plain `| string` would swallow them). The compiler's check is on the
+ * switch's own code: frameProblem, the VLAN policy and the data path produce
+ * only SwitchDropReason, and the built-in extensions drop with the constants above.
+ */
+export type ExtensionDropReason = BuiltInExtensionDropReason | (string & {});
+
+/** Every reason the switch counts. */
+export type DropReason = SwitchDropReason | ExtensionDropReason;
+
+/**
+ * Drops by reason (PortCounters.drops, SwitchCounters.drops). The fixed
+ * reasons are listed for readers (completion, their doc lines); any other key
+ * (`acl:<rule>`, `extension-error:<name>`, a third-party extension's own
+ * reason) falls under the string index, so values stay plain numbers.
+ */
+export type DropCounts = Partial<
+  Record<(typeof SWITCH_DROP_REASONS)[keyof typeof SWITCH_DROP_REASONS] | (typeof EXTENSION_DROP_REASONS)[keyof typeof EXTENSION_DROP_REASONS], number>
+> &
+  Record<string, number>;
+
+/**
+ * Why a switch port attachment (attach.ts) could not give a frame to its
+ * guest NIC (SwitchPortAttachment.deliveryDrops, shown as "to-guest:<reason>"):
+ * the OffloadErrorReason of an offload the guest cannot take and that could
+ * not be resolved in software, or this.
+ */
+export const DELIVERY_DROP_REASONS = {
+  /** Resolving the offload failed with something other than an OffloadError (a bug). */
+  offloadFailed: 'offload-failed',
+} as const;
+
+export type DeliveryDropReason = (typeof DELIVERY_DROP_REASONS)[keyof typeof DELIVERY_DROP_REASONS] | OffloadErrorReason;
