@@ -26,9 +26,9 @@ export function runtimeCodeHash(): string {
   const visit = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const path = join(dir, entry.name);
-      // Tests and their helpers (testing.ts) write nothing a template holds.
+      // Tests, fuzzers and their helpers (testing.ts) write nothing a template holds.
       if (entry.isDirectory()) visit(path);
-      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && entry.name !== 'testing.ts') {
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !entry.name.endsWith('.fuzz.ts') && entry.name !== 'testing.ts') {
         hash.update(relative(emulatorDir, path)).update('\0').update(readFileSync(path)).update('\0');
       }
     }
