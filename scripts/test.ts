@@ -2,9 +2,9 @@
 // `npm test -- unit guest` runs only the named kinds (the type check always runs).
 // Node 20's --test takes no globs, so the files are found here.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findSources } from './find-sources.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const KINDS = ['unit', 'guest', 'e2e'] as const;
@@ -14,16 +14,6 @@ function kindOf(file: string): Kind {
   const rel = relative(root, file).split(sep);
   if (rel[0] === 'test' && (rel[1] === 'guest' || rel[1] === 'e2e')) return rel[1];
   return 'unit';
-}
-
-function findTests(dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name.startsWith('.') || name === 'build' || name === 'dist') continue;
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) findTests(path, out);
-    else if (name.endsWith('.test.ts')) out.push(path);
-  }
-  return out.sort();
 }
 
 function run(label: string, command: string, args: string[]): void {
@@ -43,7 +33,7 @@ for (const kind of requested) {
   }
 }
 const kinds: Kind[] = requested.length ? (requested as Kind[]) : [...KINDS];
-const files = findTests(root);
+const files = findSources(root, '.test.ts');
 
 run('type check', process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
 
