@@ -43,6 +43,8 @@ const cases: [string, GuestErrorReason, (d: TestDriver) => void][] = [
     },
   ],
   ['a head index beyond the queue', 'descriptor-index', (d) => d.tx.publishHead(40000)],
+  // The first index past the end: the bound is exclusive (the slot there is the avail ring, not a descriptor).
+  ['a head index equal to the queue size', 'descriptor-index', (d) => d.tx.publishHead(d.tx.size)],
   [
     'a next index beyond the queue',
     'descriptor-index',
@@ -99,6 +101,20 @@ const cases: [string, GuestErrorReason, (d: TestDriver) => void][] = [
       const buf = d.put(new Uint8Array(100));
       d.tx.writeDesc(0, buf, 100, DESC_F_NEXT, 1, table);
       d.tx.writeDesc(1, buf, 100, DESC_F_NEXT, 0, table);
+      d.tx.writeDesc(0, table, 32, DESC_F_INDIRECT, 0);
+      d.tx.publishHead(0);
+    },
+  ],
+  [
+    // The 16 bytes after the table are zero: read as a descriptor they would end the chain quietly.
+    'an indirect next index equal to the table length',
+    'descriptor-index',
+    (d) => {
+      const table = d.arena.alloc(32);
+      d.arena.alloc(64);
+      const buf = d.put(new Uint8Array(100));
+      d.tx.writeDesc(0, buf, 50, DESC_F_NEXT, 1, table);
+      d.tx.writeDesc(1, buf + 50, 50, DESC_F_NEXT, 2, table);
       d.tx.writeDesc(0, table, 32, DESC_F_INDIRECT, 0);
       d.tx.publishHead(0);
     },
@@ -228,4 +244,23 @@ test('one kick does at most one ring of work', () => {
   assert.equal(frames, 256);
   d.tx.kick();
   assert.equal(frames, 256, 'nothing new, nothing done');
+});
+
+test('the used index runs on past the queue size (it wraps at 2^16, not at the ring)', () => {
+  const d = new TestDriver().start({ queueSize: 8 });
+  let frames = 0;
+  d.nic.setTransmitSink({ deliver: (batch) => (frames += batch.length) });
+  const buf = d.put(new Uint8Array(NET_HDR_SIZE + 60));
+  d.tx.writeDesc(0, buf, NET_HDR_SIZE + 60, 0, 0);
+  // Three rings' worth, one ring per kick, the driver taking the used entries between kicks as Linux does.
+  let completed = 0;
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 8; i++) d.tx.publishHead(0);
+    d.tx.kick();
+    completed += d.tx.takeUsed().length;
+  }
+  assert.equal(frames, 24);
+  assert.equal(d.platform.memory.readU16(d.tx.used + 2), 24, 'used.idx counts every completion');
+  assert.equal(completed, 24, 'the driver saw every completion');
+  assert.equal(d.nic.driverReady, true);
 });
