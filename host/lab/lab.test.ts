@@ -274,3 +274,23 @@ test('text output: an OID line, the --oid-log record, the counters table', () =>
     '   1  a/eth0  e1000  02:00:00:00:00:01  deleted       10      1000        2       200  acl:no-icmp=3',
   ]);
 });
+
+test("every OID event of a VM's port carries the NIC's model, from PORT_CREATE to PORT_DELETE and on a veto", async () => {
+  const { lab, oids } = scriptedLab();
+  await lab.start('a', { nics: ['e1000'] });
+  await lab.start('b', { nics: ['virtio', 'e1000'] });
+  await lab.stop('b');
+  let creates = 0;
+  lab.switch.addExtension({ name: 'one-only', kind: 'filter', oidRequest: (r) => (r.oid === 'OID_SWITCH_PORT_CREATE' && ++creates > 1 ? { veto: 'one port' } : undefined) });
+  await assert.rejects(lab.start('c', { nics: ['virtio', 'e1000'] }));
+  const expected: Record<string, NicModel> = { 'a/eth0': 'e1000', 'b/eth0': 'virtio', 'b/eth1': 'e1000', 'c/eth0': 'virtio', 'c/eth1': 'e1000' };
+  const seen = new Set<string>();
+  for (const event of oids) {
+    const who = `${event.vm}/${event.nic}`;
+    assert.equal(event.model, expected[who], `${event.oid} ${event.status} of ${who}`);
+    seen.add(`${who}:${event.oid.replace('OID_SWITCH_', '')}${event.status === 'success' ? '' : `:${event.status}`}`);
+  }
+  // The walk covered every kind of event the lab labels.
+  for (const kind of ['a/eth0:NIC_CONNECT', 'b/eth1:PORT_DELETE', 'c/eth0:PORT_DELETE', 'c/eth1:PORT_CREATE:vetoed']) assert.ok(seen.has(kind), `${kind} in ${[...seen].join(' ')}`);
+  await lab.close();
+});
