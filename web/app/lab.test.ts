@@ -158,9 +158,59 @@ test('stop: the seed stop lifecycle, then the worker is told to stop and termina
   assert.equal(lab.vms.get('a')!.state, 'stopped');
   await new Promise((r) => setTimeout(r, 250));
   assert.ok(a.terminated);
-  // Late messages from the old worker change nothing.
+  // Late messages from the old worker change nothing: a 'nics' would create ports, console text would show.
+  const consoleText: string[] = [];
+  lab.events.on('console', (e) => consoleText.push(e.text));
+  oids.length = 0;
+  a.emit({ type: 'nics', nics: nics.map((n) => ({ model: n.model, mac: n.mac, driverReady: true, rxOffloads: OFFLOADS })) });
+  a.emit({ type: 'console', text: 'late' });
   a.emit({ type: 'frames', nic: 0, frames: [icmp([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])] });
+  await tick();
+  await tick();
   assert.equal(lab.sw.ports().length, 0);
+  assert.deepEqual(oids, [], 'no OID from a stopped VM');
+  assert.deepEqual(consoleText, []);
+  assert.equal(lab.vms.get('a')!.state, 'stopped');
+});
+
+test("a restarted VM ignores its old worker: frames, console, phases and NIC lists from it change nothing", async () => {
+  const { lab, workers, oids } = setup();
+  lab.addVm({ name: 'a', nics: ['e1000'] });
+  const boot = async () => {
+    const done = lab.start('a');
+    await tick();
+    const worker = workers.get('a')!;
+    const nic = worker.sent('start')[0]!.config.nics[0]!;
+    worker.emit({ type: 'nics', nics: [{ model: nic.model, mac: nic.mac, driverReady: true, rxOffloads: OFFLOADS }] });
+    worker.emit({ type: 'phase', phase: 'ready' });
+    await done;
+    await tick();
+    return { worker, mac: nic.mac.split(':').map((h) => parseInt(h, 16)) };
+  };
+  const old = await boot();
+  await lab.stop('a');
+  const current = await boot();
+  assert.notEqual(current.worker, old.worker);
+  const portId = lab.vms.get('a')!.portIds[0]!;
+  const consoleText: string[] = [];
+  lab.events.on('console', (e) => consoleText.push(e.text));
+  oids.length = 0;
+
+  old.worker.emit({ type: 'frames', nic: 0, frames: [icmp(old.mac, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff])] });
+  old.worker.emit({ type: 'console', text: 'from the old guest' });
+  old.worker.emit({ type: 'driver', nic: 0, event: { type: 'stopped', reason: 'old driver' } });
+  old.worker.emit({ type: 'nics', nics: [{ model: 'e1000', mac: '02:00:00:00:00:77', driverReady: true, rxOffloads: OFFLOADS }] });
+  old.worker.emit({ type: 'phase', phase: 'stopped' });
+  for (let i = 0; i < 5; i++) await tick();
+
+  assert.equal(lab.sw.counters(portId).rxPackets, 0, "the old worker's frames did not enter through the new port");
+  assert.deepEqual(consoleText, []);
+  assert.deepEqual(oids, [], 'no port made, disconnected or stopped for the old worker');
+  assert.equal(lab.vms.get('a')!.state, 'running');
+  assert.equal(lab.sw.nic(portId, 0)?.state, 'connected');
+  // The current worker still speaks for the VM.
+  current.worker.emit({ type: 'console', text: 'hello' });
+  assert.deepEqual(consoleText, ['hello']);
 });
 
 test('a worker that fails leaves no port behind and rejects the start with its message', async () => {
