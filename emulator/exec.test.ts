@@ -30,6 +30,8 @@ class FakeShell implements SerialPort {
   private hanging: string | undefined;
   commands: string[] = [];
   deaf = false;
+  /** Everything handed to the listeners so far (CR LF as sent). */
+  delivered = '';
 
   constructor(private readonly behave: (command: string) => Behaviour) {}
 
@@ -43,6 +45,7 @@ class FakeShell implements SerialPort {
     // Output arrives in small pieces, as from a UART.
     setImmediate(() => {
       for (let at = 0; at < bytes.length; at += 7) for (const l of this.listeners) l(bytes.subarray(at, at + 7));
+      this.delivered += bytes.toString('utf8');
     });
   }
 
@@ -93,9 +96,16 @@ class FakeShell implements SerialPort {
   }
 }
 
-function session(behave: (command: string) => Behaviour) {
+/** `recoveryMs` matters only to a shell that never recovers; the others answer at once, whatever the margin. */
+function session(behave: (command: string) => Behaviour, recoveryMs = 30_000) {
   const shell = new FakeShell(behave);
-  return { shell, session: new ShellSession(new SerialConsole(shell), { recoveryMs: 200 }) };
+  return { shell, session: new ShellSession(new SerialConsole(shell), { recoveryMs }) };
+}
+
+/** Lets the fake shell's output (delivered on setImmediate) arrive until `text` has come, within `turns` turns. */
+async function outputArrived(shell: FakeShell, text: string, turns = 1000): Promise<void> {
+  for (let i = 0; i < turns && !shell.delivered.includes(text); i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.ok(shell.delivered.includes(text), `the shell printed ${JSON.stringify(text)}`);
 }
 
 test("escapeForDollarQuote keeps safe characters and octal-escapes the rest (UTF-8)", () => {
@@ -137,19 +147,26 @@ test('concurrent calls are serialised', async () => {
   assert.deepEqual(shell.commands, ['a', 'b', 'c']);
 });
 
-test('a timeout interrupts the command, reports partial output, and the session works after', async () => {
-  const { session: s } = session((command) => (command === 'sleep' ? 'hang' : { output: 'fine', code: 0 }));
-  await assert.rejects(s.exec('sleep', { timeoutMs: 50 }), (error: unknown) => {
+test('a timeout interrupts the command, reports partial output, and the session works after', async (t) => {
+  // The session's timers on the fake clock (the shell answers on setImmediate, still real): the timeout fires
+  // when the test says, after the partial output is in, and no recovery wait can run out on a loaded machine.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { session: s, shell } = session((command) => (command === 'sleep' ? 'hang' : { output: 'fine', code: 0 }));
+  const failed = assert.rejects(s.exec('sleep', { timeoutMs: 50 }), (error: unknown) => {
     assert.ok(error instanceof ExecTimeoutError);
     assert.match(error.message, /timed out after 50 ms.*usable/);
     assert.equal(error.partialOutput, 'partial ');
     return true;
   });
+  await outputArrived(shell, 'partial ');
+  t.mock.timers.tick(50);
+  await failed;
   assert.deepEqual(await s.exec('next'), { output: 'fine', exitCode: 0 });
 });
 
 test('a shell that ignores Ctrl-C gives an error that says so', async () => {
-  const { session: s } = session(() => 'deaf');
+  // Short real timeouts: here every wait is meant to run out, so load can only make it slower, not wrong.
+  const { session: s } = session(() => 'deaf', 20);
   await assert.rejects(s.exec('stuck', { timeoutMs: 20 }), /did not recover/);
 });
 

@@ -3,23 +3,39 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { withBuildLock } from './lock.ts';
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 test('build lock: a second holder waits for the first; the lock is gone afterwards', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vmswitch-lock-'));
   try {
     const events: string[] = [];
+    // Ordered by conditions, not by sleeping: the first holds the lock until the second has been seen waiting.
+    const firstInside = deferred();
+    const secondWaiting = deferred();
     let waited = 0;
-    const first = withBuildLock(dir, () => waited++, async () => {
+    const first = withBuildLock(dir, () => assert.fail('the first holder found the lock taken'), async () => {
       events.push('first start');
-      await sleep(400);
+      firstInside.resolve();
+      await secondWaiting.promise;
       events.push('first end');
     });
-    await sleep(50);
-    const second = withBuildLock(dir, () => waited++, async () => {
-      events.push('second');
-    });
+    await firstInside.promise;
+    const second = withBuildLock(
+      dir,
+      () => {
+        waited++;
+        secondWaiting.resolve();
+      },
+      async () => {
+        events.push('second');
+      },
+    );
     await Promise.all([first, second]);
     assert.deepEqual(events, ['first start', 'first end', 'second']);
     assert.equal(waited, 1);
