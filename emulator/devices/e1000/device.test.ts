@@ -1,10 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Harness, TEST_MAC, ethFrame } from './testing.ts';
+import { Harness, TEST_MAC, ethFrame, restoredCopy } from './testing.ts';
 import { CTRL_RST, ICR_LSC, ICR_RXT0, ICR_TXDW, RCTL_BAM, RCTL_EN, REG, STAT, STATUS_LU } from './registers.ts';
-import { E1000 } from './device.ts';
 import type { NicDriverEvent } from '../../net/nic.ts';
-import { FakePlatform } from '../../testing.ts';
 
 test('PCI identity is 8086:100E rev 3, class 0x020000, 128 KiB MMIO and an I/O window', () => {
   const h = new Harness();
@@ -258,20 +256,15 @@ test('state survives a JSON round trip into a fresh device on the same memory', 
   h.w(REG.ITR, 100);
   h.nic.receive([{ data: ethFrame(TEST_MAC, 80) }]);
   assert.equal(h.irq.level, true);
-  const saved = JSON.parse(JSON.stringify(h.nic.saveState()));
-  const platform2 = new FakePlatform(h.memory.size);
-  platform2.memory.bytes.set(h.memory.bytes);
-  const nic2 = new E1000(platform2, { mac: Uint8Array.of(2, 0, 0, 0, 0, 9) });
-  nic2.restoreState(saved);
-  const fn2 = platform2.functions[0]!;
-  assert.equal(fn2.irq.level, true, 'the line is re-evaluated from ICR & IMS');
-  assert.equal(fn2.read(0, REG.RDH), 1);
-  assert.deepEqual(Array.from(nic2.mac), Array.from(TEST_MAC));
-  assert.equal(nic2.driverReady, true);
-  assert.equal(fn2.read(0, REG.ICR), ICR_RXT0);
-  nic2.receive([{ data: ethFrame(TEST_MAC, 90) }]);
-  assert.equal(fn2.read(0, REG.RDH), 2, 'the restored device keeps receiving');
-  assert.throws(() => nic2.restoreState({ model: 'virtio' }), /e1000 state/);
+  const copy = restoredCopy(h);
+  assert.equal(copy.irq.level, true, 'the line is re-evaluated from ICR & IMS');
+  assert.equal(copy.read(REG.RDH), 1);
+  assert.deepEqual(Array.from(copy.nic.mac), Array.from(TEST_MAC));
+  assert.equal(copy.nic.driverReady, true);
+  assert.equal(copy.read(REG.ICR), ICR_RXT0);
+  copy.nic.receive([{ data: ethFrame(TEST_MAC, 90) }]);
+  assert.equal(copy.read(REG.RDH), 2, 'the restored device keeps receiving');
+  assert.throws(() => copy.nic.restoreState({ model: 'virtio' }), /e1000 state/);
 });
 
 test('destroy frees every timer', () => {

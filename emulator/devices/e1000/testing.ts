@@ -169,6 +169,17 @@ export class Harness {
   }
 }
 
+/** `h`'s saved state, through JSON as in a snapshot file, restored into a fresh device on a copy of its RAM. */
+export function restoredCopy(h: Harness) {
+  const saved = JSON.parse(JSON.stringify(h.nic.saveState()));
+  const platform = new FakePlatform(h.memory.size);
+  platform.memory.bytes.set(h.memory.bytes);
+  const nic = new E1000(platform, { mac: Uint8Array.of(2, 0, 0, 0, 0, 9) });
+  nic.restoreState(saved);
+  const fn = platform.functions[0]!;
+  return { platform, nic, irq: fn.irq, read: (offset: number) => fn.read(0, offset, 4), write: (offset: number, value: number) => fn.write(0, offset, value, 4) };
+}
+
 export function ethFrame(dst: ArrayLike<number>, length = 60, etherType = 0x0800, fill = 0x11): Uint8Array {
   const frame = new Uint8Array(length).fill(fill);
   frame.set(Array.from(dst), 0);
