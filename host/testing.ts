@@ -55,6 +55,57 @@ export function ipv4Frame(dst: Uint8Array, src: Uint8Array, ip: { src: string; d
   return ethFrame(dst, src, { ethertype: 0x0800, payload, ...(ip.vlan !== undefined ? { vlan: ip.vlan } : {}) });
 }
 
+/** The frame with 802.1Q/802.1ad tags ([TPID, TCI] each, outermost first) inserted before its ethertype. */
+export function withTags(frame: Frame, tags: readonly (readonly [number, number])[]): Frame {
+  const data = new Uint8Array(frame.data.length + 4 * tags.length);
+  data.set(frame.data.subarray(0, 12), 0);
+  tags.forEach(([tpid, tci], k) => {
+    data[12 + 4 * k] = tpid >> 8;
+    data[13 + 4 * k] = tpid & 0xff;
+    data[14 + 4 * k] = tci >> 8;
+    data[15 + 4 * k] = tci & 0xff;
+  });
+  data.set(frame.data.subarray(12), 12 + 4 * tags.length);
+  return { data };
+}
+
+/** IPv6 extension headers ipv6Frame can put before the upper layer. */
+export type Ipv6Extension = { type: 0 | 43 | 60 | 51 } | { type: 44; offset: number; more?: boolean };
+
+/**
+ * An IPv6 packet in an Ethernet frame: the extension headers in order (each
+ * 8 bytes, AH 16), then 8 bytes of upper layer starting with the ports.
+ */
+export function ipv6Frame(
+  dst: Uint8Array,
+  src: Uint8Array,
+  ip: { src: Uint32Array; dst: Uint32Array; protocol: number; sport?: number; dport?: number; extensions?: readonly Ipv6Extension[]; vlan?: number },
+): Frame {
+  const extensions = ip.extensions ?? [];
+  const lengths = extensions.map((e) => (e.type === 51 ? 16 : 8));
+  const extLength = lengths.reduce((a, b) => a + b, 0);
+  const payload = new Uint8Array(40 + extLength + 8);
+  const dv = new DataView(payload.buffer);
+  payload[0] = 0x60;
+  dv.setUint16(4, extLength + 8);
+  payload[6] = extensions[0]?.type ?? ip.protocol;
+  payload[7] = 64;
+  for (let w = 0; w < 4; w++) {
+    dv.setUint32(8 + 4 * w, ip.src[w]!);
+    dv.setUint32(24 + 4 * w, ip.dst[w]!);
+  }
+  let offset = 40;
+  extensions.forEach((e, k) => {
+    payload[offset] = extensions[k + 1]?.type ?? ip.protocol;
+    if (e.type === 51) payload[offset + 1] = 2; // (2 + 2) * 4 = 16 bytes
+    else if (e.type === 44) dv.setUint16(offset + 2, (e.offset << 3) | (e.more ? 1 : 0));
+    offset += lengths[k]!;
+  });
+  dv.setUint16(offset, ip.sport ?? 0);
+  dv.setUint16(offset + 2, ip.dport ?? 0);
+  return ethFrame(dst, src, { ethertype: 0x86dd, payload, ...(ip.vlan !== undefined ? { vlan: ip.vlan } : {}) });
+}
+
 export class RecordingSink implements FrameSink {
   readonly frames: Frame[] = [];
   batches = 0;
