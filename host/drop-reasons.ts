@@ -52,9 +52,9 @@ export const SWITCH_DROP_REASONS = {
   /** Excluded copy: the destination's port does not carry the frame's VLAN. */
   vlanMismatch: 'vlan-mismatch',
   /**
-   * Excluded copy: removing the tag for the destination port would leave a
-   * malformed frame (its next tag cut short or with the reserved VID 0xFFF),
-   * which a receiving NIC may choke on.
+   * Excluded copy: with its tag rewritten for the destination port the frame
+   * would be malformed (a tag behind ours cut short, or an 802.1Q one with the
+   * reserved VID 0xFFF), which a receiving NIC may choke on.
    */
   vlanEgressMalformed: 'vlan-egress-malformed',
 } as const;

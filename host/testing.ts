@@ -6,6 +6,7 @@ import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../emulato
 import type { Extension, ExtensionContext, ExtensionKind } from './extension.ts';
 import type { OidName, OidReply, OidRequest, OidStatus } from './oid.ts';
 import type { Switch } from './switch.ts';
+import type { OidEvent } from './events.ts';
 
 export function mac(last: number, first = 0x02): Uint8Array {
   return Uint8Array.of(first, 0, 0, 0, (last >> 8) & 0xff, last & 0xff);
@@ -232,5 +233,60 @@ export class ScriptedNic implements GuestNic {
     if (event.type === 'ready') this.driverReady = true;
     if (event.type === 'stopped') this.driverReady = false;
     for (const listener of this.listeners) listener(event);
+  }
+}
+
+/**
+ * The seed's lifecycle as a model driven only by successful OID events: each
+ * port's state and its NIC 0's, and a violation for every OID out of order
+ * (a NIC created twice, connected while deleted, a port deleted with a NIC...).
+ */
+export class OidLifecycleModel {
+  readonly ports = new Map<number, { state: 'created' | 'teardown'; nic: 'created' | 'connected' | 'disconnected' | null }>();
+  readonly violations: string[] = [];
+
+  constructor(sw: Switch) {
+    sw.on('oid', (e) => this.observe(e));
+  }
+
+  private observe(e: OidEvent): void {
+    if (e.status !== 'success' || e.portId === 0) return;
+    const p = this.ports.get(e.portId);
+    const bad = (why: string) => this.violations.push(`${e.oid} on port ${e.portId}: ${why}`);
+    switch (e.oid) {
+      case 'OID_SWITCH_PORT_CREATE':
+        if (p) bad('port exists');
+        this.ports.set(e.portId, { state: 'created', nic: null });
+        break;
+      case 'OID_SWITCH_NIC_CREATE':
+        if (!p || p.state !== 'created' || p.nic !== null) bad('needs a created port without NIC');
+        else p.nic = 'created';
+        break;
+      case 'OID_SWITCH_NIC_CONNECT':
+        if (!p || (p.nic !== 'created' && p.nic !== 'disconnected')) bad(`NIC is ${p?.nic}`);
+        else p.nic = 'connected';
+        break;
+      case 'OID_SWITCH_NIC_DISCONNECT':
+        if (!p || p.nic !== 'connected') bad(`NIC is ${p?.nic}`);
+        else p.nic = 'disconnected';
+        break;
+      case 'OID_SWITCH_NIC_DELETE':
+        if (!p || (p.nic !== 'created' && p.nic !== 'disconnected')) bad(`NIC is ${p?.nic}`);
+        else p.nic = null;
+        break;
+      case 'OID_SWITCH_NIC_UPDATED':
+        if (!p || p.nic === null) bad('no NIC');
+        break;
+      case 'OID_SWITCH_PORT_TEARDOWN':
+        if (!p || p.state !== 'created' || p.nic !== null) bad('needs a created port without NIC');
+        else p.state = 'teardown';
+        break;
+      case 'OID_SWITCH_PORT_DELETE':
+        if (!p || p.state !== 'teardown') bad('needs a port in teardown');
+        else this.ports.delete(e.portId);
+        break;
+      default:
+        break;
+    }
   }
 }

@@ -127,6 +127,7 @@ function assertWellFormed(frames: readonly { data: Uint8Array }[]): void {
       const type = (data[offset]! << 8) | data[offset + 1]!;
       if (type !== 0x8100 && type !== 0x88a8) break;
       assert.ok(data.length >= offset + 6, `a tag cut short at ${offset} in a ${data.length}-byte frame`);
+      if (type === 0x8100) assert.notEqual(((data[offset + 2]! << 8) | data[offset + 3]!) & 0xfff, 0xfff, `reserved VID at ${offset}`);
     }
   }
 }
@@ -175,10 +176,13 @@ for (const withForwarder of [true, false]) {
       raw(trunk.mac, [0x81, 0x00, 0x00, 10, 0x81, 0x00]),
       raw(trunk.mac, [0x81, 0x00, 0x00, 10, 0x88, 0xa8, 0x00, 0x00]),
       raw(trunk.mac, [0x81, 0x00, 0x00, 10, 0x81, 0x00, 0x0f, 0xff, 0x08, 0x00]),
+      // Found by switch.fuzz.ts: the bad tag one deeper, behind a whole priority tag.
+      raw(trunk.mac, [0x81, 0x00, 0x00, 10, 0x81, 0x00, 0x00, 0x00, 0x81, 0x00, 0x0f, 0xff, 0x08, 0x00, 0, 0, 0, 0]),
+      raw(trunk.mac, [0x81, 0x00, 0x00, 10, 0x88, 0xa8, 0x00, 0x00, 0x81, 0x00, 0x00]),
     ];
     sw.ingress(trunk.portId, 0, fromTrunk);
     assert.equal(access10b.sink.frames.length, 0);
-    assert.equal(sw.counters(access10b.portId).drops['vlan-egress-malformed'], 3);
+    assert.equal(sw.counters(access10b.portId).drops['vlan-egress-malformed'], 5);
     assertWellFormed([...access10.sink.frames, ...access10b.sink.frames, ...plain.sink.frames, ...plain2.sink.frames, ...trunk.sink.frames]);
     const c = sw.counters();
     assert.equal(sumValues(c.drops), c.droppedFrames + c.excludedCopies, 'every exclusion has its reason');

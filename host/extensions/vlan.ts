@@ -133,19 +133,21 @@ export type VlanEgressDropReason = typeof SWITCH_DROP_REASONS.vlanEgressMalforme
 /**
  * Why the copy of `data` leaving a port (tagged or untagged) would be
  * malformed, or null. The copy is the Ethernet addresses, our tag when
- * `tagged`, then the frame from behind its outer 802.1Q tag (if any): a tag
- * there must be whole (TPID, TCI and the next ethertype) and an 802.1Q one
- * must not carry the reserved VID 0xFFF, as validate.ts asks of frames coming
- * in. Allocation-free: the data path asks it per destination copy.
+ * tagged, then the frame from behind its outer 802.1Q tag (if any): every tag
+ * stacked there must be whole (TPID, TCI and the next ethertype) and an
+ * 802.1Q one must not carry the reserved VID 0xFFF, as validate.ts asks of
+ * the outer tag of frames coming in. Allocation-free: the data path asks it
+ * per frame.
  */
 export function egressProblem(data: Uint8Array): VlanEgressDropReason | null {
-  const inner = frameTci(data) < 0 ? 12 : 16;
+  let offset = frameTci(data) < 0 ? 12 : 16;
   // Our tag, added or not, is whole by construction: only the part behind it can be malformed.
-  if (data.length < inner + 2) return SWITCH_DROP_REASONS.vlanEgressMalformed;
-  if (!isTagAt(data, inner)) return null;
-  if (data.length < inner + 6) return SWITCH_DROP_REASONS.vlanEgressMalformed;
-  if (data[inner] === ETH_TYPE_VLAN >> 8 && (((data[inner + 2]! << 8) | data[inner + 3]!) & 0x0fff) === 0x0fff) {
-    return SWITCH_DROP_REASONS.vlanEgressMalformed;
+  if (data.length < offset + 2) return SWITCH_DROP_REASONS.vlanEgressMalformed;
+  for (; isTagAt(data, offset); offset += 4) {
+    if (data.length < offset + 6) return SWITCH_DROP_REASONS.vlanEgressMalformed;
+    if (data[offset] === ETH_TYPE_VLAN >> 8 && (((data[offset + 2]! << 8) | data[offset + 3]!) & 0x0fff) === 0x0fff) {
+      return SWITCH_DROP_REASONS.vlanEgressMalformed;
+    }
   }
   return null;
 }
