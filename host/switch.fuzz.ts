@@ -479,7 +479,7 @@ async function walk(rng: Rng): Promise<void> {
     pending.length = 0;
   };
 
-  const newPort = async (where: string) => {
+  const newPort = async () => {
     const vlan = randomVlan(rng);
     const spoofing = rng.chance(0.5);
     const property = vlanProperty(vlan);
@@ -516,7 +516,6 @@ async function walk(rng: Rng): Promise<void> {
         }
       }
     }
-    void where;
   };
 
   const stop = async (model: PortModel, where: string) => {
@@ -526,7 +525,7 @@ async function walk(rng: Rng): Promise<void> {
     if (sw.port(model.id)) fail(where, `port ${model.id} left after stop`);
   };
 
-  for (let k = rng.range(2, 4); k > 0; k--) await newPort('setup');
+  for (let k = rng.range(2, 4); k > 0; k--) await newPort();
   const steps = rng.range(10, 40);
   for (let step = 0; step < steps; step++) {
     clock.advance(rng.int(100));
@@ -535,7 +534,7 @@ async function walk(rng: Rng): Promise<void> {
     let op = 'traffic';
     if (r < 0.12 && ports.size < 8) {
       op = 'new-port';
-      await newPort(op);
+      await newPort();
     } else if (r < 0.17 && list.length) {
       op = 'stop-port';
       await stop(rng.pick(list), op);
@@ -543,18 +542,18 @@ async function walk(rng: Rng): Promise<void> {
       op = 'nic-state';
       const model = rng.pick(list.filter((p) => !p.guest).concat(list.slice(0, 1)));
       if (!model.guest) {
-      if (model.nic === 'connected') {
-        await sw.disconnectNic(model.id, 0);
-        model.nic = 'disconnected';
-      } else if (model.nic === 'created' || model.nic === 'disconnected') {
-        if (rng.chance(0.7)) {
-          await sw.connectNic(model.id, 0);
-          model.nic = 'connected';
-        } else {
-          await sw.deleteNic(model.id, 0);
-          model.nic = null;
+        if (model.nic === 'connected') {
+          await sw.disconnectNic(model.id, 0);
+          model.nic = 'disconnected';
+        } else if (model.nic === 'created' || model.nic === 'disconnected') {
+          if (rng.chance(0.7)) {
+            await sw.connectNic(model.id, 0);
+            model.nic = 'connected';
+          } else {
+            await sw.deleteNic(model.id, 0);
+            model.nic = null;
+          }
         }
-      }
       }
     } else if (r < 0.28 && list.length) {
       op = 'vlan';
