@@ -126,3 +126,74 @@ test('a TSO frame reaches a NIC without offloads as checksummed segments, and wh
   assert.equal(capable.received.length, 2);
   assert.equal(Object.values(attachments[1]!.deliveryDrops).reduce((a, b) => a + b, 0), 1);
 });
+
+/** An attacker and a victim VM on one switch; the attacker's port may have port security on. */
+async function spoofLab(allowMacSpoofing: boolean) {
+  const sw = new Switch();
+  const oids = recordOids(sw);
+  const attacker = new ScriptedNic('e1000', mac(1), true);
+  const victim = new ScriptedNic('virtio', mac(2), true);
+  const third = new ScriptedNic('virtio', mac(3), true);
+  const properties = [{ type: 'security' as const, allowMacSpoofing }];
+  const attackerPort = await SwitchPortAttachment.attach(sw, attacker, { vmName: 'attacker', index: 0 }, { properties });
+  await SwitchPortAttachment.attach(sw, victim, { vmName: 'victim', index: 0 });
+  await SwitchPortAttachment.attach(sw, third, { vmName: 'third', index: 0 });
+  await settle();
+  // Everyone speaks once: the switch learns where each MAC is.
+  for (const nic of [attacker, victim, third]) nic.send(ethFrame(BROADCAST, nic.mac));
+  await settle();
+  for (const nic of [attacker, victim, third]) nic.received.length = 0;
+  return { sw, oids, attacker, victim, third, attackerPort };
+}
+
+test('port security: a guest cannot change the MAC the switch enforces; its frames from the new MAC are dropped', async () => {
+  const { sw, oids, attacker, victim, third, attackerPort } = await spoofLab(false);
+  const before = oids.length;
+  // The guest writes the victim's MAC into RAL0/RAH0 (or sends CTRL_MAC_ADDR_SET).
+  attacker.driver({ type: 'mac', mac: victim.mac });
+  await settle();
+  assert.deepEqual(oids.slice(before), [], 'no NIC_UPDATED');
+  assert.deepEqual(sw.nic(attackerPort.portId, 0)?.mac, mac(1), 'the switch keeps the MAC the host set');
+  assert.equal(attackerPort.refusedGuestMacChanges, 1);
+  // Its frames from the new MAC are spoofing; traffic to the victim goes to the victim only.
+  attacker.send(ethFrame(BROADCAST, victim.mac));
+  attacker.send(ethFrame(third.mac, victim.mac));
+  await settle();
+  assert.equal(sw.counters(attackerPort.portId).drops['mac-spoofing'], 2);
+  assert.equal(third.received.length, 0);
+  third.send(ethFrame(victim.mac, third.mac, { seq: 1 }));
+  await settle();
+  assert.equal(victim.received.length, 1);
+  assert.equal(attacker.received.length, 0, 'traffic to the victim MAC never reaches the attacker');
+  // Setting its own MAC again is no change; the host API still changes the enforced MAC.
+  attacker.driver({ type: 'mac', mac: mac(1) });
+  await settle();
+  assert.equal(attackerPort.refusedGuestMacChanges, 1);
+  await sw.updateNic(attackerPort.portId, 0, { mac: mac(9) });
+  assert.deepEqual(sw.nic(attackerPort.portId, 0)?.mac, mac(9));
+});
+
+test('port security off (the default): a guest MAC change is adopted with NIC_UPDATED', async () => {
+  const { sw, oids, attacker, third, attackerPort } = await spoofLab(true);
+  const before = oids.length;
+  attacker.driver({ type: 'mac', mac: mac(5) });
+  await settle();
+  assert.deepEqual(oids.slice(before), [`NIC_UPDATED:${attackerPort.portId}`]);
+  assert.deepEqual(sw.nic(attackerPort.portId, 0)?.mac, mac(5));
+  assert.equal(attackerPort.refusedGuestMacChanges, 0);
+  attacker.send(ethFrame(third.mac, mac(5)));
+  await settle();
+  assert.equal(third.received.length, 1);
+});
+
+test('port security turned on after a queued guest MAC change: decided in the port OID order', async () => {
+  const sw = new Switch();
+  const nic = new ScriptedNic('e1000', mac(1), true);
+  const attachment = await SwitchPortAttachment.attach(sw, nic, { vmName: 'a', index: 0 });
+  const securing = sw.addPortProperty(attachment.portId, { type: 'security', allowMacSpoofing: false });
+  nic.driver({ type: 'mac', mac: mac(7) });
+  await securing;
+  await settle();
+  assert.deepEqual(sw.nic(attachment.portId, 0)?.mac, mac(1));
+  assert.equal(attachment.refusedGuestMacChanges, 1);
+});

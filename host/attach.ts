@@ -2,7 +2,8 @@
 // by what the guest's driver does. Knows the GuestNic interface, never v86.
 //
 //   start:  PORT_CREATE -> NIC_CREATE -> (driver ready) NIC_CONNECT
-//   inside: driver stop/start, MAC, MTU -> NIC_UPDATED on the same port
+//   inside: driver stop/start, MAC, MTU -> NIC_UPDATED on the same port (a MAC
+//           only while the port allows MAC spoofing: Switch.guestMacChange)
 //   stop:   NIC_DISCONNECT -> drain -> NIC_DELETE -> PORT_TEARDOWN -> PORT_DELETE
 import type { Frame, FrameSink } from '../emulator/net/frame.ts';
 import { formatMac } from '../emulator/net/frame.ts';
@@ -35,6 +36,8 @@ export function portTypeFor(nic: GuestNic): PortType & NicType {
 export class SwitchPortAttachment implements NicAttachment {
   /** Frames the guest could not be given because their offloads were malformed, by reason. */
   readonly deliveryDrops: Partial<Record<DeliveryDropReason, number>> = {};
+  /** MAC changes by the guest's driver that port security refused (Switch.guestMacChange). */
+  refusedGuestMacChanges = 0;
   private outbound: Frame[] = [];
   private flushScheduled = false;
   private connected = false;
@@ -152,9 +155,14 @@ export class SwitchPortAttachment implements NicAttachment {
           if (this.connected) await this.sw.updateNic(this.portId, 0, {});
         });
         break;
-      case 'mac':
-        this.enqueue(() => this.sw.updateNic(this.portId, 0, { mac: event.mac.slice() }));
+      case 'mac': {
+        // Port security decides: adopted when MAC spoofing is allowed, else refused and counted.
+        const mac = event.mac.slice();
+        this.enqueue(async () => {
+          if (!(await this.sw.guestMacChange(this.portId, 0, mac))) this.refusedGuestMacChanges++;
+        });
         break;
+      }
       case 'mtu':
         this.enqueue(() => this.sw.updateNic(this.portId, 0, { mtu: event.mtu }));
         break;

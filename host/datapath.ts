@@ -31,7 +31,7 @@ import type {
 import { CapabilityError } from './extension.ts';
 import type { Nic, NicInfo } from './nic.ts';
 import { frameProblem } from './validate.ts';
-import { DEFAULT_VLAN, frameForEgress, frameTci } from './extensions/vlan.ts';
+import { DEFAULT_VLAN, egressProblem, frameForEgress, frameTci } from './extensions/vlan.ts';
 
 /** What the data path needs from the switch. */
 export interface DataPathHost {
@@ -347,12 +347,12 @@ export class DataPath {
         let vlan = DEFAULT_VLAN;
         let reason: SwitchDropReason | null = problem;
         if (reason === null) {
-          const tci = frameTci(frame.data);
           if (source) {
-            const cls = source.port.vlan.classify(tci);
+            const cls = source.port.vlan.classify(frame.data);
             if (typeof cls === 'string') reason = cls;
             else vlan = cls;
           } else {
+            const tci = frameTci(frame.data);
             vlan = work.vlan ?? (tci > 0 && (tci & 0xfff) !== 0 ? tci & 0xfff : DEFAULT_VLAN);
           }
         }
@@ -411,7 +411,7 @@ export class DataPath {
       let problem: SwitchDropReason | null = frameProblem(frame, mtu);
       let vlan = DEFAULT_VLAN;
       if (problem === null) {
-        const cls = policy.classify(frameTci(data));
+        const cls = policy.classify(data);
         if (typeof cls === 'string') problem = cls;
         else vlan = cls;
       }
@@ -466,7 +466,8 @@ export class DataPath {
     }
     if (!host.stack.forwarding) this.flood(b);
 
-    // The switch checks every destination: connected, not the source, in the frame's VLAN.
+    // The switch checks every destination: connected, not the source, in the frame's VLAN,
+    // and the copy with its tag rewritten for that port well-formed.
     const n = b.count;
     for (let i = 0; i < n; i++) {
       if (b.dropped[i] !== null) continue;
@@ -477,12 +478,14 @@ export class DataPath {
       }
       const src = b.src[i];
       const vlan = b.vlans[i]!;
+      const egress = egressProblem(b.frames[i]!.data);
       for (; d >= 0; d = b.dNext[d]!) {
         if (b.dExcluded[d] !== null) continue;
         const nic = b.dNic[d]!;
         if (nic.state !== 'connected') b.dExcluded[d] = SWITCH_DROP_REASONS.destinationNotConnected;
         else if (nic === src) b.dExcluded[d] = SWITCH_DROP_REASONS.destinationIsSource;
         else if (!nic.port.vlan.admits(vlan)) b.dExcluded[d] = SWITCH_DROP_REASONS.vlanMismatch;
+        else if (egress !== null) b.dExcluded[d] = egress;
       }
     }
 
@@ -530,6 +533,12 @@ export class DataPath {
         const out = port.vlan.mode === 'none' && vlan === DEFAULT_VLAN && frameTci(frame.data) < 0
           ? frame
           : frameForEgress(frame, vlan, port.vlan.tagsOnEgress(vlan));
+        if (out === null) {
+          // Unreachable while egressProblem is checked above (egress filters cannot replace frames); counted all the same.
+          counters.excludedCopies++;
+          this.countDrop(nic, SWITCH_DROP_REASONS.vlanEgressMalformed, 1);
+          continue;
+        }
         let box = nic.outbox;
         if (box === null) {
           box = nic.outbox = [];

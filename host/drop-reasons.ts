@@ -30,6 +30,14 @@ export const SWITCH_DROP_REASONS = {
   vlanUntaggedOnTrunk: 'vlan-untagged-on-trunk',
   /** A frame tagged with a VLAN the trunk does not carry. */
   vlanNotAllowed: 'vlan-not-allowed',
+  /**
+   * A frame from an access (or VLAN-less) port with an 802.1Q or 802.1ad tag
+   * behind its priority tag: double tagging, to reach another VLAN once the
+   * outer tag is stripped.
+   */
+  vlanStackedTagOnAccessPort: 'vlan-stacked-tag-on-access-port',
+  /** A frame from an access (or VLAN-less) port whose outer tag is an 802.1ad (0x88a8) service tag. */
+  vlanServiceTagOnAccessPort: 'vlan-service-tag-on-access-port',
   // The data path (datapath.ts).
   /** From a NIC that is not (or no longer) connected. */
   nicNotConnected: 'nic-not-connected',
@@ -43,6 +51,12 @@ export const SWITCH_DROP_REASONS = {
   destinationIsSource: 'destination-is-source',
   /** Excluded copy: the destination's port does not carry the frame's VLAN. */
   vlanMismatch: 'vlan-mismatch',
+  /**
+   * Excluded copy: with its tag rewritten for the destination port the frame
+   * would be malformed (a tag behind ours cut short, or an 802.1Q one with the
+   * reserved VID 0xFFF), which a receiving NIC may choke on.
+   */
+  vlanEgressMalformed: 'vlan-egress-malformed',
 } as const;
 
 /** Frames left in a batch when a filter or forwarding extension threw: `extension-error:<extension name>`. */

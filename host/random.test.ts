@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import type { Frame } from '../emulator/net/frame.ts';
 import { Switch } from './switch.ts';
 import type { EgressBatch, Extension, ExtensionContext, HeldFrame, IngressBatch } from './extension.ts';
-import type { OidEvent } from './events.ts';
 import type { OidRequest } from './oid.ts';
 import { MacLearningForwarder } from './extensions/mac-learning.ts';
 import { AclFilter } from './extensions/acl.ts';
 import { PortMirror } from './extensions/mirror.ts';
 import { PcapngCapture } from './extensions/capture/capture.ts';
-import { BROADCAST, VirtualClock, ethFrame, mac } from './testing.ts';
+import { BROADCAST, OidLifecycleModel, VirtualClock, ethFrame, mac } from './testing.ts';
 import { sumValues } from './counters.ts';
 import { SWITCH_DROP_REASONS } from './drop-reasons.ts';
 
@@ -104,7 +103,6 @@ class Originator implements Extension {
   }
 }
 
-type NicModelState = 'created' | 'connected' | 'disconnected';
 
 /** The reasons given only to a destination copy left out: the switch's own and the Excluder's. */
 const EXCLUSION_REASONS = [SWITCH_DROP_REASONS.destinationNotConnected, SWITCH_DROP_REASONS.destinationIsSource, SWITCH_DROP_REASONS.vlanMismatch, 'excluder'];
@@ -131,7 +129,6 @@ test('seeded random test: 10,000+ operations keep delivery, OID order and counte
   const excluder = new Excluder();
   const sw = new Switch({ clock: clock.now, extensions: [order, originator, excluder, forwarder], nicDrainTimeoutMs: DRAIN_TIMEOUT_MS });
 
-  const violations: string[] = order.violations;
   let delivered = 0;
   let framesIn = 0;
   let dropEventTotal = 0;
@@ -140,44 +137,10 @@ test('seeded random test: 10,000+ operations keep delivery, OID order and counte
   sw.on('timeout', () => timeouts++);
 
   // Our model of every port and NIC, driven only by successful OID events.
-  const ports = new Map<number, { state: 'created' | 'teardown'; nic: NicModelState | null; mac: Uint8Array }>();
-  sw.on('oid', (e: OidEvent) => {
-    if (e.status !== 'success' || e.portId === 0) return;
-    const p = ports.get(e.portId);
-    const bad = (why: string) => violations.push(`${e.oid} on port ${e.portId}: ${why}`);
-    switch (e.oid) {
-      case 'OID_SWITCH_PORT_CREATE':
-        if (p) bad('port exists');
-        ports.set(e.portId, { state: 'created', nic: null, mac: mac(e.portId) });
-        break;
-      case 'OID_SWITCH_NIC_CREATE':
-        if (!p || p.state !== 'created' || p.nic !== null) bad('needs a created port without NIC');
-        else p.nic = 'created';
-        break;
-      case 'OID_SWITCH_NIC_CONNECT':
-        if (!p || (p.nic !== 'created' && p.nic !== 'disconnected')) bad(`NIC is ${p?.nic}`);
-        else p.nic = 'connected';
-        break;
-      case 'OID_SWITCH_NIC_DISCONNECT':
-        if (!p || p.nic !== 'connected') bad(`NIC is ${p?.nic}`);
-        else p.nic = 'disconnected';
-        break;
-      case 'OID_SWITCH_NIC_DELETE':
-        if (!p || (p.nic !== 'created' && p.nic !== 'disconnected')) bad(`NIC is ${p?.nic}`);
-        else p.nic = null;
-        break;
-      case 'OID_SWITCH_PORT_TEARDOWN':
-        if (!p || p.state !== 'created' || p.nic !== null) bad('needs a created port without NIC');
-        else p.state = 'teardown';
-        break;
-      case 'OID_SWITCH_PORT_DELETE':
-        if (!p || p.state !== 'teardown') bad('needs a port in teardown');
-        else ports.delete(e.portId);
-        break;
-      default:
-        break;
-    }
-  });
+  const lifecycle = new OidLifecycleModel(sw);
+  const ports = lifecycle.ports;
+  const violations: string[] = [];
+  const allViolations = () => [...violations, ...order.violations, ...lifecycle.violations];
 
   const sinkFor = (portId: number) => ({
     deliver(frames: readonly Frame[]) {
@@ -192,14 +155,14 @@ test('seeded random test: 10,000+ operations keep delivery, OID order and counte
   let seq = 0;
   const frameFrom = (srcMac: Uint8Array): Frame => {
     const r = random();
-    const known = [...ports.values()];
+    const known = [...ports.keys()];
     if (r < 0.02) return { data: new Uint8Array(Math.floor(random() * 14)) };
     if (r < 0.04) return ethFrame(BROADCAST, srcMac, { length: 1515 + Math.floor(random() * 100) });
     if (r < 0.06) return ethFrame(BROADCAST, srcMac, { vlan: 0xfff });
     if (r < 0.09) return ethFrame(BROADCAST, srcMac, { ethertype: 0x88b5, seq: seq++ });
     if (r < 0.25) return ethFrame(BROADCAST, srcMac, { seq: seq++ });
     if (r < 0.3) return ethFrame(mac(0x7000 + Math.floor(random() * 50)), srcMac, { seq: seq++ });
-    const dst = known.length ? pick(known).mac : BROADCAST;
+    const dst = known.length ? mac(pick(known)) : BROADCAST;
     return ethFrame(dst, srcMac, { seq: seq++, length: 60 + Math.floor(random() * 1400) });
   };
 
@@ -213,7 +176,7 @@ test('seeded random test: 10,000+ operations keep delivery, OID order and counte
   const check = (step: number, op: string) => {
     const c = sw.counters();
     const where = `step ${step} (${op})`;
-    assert.deepEqual(violations, [], where);
+    assert.deepEqual(allViolations(), [], where);
     assert.equal(c.ingressFrames, c.droppedFrames + c.forwardedFrames + c.heldFrames, `${where}: every frame dropped, forwarded or held`);
     assert.equal(c.heldFrames, later.held.size, `${where}: held frames`);
     assert.equal(c.deliveredCopies, delivered, `${where}: copies delivered = copies the sinks got`);
@@ -243,7 +206,7 @@ test('seeded random test: 10,000+ operations keep delivery, OID order and counte
         const free = portIds.filter((id) => ports.get(id)!.state === 'created' && ports.get(id)!.nic === null);
         if (free.length) {
           const id = pick(free);
-          await sw.createNic(id, { type: 'synthetic', mac: ports.get(id)!.mac, sink: sinkFor(id) });
+          await sw.createNic(id, { type: 'synthetic', mac: mac(id), sink: sinkFor(id) });
         }
       } else if (r < 0.24) {
         op = 'connect';
@@ -305,7 +268,7 @@ test('seeded random test: 10,000+ operations keep delivery, OID order and counte
       } else {
         op = 'traffic';
         const id = portIds.length && random() < 0.97 ? pick(portIds) : 999;
-        const srcMac = ports.get(id)?.mac ?? mac(999);
+        const srcMac = ports.has(id) ? mac(id) : mac(999);
         const batch: Frame[] = [];
         const n = 1 + Math.floor(random() * (random() < 0.5 ? 4 : 32));
         for (let k = 0; k < n; k++) batch.push(frameFrom(random() < 0.03 ? mac(0x5000 + k) : srcMac));

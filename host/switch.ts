@@ -4,7 +4,7 @@
 // is oid-engine.ts; what extensions get is extension-context.ts. Knows frames,
 // ports and NICs, never the emulator.
 import type { Frame, FrameSink } from '../emulator/net/frame.ts';
-import { formatMac } from '../emulator/net/frame.ts';
+import { formatMac, sameMac } from '../emulator/net/frame.ts';
 import type { GuestNic, NicAttachInfo } from '../emulator/net/nic.ts';
 import { SwitchPortAttachment } from './attach.ts';
 import { Emitter } from './events.ts';
@@ -348,12 +348,33 @@ export class Switch {
     });
   }
 
+  /** NIC_UPDATED by the host: the MAC set here is the one port security enforces. */
   async updateNic(portId: number, nicIndex: number, update: NicUpdate): Promise<void> {
+    await this.applyNicUpdate(portId, nicIndex, update, 'updateNic', null);
+  }
+
+  /**
+   * A MAC the guest's driver set (e1000 RAL0/RAH0, virtio CTRL_MAC_ADDR_SET).
+   * With MAC spoofing allowed (the default) it is adopted (NIC_UPDATED, true).
+   * With port security on, the MAC it enforces is the host's setting, not the
+   * guest's choice (as in Hyper-V): the change is refused (false, no OID) and
+   * the guest's frames from the new MAC are dropped as mac-spoofing. Decided
+   * in the port's OID order, after a security property change queued before.
+   */
+  async guestMacChange(portId: number, nicIndex: number, mac: Uint8Array): Promise<boolean> {
+    return this.applyNicUpdate(portId, nicIndex, { mac }, 'guestMacChange', (nic) => nic.port.allowMacSpoofing || sameMac(mac, 0, nic.mac));
+  }
+
+  /** NIC_UPDATED unless `allowed` (asked in the port's OID order) says no; resolves whether it ran. */
+  private async applyNicUpdate(portId: number, nicIndex: number, update: NicUpdate, caller: string, allowed: ((nic: Nic) => boolean) | null): Promise<boolean> {
     const nic = this.requireNic(portId, nicIndex);
-    if (update.mac !== undefined) checkMac(update.mac, 'updateNic');
-    if (update.mtu !== undefined) checkMtu(update.mtu, 'updateNic');
+    if (update.mac !== undefined) checkMac(update.mac, caller);
+    if (update.mtu !== undefined) checkMtu(update.mtu, caller);
+    let applied = false;
     await this.oids.serial(portId, nic, async () => {
       this.requireNicState(nic, ['created', 'connected', 'disconnected'], 'NIC_UPDATED');
+      if (allowed !== null && !allowed(nic)) return;
+      applied = true;
       const parameters: NicParameters = {
         ...nic.parameters(),
         ...(update.mac ? { mac: formatMac(update.mac) } : {}),
@@ -367,6 +388,7 @@ export class Switch {
         return null;
       });
     });
+    return applied;
   }
 
   async disconnectNic(portId: number, nicIndex: number): Promise<void> {

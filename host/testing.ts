@@ -6,6 +6,7 @@ import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../emulato
 import type { Extension, ExtensionContext, ExtensionKind } from './extension.ts';
 import type { OidName, OidReply, OidRequest, OidStatus } from './oid.ts';
 import type { Switch } from './switch.ts';
+import type { OidEvent } from './events.ts';
 
 export function mac(last: number, first = 0x02): Uint8Array {
   return Uint8Array.of(first, 0, 0, 0, (last >> 8) & 0xff, last & 0xff);
@@ -53,6 +54,57 @@ export function ipv4Frame(dst: Uint8Array, src: Uint8Array, ip: { src: string; d
   payload.set(ip.dst.split('.').map(Number), 16);
   payload.set(l4, 20);
   return ethFrame(dst, src, { ethertype: 0x0800, payload, ...(ip.vlan !== undefined ? { vlan: ip.vlan } : {}) });
+}
+
+/** The frame with 802.1Q/802.1ad tags ([TPID, TCI] each, outermost first) inserted before its ethertype. */
+export function withTags(frame: Frame, tags: readonly (readonly [number, number])[]): Frame {
+  const data = new Uint8Array(frame.data.length + 4 * tags.length);
+  data.set(frame.data.subarray(0, 12), 0);
+  tags.forEach(([tpid, tci], k) => {
+    data[12 + 4 * k] = tpid >> 8;
+    data[13 + 4 * k] = tpid & 0xff;
+    data[14 + 4 * k] = tci >> 8;
+    data[15 + 4 * k] = tci & 0xff;
+  });
+  data.set(frame.data.subarray(12), 12 + 4 * tags.length);
+  return { data };
+}
+
+/** IPv6 extension headers ipv6Frame can put before the upper layer. */
+export type Ipv6Extension = { type: 0 | 43 | 60 | 51 } | { type: 44; offset: number; more?: boolean };
+
+/**
+ * An IPv6 packet in an Ethernet frame: the extension headers in order (each
+ * 8 bytes, AH 16), then 8 bytes of upper layer starting with the ports.
+ */
+export function ipv6Frame(
+  dst: Uint8Array,
+  src: Uint8Array,
+  ip: { src: Uint32Array; dst: Uint32Array; protocol: number; sport?: number; dport?: number; extensions?: readonly Ipv6Extension[]; vlan?: number },
+): Frame {
+  const extensions = ip.extensions ?? [];
+  const lengths = extensions.map((e) => (e.type === 51 ? 16 : 8));
+  const extLength = lengths.reduce((a, b) => a + b, 0);
+  const payload = new Uint8Array(40 + extLength + 8);
+  const dv = new DataView(payload.buffer);
+  payload[0] = 0x60;
+  dv.setUint16(4, extLength + 8);
+  payload[6] = extensions[0]?.type ?? ip.protocol;
+  payload[7] = 64;
+  for (let w = 0; w < 4; w++) {
+    dv.setUint32(8 + 4 * w, ip.src[w]!);
+    dv.setUint32(24 + 4 * w, ip.dst[w]!);
+  }
+  let offset = 40;
+  extensions.forEach((e, k) => {
+    payload[offset] = extensions[k + 1]?.type ?? ip.protocol;
+    if (e.type === 51) payload[offset + 1] = 2; // (2 + 2) * 4 = 16 bytes
+    else if (e.type === 44) dv.setUint16(offset + 2, (e.offset << 3) | (e.more ? 1 : 0));
+    offset += lengths[k]!;
+  });
+  dv.setUint16(offset, ip.sport ?? 0);
+  dv.setUint16(offset + 2, ip.dport ?? 0);
+  return ethFrame(dst, src, { ethertype: 0x86dd, payload, ...(ip.vlan !== undefined ? { vlan: ip.vlan } : {}) });
 }
 
 export class RecordingSink implements FrameSink {
@@ -181,5 +233,60 @@ export class ScriptedNic implements GuestNic {
     if (event.type === 'ready') this.driverReady = true;
     if (event.type === 'stopped') this.driverReady = false;
     for (const listener of this.listeners) listener(event);
+  }
+}
+
+/**
+ * The seed's lifecycle as a model driven only by successful OID events: each
+ * port's state and its NIC 0's, and a violation for every OID out of order
+ * (a NIC created twice, connected while deleted, a port deleted with a NIC...).
+ */
+export class OidLifecycleModel {
+  readonly ports = new Map<number, { state: 'created' | 'teardown'; nic: 'created' | 'connected' | 'disconnected' | null }>();
+  readonly violations: string[] = [];
+
+  constructor(sw: Switch) {
+    sw.on('oid', (e) => this.observe(e));
+  }
+
+  private observe(e: OidEvent): void {
+    if (e.status !== 'success' || e.portId === 0) return;
+    const p = this.ports.get(e.portId);
+    const bad = (why: string) => this.violations.push(`${e.oid} on port ${e.portId}: ${why}`);
+    switch (e.oid) {
+      case 'OID_SWITCH_PORT_CREATE':
+        if (p) bad('port exists');
+        this.ports.set(e.portId, { state: 'created', nic: null });
+        break;
+      case 'OID_SWITCH_NIC_CREATE':
+        if (!p || p.state !== 'created' || p.nic !== null) bad('needs a created port without NIC');
+        else p.nic = 'created';
+        break;
+      case 'OID_SWITCH_NIC_CONNECT':
+        if (!p || (p.nic !== 'created' && p.nic !== 'disconnected')) bad(`NIC is ${p?.nic}`);
+        else p.nic = 'connected';
+        break;
+      case 'OID_SWITCH_NIC_DISCONNECT':
+        if (!p || p.nic !== 'connected') bad(`NIC is ${p?.nic}`);
+        else p.nic = 'disconnected';
+        break;
+      case 'OID_SWITCH_NIC_DELETE':
+        if (!p || (p.nic !== 'created' && p.nic !== 'disconnected')) bad(`NIC is ${p?.nic}`);
+        else p.nic = null;
+        break;
+      case 'OID_SWITCH_NIC_UPDATED':
+        if (!p || p.nic === null) bad('no NIC');
+        break;
+      case 'OID_SWITCH_PORT_TEARDOWN':
+        if (!p || p.state !== 'created' || p.nic !== null) bad('needs a created port without NIC');
+        else p.state = 'teardown';
+        break;
+      case 'OID_SWITCH_PORT_DELETE':
+        if (!p || p.state !== 'teardown') bad('needs a port in teardown');
+        else this.ports.delete(e.portId);
+        break;
+      default:
+        break;
+    }
   }
 }

@@ -1,10 +1,33 @@
 // ACL filter extension: first matching rule wins, allow or deny, on ingress.
-// Matches source/destination MAC, ethertype (under one VLAN tag), IPv4 source
-// and destination prefix, IP protocol and TCP/UDP ports; counts hits per rule.
+// Matches source/destination MAC, ethertype, IPv4 and IPv6 source and
+// destination prefix, IP protocol and TCP/UDP ports; counts hits per rule.
+//
+// What a rule looks at (so that tags, IPv6 and header chains do not slip by):
+// - The innermost payload: up to MAX_VLAN_TAGS 802.1Q/802.1ad tags are
+//   skipped; `ethertype` is the one behind them.
+// - IPv4 and IPv6 alike. An address prefix names its family ("10.0.0.0/8",
+//   "2001:db8::/32") and matches only packets of that family; protocol and
+//   ports apply to both. The protocol is the upper layer: IPv6 extension
+//   headers (hop-by-hop, routing, fragment, destination options, AH) and an
+//   IPv4 AH header are walked, at most MAX_EXTENSION_HEADERS of them.
+// - `icmp` matches ICMP of either family (IPv4 protocol 1, ICMPv6 58):
+//   "deny icmp" means no ping over IPv6 either. ICMPv6 carries IPv6
+//   neighbour discovery, so such a rule also cuts IPv6 between the hosts;
+//   `icmpv6` matches ICMPv6 only, `protocol: 1` ICMPv4 only.
+// - Ports exist for TCP and UDP in an unfragmented packet or a first
+//   fragment. A later fragment has none: no rule with a port condition
+//   matches it, allow or deny (its first fragment, which has the ports, was
+//   judged; without that one the datagram is never reassembled).
+// - A frame the ACL cannot read where a rule needs it (more tags than
+//   MAX_VLAN_TAGS, an IP header or header chain cut short or too long, the
+//   ports of a first fragment missing) fails closed: an unknown condition
+//   satisfies a deny rule and fails an allow rule. A frame that is not IP
+//   at all (ARP) matches no rule with an IP condition.
 import type { Extension, IngressBatch } from '../extension.ts';
 import { readU32BE } from '../../emulator/net/checksum.ts';
-import { ETH_TYPE_IPV4, ETH_TYPE_VLAN, parseMac } from '../../emulator/net/frame.ts';
+import { ETH_TYPE_IPV4, ETH_TYPE_IPV6, ETH_TYPE_VLAN, parseMac } from '../../emulator/net/frame.ts';
 import { macKey } from './mac-learning.ts';
+import { ETH_TYPE_SERVICE_VLAN } from './vlan.ts';
 import { EXTENSION_DROP_REASONS, aclRuleReason, type AclRuleDropReason } from '../drop-reasons.ts';
 
 export type PortRange = number | [number, number];
@@ -17,12 +40,13 @@ export interface AclRule {
   sourcePorts?: number[];
   srcMac?: string;
   dstMac?: string;
+  /** The ethertype behind any VLAN tags. */
   ethertype?: number;
-  /** "10.0.0.0/8" or "10.1.2.3" (/32). */
+  /** "10.0.0.0/8", "10.1.2.3" (/32), "2001:db8::/32" or "2001:db8::1" (/128): matches packets of that family only. */
   srcIp?: string;
   dstIp?: string;
-  /** IP protocol number or name. */
-  protocol?: number | 'icmp' | 'tcp' | 'udp';
+  /** IP protocol number (IPv4 protocol, IPv6 upper-layer next header) or name: `icmp` is ICMPv4 or ICMPv6, `icmpv6` ICMPv6 only. */
+  protocol?: number | 'icmp' | 'icmpv6' | 'tcp' | 'udp';
   srcPort?: PortRange;
   dstPort?: PortRange;
 }
@@ -40,7 +64,31 @@ export interface AclRuleCounter {
   hits: number;
 }
 
-const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17 };
+/** Tags skipped to reach the payload; a frame with more is unreadable (fails closed). */
+export const MAX_VLAN_TAGS = 4;
+/** IPv6 extension headers (and IPv4 AH) walked to reach the upper layer; more is unreadable. */
+export const MAX_EXTENSION_HEADERS = 8;
+
+const IPPROTO_HOPOPTS = 0;
+const IPPROTO_ROUTING = 43;
+const IPPROTO_FRAGMENT = 44;
+const IPPROTO_AH = 51;
+const IPPROTO_DSTOPTS = 60;
+
+/** A protocol condition for one family that nothing matches ('icmpv6' on IPv4). */
+const NEVER = -2;
+/** [IPv4 protocol, IPv6 next header] per name. */
+const PROTOCOLS: Record<string, [number, number]> = { icmp: [1, 58], icmpv6: [NEVER, 58], tcp: [6, 6], udp: [17, 17] };
+
+/** A port value: the packet has no ports (not TCP/UDP, a later fragment): port conditions are false. */
+const NO_PORT = -1;
+/** A port value, a protocol or an ethertype: could not be read (fails closed). */
+const UNKNOWN = -2;
+
+const FALSE = 0;
+const TRUE = 1;
+const UNKNOWN_RESULT = 2;
+type Truth = typeof FALSE | typeof TRUE | typeof UNKNOWN_RESULT;
 
 interface CompiledRule {
   name: string;
@@ -50,15 +98,116 @@ interface CompiledRule {
   srcMac: number;
   dstMac: number;
   ethertype: number;
-  srcNet: number;
-  srcMask: number;
-  dstNet: number;
-  dstMask: number;
+  /** 0: no source prefix; 4 or 6: the prefix's family. */
+  srcFamily: number;
+  srcNet: Uint32Array;
+  srcMask: Uint32Array;
+  dstFamily: number;
+  dstNet: Uint32Array;
+  dstMask: Uint32Array;
   needsIp: boolean;
-  protocol: number;
+  /** -1: any; NEVER; else the protocol number, per family. */
+  protocol4: number;
+  protocol6: number;
   srcPort: [number, number] | null;
   dstPort: [number, number] | null;
   hits: number;
+}
+
+/** What the ACL read of one frame; one instance reused frame after frame (no allocation per frame). */
+class Classified {
+  /** Behind the tags; UNKNOWN with too many tags or a tag cut short. */
+  ethertype = UNKNOWN;
+  /** 4, 6, 0 (not IP) or UNKNOWN. */
+  family = 0;
+  /** The IP header is whole: the addresses are read. */
+  addressed = false;
+  readonly src = new Uint32Array(4);
+  readonly dst = new Uint32Array(4);
+  /** The upper-layer protocol, or UNKNOWN. */
+  protocol = UNKNOWN;
+  sport = NO_PORT;
+  dport = NO_PORT;
+  /** The IP part is parsed (lazily: only when a rule needs it). */
+  ipParsed = false;
+  l3 = 0;
+
+  /** Reads the tags; the IP part waits for parseIp. */
+  read(data: Uint8Array): void {
+    this.ipParsed = false;
+    this.family = UNKNOWN;
+    this.ethertype = UNKNOWN;
+    if (data.length < 14) return;
+    let offset = 12;
+    let type = (data[12]! << 8) | data[13]!;
+    for (let tags = 0; type === ETH_TYPE_VLAN || type === ETH_TYPE_SERVICE_VLAN; tags++) {
+      if (tags === MAX_VLAN_TAGS || data.length < offset + 6) return;
+      offset += 4;
+      type = (data[offset]! << 8) | data[offset + 1]!;
+    }
+    this.ethertype = type;
+    this.l3 = offset + 2;
+    this.family = type === ETH_TYPE_IPV4 ? 4 : type === ETH_TYPE_IPV6 ? 6 : 0;
+  }
+
+  parseIp(data: Uint8Array): void {
+    this.ipParsed = true;
+    this.addressed = false;
+    this.protocol = UNKNOWN;
+    this.sport = this.dport = UNKNOWN;
+    const l3 = this.l3;
+    if (this.family === 4) {
+      if (data.length < l3 + 20 || data[l3]! >> 4 !== 4) return;
+      const ihl = (data[l3]! & 0x0f) * 4;
+      if (ihl < 20 || data.length < l3 + ihl) return;
+      this.src[0] = readU32BE(data, l3 + 12);
+      this.dst[0] = readU32BE(data, l3 + 16);
+      this.addressed = true;
+      const laterFragment = (((data[l3 + 6]! & 0x1f) << 8) | data[l3 + 7]!) !== 0;
+      this.upperLayer(data, l3 + ihl, data[l3 + 9]!, false, laterFragment);
+    } else if (this.family === 6) {
+      if (data.length < l3 + 40 || data[l3]! >> 4 !== 6) return;
+      for (let w = 0; w < 4; w++) {
+        this.src[w] = readU32BE(data, l3 + 8 + 4 * w);
+        this.dst[w] = readU32BE(data, l3 + 24 + 4 * w);
+      }
+      this.addressed = true;
+      this.upperLayer(data, l3 + 40, data[l3 + 6]!, true, false);
+    }
+  }
+
+  /** Walks extension headers (bounded) to the upper-layer protocol and its ports. */
+  private upperLayer(data: Uint8Array, offset: number, next: number, ipv6: boolean, laterFragment: boolean): void {
+    for (let walked = 0; ; walked++) {
+      const extension = next === IPPROTO_AH || (ipv6 && (next === IPPROTO_HOPOPTS || next === IPPROTO_ROUTING || next === IPPROTO_FRAGMENT || next === IPPROTO_DSTOPTS));
+      if (laterFragment) {
+        // The bytes here are the middle of the datagram: no header to read, no ports.
+        if (!extension) {
+          this.protocol = next;
+          this.sport = this.dport = NO_PORT;
+        }
+        return;
+      }
+      if (!extension) {
+        this.protocol = next;
+        if (next !== 6 && next !== 17) this.sport = this.dport = NO_PORT;
+        else if (data.length >= offset + 4) {
+          this.sport = (data[offset]! << 8) | data[offset + 1]!;
+          this.dport = (data[offset + 2]! << 8) | data[offset + 3]!;
+        }
+        return;
+      }
+      if (walked === MAX_EXTENSION_HEADERS || data.length < offset + 8) return;
+      const following = data[offset]!;
+      if (next === IPPROTO_FRAGMENT) {
+        laterFragment = ((data[offset + 2]! << 8) | data[offset + 3]!) >> 3 !== 0;
+        offset += 8;
+      } else {
+        offset += next === IPPROTO_AH ? (data[offset + 1]! + 2) * 4 : (data[offset + 1]! + 1) * 8;
+      }
+      next = following;
+    }
+  }
 }
 
 export class AclFilter implements Extension {
@@ -66,6 +215,7 @@ export class AclFilter implements Extension {
   readonly kind = 'filter' as const;
   private rules: CompiledRule[] = [];
   private defaultDeny = false;
+  private readonly seen = new Classified();
   defaultHits = 0;
 
   constructor(options: AclOptions = {}) {
@@ -105,68 +255,147 @@ export class AclFilter implements Extension {
 
   private match(data: Uint8Array, sourcePort: number, rules: CompiledRule[]): CompiledRule | null {
     if (rules.length === 0) return null;
-    let l3 = 14;
-    let ethertype = (data[12]! << 8) | data[13]!;
-    if (ethertype === ETH_TYPE_VLAN && data.length >= 18) {
-      ethertype = (data[16]! << 8) | data[17]!;
-      l3 = 18;
-    }
-    // IPv4 fields, parsed once, only if a rule needs them; -1 when absent.
-    let parsed = false;
-    let src = -1;
-    let dst = -1;
-    let protocol = -1;
-    let sport = -1;
-    let dport = -1;
+    const seen = this.seen;
+    seen.read(data);
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r]!;
       if (rule.sourcePorts !== null && !rule.sourcePorts.has(sourcePort)) continue;
       if (rule.srcMac >= 0 && macKey(data, 6) !== rule.srcMac) continue;
       if (rule.dstMac >= 0 && macKey(data, 0) !== rule.dstMac) continue;
-      if (rule.ethertype >= 0 && ethertype !== rule.ethertype) continue;
-      if (rule.needsIp) {
-        if (!parsed) {
-          parsed = true;
-          if (ethertype === ETH_TYPE_IPV4 && data.length >= l3 + 20 && data[l3]! >> 4 === 4) {
-            const ihl = (data[l3]! & 0x0f) * 4;
-            src = readU32BE(data, l3 + 12);
-            dst = readU32BE(data, l3 + 16);
-            protocol = data[l3 + 9]!;
-            const fragmentOffset = ((data[l3 + 6]! & 0x1f) << 8) | data[l3 + 7]!;
-            const l4 = l3 + ihl;
-            if ((protocol === 6 || protocol === 17) && fragmentOffset === 0 && ihl >= 20 && data.length >= l4 + 4) {
-              sport = (data[l4]! << 8) | data[l4 + 1]!;
-              dport = (data[l4 + 2]! << 8) | data[l4 + 3]!;
-            }
-          }
-        }
-        if (src < 0) continue;
-        if (rule.srcMask !== 0 && ((src & rule.srcMask) >>> 0) !== rule.srcNet) continue;
-        if (rule.dstMask !== 0 && ((dst & rule.dstMask) >>> 0) !== rule.dstNet) continue;
-        if (rule.protocol >= 0 && protocol !== rule.protocol) continue;
-        if (rule.srcPort !== null && !(sport >= rule.srcPort[0] && sport <= rule.srcPort[1])) continue;
-        if (rule.dstPort !== null && !(dport >= rule.dstPort[0] && dport <= rule.dstPort[1])) continue;
+      let unknown = false;
+      if (rule.ethertype >= 0) {
+        if (seen.ethertype === UNKNOWN) unknown = true;
+        else if (seen.ethertype !== rule.ethertype) continue;
       }
+      if (rule.needsIp) {
+        const truth = ipConditions(rule, seen, data);
+        if (truth === FALSE) continue;
+        if (truth === UNKNOWN_RESULT) unknown = true;
+      }
+      // Fail closed: what cannot be read counts for a deny and against an allow.
+      if (unknown && !rule.deny) continue;
       return rule;
     }
     return null;
   }
 }
 
+function ipConditions(rule: CompiledRule, seen: Classified, data: Uint8Array): Truth {
+  const family = seen.family;
+  if (family === 0) return FALSE;
+  if (family === UNKNOWN) return UNKNOWN_RESULT;
+  if (!seen.ipParsed) seen.parseIp(data);
+  let unknown = false;
+  if (rule.srcFamily !== 0) {
+    if (rule.srcFamily !== family) return FALSE;
+    if (!seen.addressed) unknown = true;
+    else if (!inPrefix(seen.src, rule.srcNet, rule.srcMask)) return FALSE;
+  }
+  if (rule.dstFamily !== 0) {
+    if (rule.dstFamily !== family) return FALSE;
+    if (!seen.addressed) unknown = true;
+    else if (!inPrefix(seen.dst, rule.dstNet, rule.dstMask)) return FALSE;
+  }
+  const protocol = family === 4 ? rule.protocol4 : rule.protocol6;
+  if (protocol !== -1) {
+    if (protocol === NEVER) return FALSE;
+    if (seen.protocol === UNKNOWN) unknown = true;
+    else if (seen.protocol !== protocol) return FALSE;
+  }
+  const sport = rule.srcPort;
+  if (sport !== null) {
+    if (seen.sport === NO_PORT) return FALSE;
+    if (seen.sport === UNKNOWN) unknown = true;
+    else if (seen.sport < sport[0] || seen.sport > sport[1]) return FALSE;
+  }
+  const dport = rule.dstPort;
+  if (dport !== null) {
+    if (seen.dport === NO_PORT) return FALSE;
+    if (seen.dport === UNKNOWN) unknown = true;
+    else if (seen.dport < dport[0] || seen.dport > dport[1]) return FALSE;
+  }
+  return unknown ? UNKNOWN_RESULT : TRUE;
+}
+
+function inPrefix(address: Uint32Array, net: Uint32Array, mask: Uint32Array): boolean {
+  for (let w = 0; w < 4; w++) if ((address[w]! & mask[w]!) >>> 0 !== net[w]) return false;
+  return true;
+}
+
+/** An IPv6 address ("2001:db8::1", "::ffff:10.0.0.1") as 4 big-endian words, or null. */
+export function parseIpv6Address(text: string): Uint32Array | null {
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const groups = (part: string, last: boolean): number[] | null => {
+    if (part === '') return [];
+    const out: number[] = [];
+    const items = part.split(':');
+    for (const [i, item] of items.entries()) {
+      if (last && i === items.length - 1 && item.includes('.')) {
+        const v4 = parseIpv4Address(item);
+        if (v4 === null) return null;
+        out.push(v4 >>> 16, v4 & 0xffff);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(item)) {
+        out.push(parseInt(item, 16));
+      } else {
+        return null;
+      }
+    }
+    return out;
+  };
+  const compressed = halves.length === 2;
+  const head = groups(halves[0]!, !compressed);
+  const tail = compressed ? groups(halves[1]!, true) : [];
+  if (head === null || tail === null) return null;
+  if (compressed ? head.length + tail.length > 7 : head.length !== 8) return null;
+  const all = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  const words = new Uint32Array(4);
+  for (let w = 0; w < 4; w++) words[w] = ((all[2 * w]! << 16) | all[2 * w + 1]!) >>> 0;
+  return words;
+}
+
+/** A dotted IPv4 address as a number, or null. */
+function parseIpv4Address(text: string): number | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return null;
+  const octets = m.slice(1, 5).map(Number);
+  if (octets.some((o) => o > 255)) return null;
+  return ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
+}
+
+/** The mask of a /length prefix over `bits` (32 or 128) as 4 words. */
+function prefixMask(length: number, bits: number): Uint32Array {
+  const mask = new Uint32Array(4);
+  for (let w = 0; w < bits / 32; w++) {
+    const inWord = Math.max(0, Math.min(32, length - 32 * w));
+    mask[w] = inWord === 0 ? 0 : (0xffffffff << (32 - inWord)) >>> 0;
+  }
+  return mask;
+}
+
 function compileRule(rule: AclRule, index: number): CompiledRule {
   const name = rule.name ?? `rule ${index + 1}`;
   const where = `ACL rule ${JSON.stringify(name)}`;
   if (rule.action !== 'allow' && rule.action !== 'deny') throw new Error(`${where}: action must be allow or deny`);
-  const prefix = (text: string | undefined): [number, number] => {
-    if (text === undefined) return [0, 0];
-    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(text);
-    const octets = m ? m.slice(1, 5).map(Number) : [];
-    const length = m && m[5] !== undefined ? Number(m[5]) : 32;
-    if (!m || octets.some((o) => o > 255) || length > 32) throw new Error(`${where}: not an IPv4 prefix: ${JSON.stringify(text)}`);
-    // Mask 0 (a /0 prefix) only requires an IPv4 packet: needsIp checks that.
-    const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
-    const net = ((((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0) & mask) >>> 0;
-    return [net, mask];
+  const prefix = (text: string | undefined): { family: number; net: Uint32Array; mask: Uint32Array } => {
+    const none = { family: 0, net: new Uint32Array(4), mask: new Uint32Array(4) };
+    if (text === undefined) return none;
+    const m = /^([^/]*)(?:\/(\d{1,3}))?$/.exec(typeof text === 'string' ? text : '');
+    const ipv6 = typeof text === 'string' && text.includes(':');
+    const bits = ipv6 ? 128 : 32;
+    const length = m && m[2] !== undefined ? Number(m[2]) : bits;
+    let address: Uint32Array | null = null;
+    if (m && ipv6) address = parseIpv6Address(m[1]!);
+    else if (m) {
+      const v4 = parseIpv4Address(m[1]!);
+      if (v4 !== null) address = Uint32Array.of(v4, 0, 0, 0);
+    }
+    if (address === null || length > bits) throw new Error(`${where}: not an ${ipv6 ? 'IPv6' : 'IPv4'} prefix: ${JSON.stringify(text)}`);
+    // A /0 prefix only requires a packet of its family.
+    const mask = prefixMask(length, bits);
+    const net = new Uint32Array(4);
+    for (let w = 0; w < 4; w++) net[w] = (address[w]! & mask[w]!) >>> 0;
+    return { family: ipv6 ? 6 : 4, net, mask };
   };
   const range = (value: PortRange | undefined, field: string): [number, number] | null => {
     if (value === undefined) return null;
@@ -182,19 +411,23 @@ function compileRule(rule: AclRule, index: number): CompiledRule {
       throw new Error(`${where}: not a MAC address: ${JSON.stringify(text)}`);
     }
   };
-  let protocol = -1;
+  let protocol4 = -1;
+  let protocol6 = -1;
   if (rule.protocol !== undefined) {
-    protocol = typeof rule.protocol === 'number' ? rule.protocol : (PROTOCOLS[rule.protocol] ?? -2);
-    if (!Number.isInteger(protocol) || protocol < 0 || protocol > 255) throw new Error(`${where}: bad protocol ${String(rule.protocol)}`);
+    const named = typeof rule.protocol === 'string' ? PROTOCOLS[rule.protocol] : undefined;
+    const number = typeof rule.protocol === 'number' ? rule.protocol : -3;
+    if (named) [protocol4, protocol6] = named;
+    else if (Number.isInteger(number) && number >= 0 && number <= 255) protocol4 = protocol6 = number;
+    else throw new Error(`${where}: bad protocol ${String(rule.protocol)}`);
   }
   if (rule.ethertype !== undefined && !(Number.isInteger(rule.ethertype) && rule.ethertype >= 0 && rule.ethertype <= 0xffff)) {
     throw new Error(`${where}: bad ethertype`);
   }
-  const [srcNet, srcMask] = prefix(rule.srcIp);
-  const [dstNet, dstMask] = prefix(rule.dstIp);
+  const src = prefix(rule.srcIp);
+  const dst = prefix(rule.dstIp);
   const srcPort = range(rule.srcPort, 'srcPort');
   const dstPort = range(rule.dstPort, 'dstPort');
-  const needsIp = rule.srcIp !== undefined || rule.dstIp !== undefined || protocol >= 0 || srcPort !== null || dstPort !== null;
+  const needsIp = src.family !== 0 || dst.family !== 0 || protocol4 !== -1 || srcPort !== null || dstPort !== null;
   return {
     name,
     deny: rule.action === 'deny',
@@ -203,12 +436,15 @@ function compileRule(rule: AclRule, index: number): CompiledRule {
     srcMac: mac(rule.srcMac),
     dstMac: mac(rule.dstMac),
     ethertype: rule.ethertype ?? -1,
-    srcNet,
-    srcMask,
-    dstNet,
-    dstMask,
+    srcFamily: src.family,
+    srcNet: src.net,
+    srcMask: src.mask,
+    dstFamily: dst.family,
+    dstNet: dst.net,
+    dstMask: dst.mask,
     needsIp,
-    protocol,
+    protocol4,
+    protocol6,
     srcPort,
     dstPort,
     hits: 0,

@@ -4,8 +4,18 @@
 // for delivery out of the port. The switch applies it; the forwarding
 // extension only picks destinations in the frame's VLAN and vetoes properties
 // it cannot enforce.
+//
+// Against VLAN hopping: an access (or VLAN-less) port takes untagged and
+// priority-tagged frames only. A second tag behind the priority tag, or an
+// 802.1ad service tag, is refused at the port: once the outer tag is
+// stripped on the way out, the inner one would put the frame on another VLAN
+// at the next hop (a guest on a trunk, a bridge). A copy whose rewritten tag
+// would leave a malformed frame is excluded (egressProblem), never delivered.
 import type { Frame } from '../../emulator/net/frame.ts';
 import { ETH_TYPE_VLAN } from '../../emulator/net/frame.ts';
+
+/** The 802.1ad service tag (QinQ outer tag). */
+export const ETH_TYPE_SERVICE_VLAN = 0x88a8;
 import { SWITCH_DROP_REASONS } from '../drop-reasons.ts';
 
 export type VlanProperty =
@@ -45,6 +55,8 @@ export function vlanPropertyProblem(property: VlanProperty): string | null {
 /** Why the port's VLAN policy drops a frame. */
 export type VlanDropReason =
   | typeof SWITCH_DROP_REASONS.vlanTaggedOnAccessPort
+  | typeof SWITCH_DROP_REASONS.vlanStackedTagOnAccessPort
+  | typeof SWITCH_DROP_REASONS.vlanServiceTagOnAccessPort
   | typeof SWITCH_DROP_REASONS.vlanUntaggedOnTrunk
   | typeof SWITCH_DROP_REASONS.vlanNotAllowed;
 
@@ -82,14 +94,17 @@ export class VlanPolicy {
   }
 
   /**
-   * The VLAN of a frame arriving on the port. `tci` is the frame's 802.1Q tag
-   * control field, or -1 when untagged (validateFrame has checked the tag).
+   * The VLAN of a frame arriving on the port, or why the port drops it
+   * (validate.ts frameProblem has checked the outer 802.1Q tag).
    */
-  classify(tci: number): VlanClass {
+  classify(data: Uint8Array): VlanClass {
+    const tci = frameTci(data);
     const vid = tci < 0 ? 0 : tci & 0x0fff;
     if (this.mode !== 'trunk') {
-      // VID 0 is a priority tag, not a VLAN: the frame is untagged traffic.
-      return vid === 0 ? this.accessVlan : SWITCH_DROP_REASONS.vlanTaggedOnAccessPort;
+      if (tci < 0) return isTagAt(data, 12) ? SWITCH_DROP_REASONS.vlanServiceTagOnAccessPort : this.accessVlan;
+      if (vid !== 0) return SWITCH_DROP_REASONS.vlanTaggedOnAccessPort;
+      // VID 0 is a priority tag, not a VLAN: the frame is untagged traffic, unless another tag hides behind it.
+      return isTagAt(data, 16) ? SWITCH_DROP_REASONS.vlanStackedTagOnAccessPort : this.accessVlan;
     }
     if (vid === 0) return this.nativeVlan >= 0 ? this.nativeVlan : SWITCH_DROP_REASONS.vlanUntaggedOnTrunk;
     return this.allowed.has(vid) ? vid : SWITCH_DROP_REASONS.vlanNotAllowed;
@@ -106,9 +121,45 @@ export function frameTci(data: Uint8Array): number {
   return data[12] === ETH_TYPE_VLAN >> 8 && data[13] === (ETH_TYPE_VLAN & 0xff) ? (data[14]! << 8) | data[15]! : -1;
 }
 
-/** The frame as it leaves through a port: tagged with `vlan` or untagged, offload offsets shifted to match. */
-export function frameForEgress(frame: Frame, vlan: number, tagged: boolean): Frame {
+/** Whether the ethertype at `offset` is an 802.1Q or 802.1ad tag (false past the end). */
+export function isTagAt(data: Uint8Array, offset: number): boolean {
+  const high = data[offset];
+  const low = data[offset + 1];
+  return (high === ETH_TYPE_VLAN >> 8 && low === (ETH_TYPE_VLAN & 0xff)) || (high === ETH_TYPE_SERVICE_VLAN >> 8 && low === (ETH_TYPE_SERVICE_VLAN & 0xff));
+}
+
+export type VlanEgressDropReason = typeof SWITCH_DROP_REASONS.vlanEgressMalformed;
+
+/**
+ * Why the copy of `data` leaving a port (tagged or untagged) would be
+ * malformed, or null. The copy is the Ethernet addresses, our tag when
+ * tagged, then the frame from behind its outer 802.1Q tag (if any): every tag
+ * stacked there must be whole (TPID, TCI and the next ethertype) and an
+ * 802.1Q one must not carry the reserved VID 0xFFF, as validate.ts asks of
+ * the outer tag of frames coming in. Allocation-free: the data path asks it
+ * per frame.
+ */
+export function egressProblem(data: Uint8Array): VlanEgressDropReason | null {
+  let offset = frameTci(data) < 0 ? 12 : 16;
+  // Our tag, added or not, is whole by construction: only the part behind it can be malformed.
+  if (data.length < offset + 2) return SWITCH_DROP_REASONS.vlanEgressMalformed;
+  for (; isTagAt(data, offset); offset += 4) {
+    if (data.length < offset + 6) return SWITCH_DROP_REASONS.vlanEgressMalformed;
+    if (data[offset] === ETH_TYPE_VLAN >> 8 && (((data[offset + 2]! << 8) | data[offset + 3]!) & 0x0fff) === 0x0fff) {
+      return SWITCH_DROP_REASONS.vlanEgressMalformed;
+    }
+  }
+  return null;
+}
+
+/**
+ * The frame as it leaves through a port: tagged with `vlan` or untagged,
+ * offload offsets shifted to match; null when the copy would be malformed
+ * (egressProblem: the data path excludes such copies before they get here).
+ */
+export function frameForEgress(frame: Frame, vlan: number, tagged: boolean): Frame | null {
   const data = frame.data;
+  if (egressProblem(data) !== null) return null;
   const tci = frameTci(data);
   if (!tagged) {
     if (tci < 0) return frame;
