@@ -53,7 +53,7 @@ export const MUTATIONS: Mutation[] = [
     name: 'acl-src-port-upper-exclusive',
     description: "the ACL's srcPort range excludes its upper bound",
     file: 'host/extensions/acl.ts',
-    edits: [{ search: 'sport <= rule.srcPort[1]', replace: 'sport < rule.srcPort[1]' }],
+    edits: [{ search: 'seen.sport < sport[0] || seen.sport > sport[1]', replace: 'seen.sport < sport[0] || seen.sport >= sport[1]' }],
     tests: ['host/extensions/acl.test.ts'],
     owner: 'switch',
   },
@@ -142,7 +142,7 @@ export const MUTATIONS: Mutation[] = [
     name: 'switch-excluded-copy-uncounted',
     description: 'an excluded destination copy is not counted in excludedCopies',
     file: 'host/datapath.ts',
-    edits: [{ search: 'counters.excludedCopies++;', replace: '' }],
+    edits: [{ search: 'counters.excludedCopies++;\n          this.countDrop(nic, excluded, 1);', replace: 'this.countDrop(nic, excluded, 1);' }],
     tests: ['host/random.test.ts'],
   },
 
