@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakePlatform, type FakePciFunction } from './testing.ts';
 import { FaultDomain, containPlatform } from './fault.ts';
-import { createContainedNic, NicFailedError, type ContainedNic } from './net/contain.ts';
+import { containNic, createContainedNic, NicFailedError, type ContainedNic } from './net/contain.ts';
 import { NO_RX_OFFLOADS, type Frame, type FrameSink } from './net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent, NicFactory } from './net/nic.ts';
 import type { Platform } from './platform.ts';
@@ -35,6 +35,7 @@ class TrapNic implements GuestNic {
   sink: FrameSink | null = null;
   destroyed = false;
   readonly fn;
+  private readonly listeners = new Set<(event: NicDriverEvent) => void>();
 
   constructor(private readonly platform: Platform) {
     this.fn = platform.addPciFunction({
@@ -83,8 +84,12 @@ class TrapNic implements GuestNic {
   setLinkUp(up: boolean): void {
     this.linkUp = up;
   }
-  onDriverEvent(): () => void {
-    return () => {};
+  onDriverEvent(listener: (event: NicDriverEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  emit(event: NicDriverEvent): void {
+    for (const listener of this.listeners) listener(event);
   }
   saveState(): unknown {
     return { value: this.value };
@@ -224,4 +229,20 @@ test('a real e1000 whose receive throws: the NIC fails, and its guest reads link
   assert.deepEqual(events, ['failed'], "the model's own 'stopped' (link down) is not passed on");
   assert.equal(fn.read(0, REG.STATUS) & 2, 0, 'the guest reads link down');
   assert.equal(fn.read(0, REG.ICR) & 4, 4, 'with a link status change cause');
+});
+
+test("containNic wraps once; a driver event listener that throws is reported and does not fail the NIC", () => {
+  const { nic, model } = trapped();
+  assert.equal(containNic(nic), nic);
+  nic.onDriverEvent(() => {
+    throw new Error('listener bug');
+  });
+  const original = console.error;
+  console.error = () => {};
+  try {
+    assert.doesNotThrow(() => model.emit({ type: 'ready' }));
+  } finally {
+    console.error = original;
+  }
+  assert.equal(nic.failed, false);
 });
