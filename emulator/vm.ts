@@ -11,6 +11,7 @@ import { ShellSession, type ExecOptions, type ExecResult } from './exec.ts';
 import { GuestEndWatch, type GuestEnd } from './guest-end.ts';
 import { formatMac, parseMac } from './net/frame.ts';
 import { ALL_NIC_MODELS, type GuestNic, type NicAttacher, type NicAttachment, type NicModel } from './net/nic.ts';
+import { createContainedNic } from './net/contain.ts';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, type SnapshotHeader } from './snapshot.ts';
 import { readTemplate, templatePath, writeTemplate } from './template-cache.ts';
 import { imageId } from './template-id.ts';
@@ -65,6 +66,19 @@ export interface VmEnd {
   reason: 'stopped' | GuestEnd;
   /** A NIC's stop lifecycle on its switch failed (the VM was stopped all the same). */
   error?: Error;
+}
+
+/**
+ * A NIC whose model threw (emulator/fault.ts): it is dead, its switch port ran
+ * the stop lifecycle, its guest saw the link go down; the VM keeps running.
+ */
+export interface NicFault {
+  /** 0 for eth0, ... */
+  index: number;
+  model: NicModel;
+  error: Error;
+  /** Date.now() when it failed. */
+  time: number;
 }
 
 /** How a VM came up, for benchmarks and reports. */
@@ -165,6 +179,9 @@ export class VirtualMachine {
   private stopping: Promise<void> | undefined;
   private log: ((line: string) => void) | undefined;
   startInfo: StartInfo = { kind: 'cold', ms: 0 };
+  /** NICs that failed, in the order they did (each NIC at most once). */
+  readonly faults: NicFault[] = [];
+  private readonly faultListeners = new Set<(fault: NicFault) => void>();
 
   private constructor(
     readonly name: string,
@@ -178,6 +195,29 @@ export class VirtualMachine {
     this.console = new SerialConsole(machine);
     this.shell = new ShellSession(this.console);
     this.watchForPowerOff();
+    nics.forEach((nic, index) => nic.onDriverEvent((event) => {
+      if (event.type === 'failed') this.nicFailed({ index, model: nic.model, error: event.error, time: Date.now() });
+    }));
+  }
+
+  /** Called when one of this VM's NICs fails (see `faults`). Returns the unsubscribe function. */
+  onNicFault(listener: (fault: NicFault) => void): () => void {
+    this.faultListeners.add(listener);
+    return () => this.faultListeners.delete(listener);
+  }
+
+  private nicFailed(fault: NicFault): void {
+    this.faults.push(fault);
+    const line = `${this.name}: eth${fault.index} (${fault.model}) failed and is out of service (the VM keeps running): ${fault.error.stack ?? fault.error.message}`;
+    if (this.log) this.log(line);
+    else console.error(`vmswitch: ${line}`);
+    for (const listener of [...this.faultListeners]) {
+      try {
+        listener(fault);
+      } catch (error) {
+        console.error(`vmswitch: ${this.name}: a NIC fault listener threw:`, error);
+      }
+    }
   }
 
   /**
@@ -307,7 +347,7 @@ export class VirtualMachine {
       cmdline: [KERNEL_ARGS, ...settings.map((word) => `vmswitch.${word}`)].join(' '),
       v86VirtioNet: specs.some((spec) => spec.model === 'v86-virtio'),
       setup: (platform) => {
-        factories.forEach((factory, i) => nics.push(factory(platform, { mac: parseMac(macs[i]!) })));
+        factories.forEach((factory, i) => nics.push(createContainedNic(factory, platform, { mac: parseMac(macs[i]!) }, `${name}/eth${i} (${specs[i]!.model})`)));
       },
     });
     const vm = new VirtualMachine(name, memoryMiB, machine, nics, image);
@@ -339,7 +379,9 @@ export class VirtualMachine {
       images: await readImages(image, false),
       v86VirtioNet: header.nics.some((nic) => nic.model === 'v86-virtio'),
       setup: (platform) => {
-        factories.forEach((factory, i) => nics.push(factory(platform, { mac: parseMac(macs?.[i] ?? header.nics[i]!.mac) })));
+        factories.forEach((factory, i) =>
+          nics.push(createContainedNic(factory, platform, { mac: parseMac(macs?.[i] ?? header.nics[i]!.mac) }, `${name}/eth${i} (${header.nics[i]!.model})`)),
+        );
       },
       restore: {
         state: v86State,

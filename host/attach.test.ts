@@ -6,6 +6,7 @@ import type { Extension } from './extension.ts';
 import type { OidEvent } from './events.ts';
 import { ScriptedNic, ethFrame, mac, BROADCAST } from './testing.ts';
 import { buildIpv4, ipv4L4Valid, patternBytes } from '../emulator/net/testing.ts';
+import { containNic } from '../emulator/net/contain.ts';
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
 
@@ -196,4 +197,55 @@ test('port security turned on after a queued guest MAC change: decided in the po
   await settle();
   assert.deepEqual(sw.nic(attachment.portId, 0)?.mac, mac(1));
   assert.equal(attachment.refusedGuestMacChanges, 1);
+});
+
+test('two overlapping detach() calls run the stop lifecycle once and both resolve', async () => {
+  const sw = new Switch();
+  const oids = recordOids(sw);
+  const nic = new ScriptedNic('e1000', mac(1));
+  const attachment = await SwitchPortAttachment.attach(sw, nic, { vmName: 'a', index: 0 });
+  nic.driver({ type: 'ready' });
+  await settle();
+  // Before the fix the second call also ran stopPort, on a port the first was deleting, and rejected.
+  await Promise.all([attachment.detach(), attachment.detach()]);
+  await attachment.detach();
+  assert.deepEqual(oids.slice(3), ['NIC_DISCONNECT:1', 'NIC_DELETE:1', 'PORT_TEARDOWN:1', 'PORT_DELETE:1']);
+  assert.equal(sw.ports().length, 0);
+});
+
+test('a NIC whose model throws on delivery fails: its port runs the stop lifecycle in order, the other ports keep forwarding', async () => {
+  const sw = new Switch();
+  const oids = recordOids(sw);
+  const errors: unknown[] = [];
+  sw.events.on('error', (event) => errors.push(event));
+  const raws = [1, 2, 3].map((n) => new ScriptedNic('e1000', mac(n)));
+  const nics = raws.map((raw) => containNic(raw));
+  const attachments = [];
+  for (const [i, nic] of nics.entries()) attachments.push(await SwitchPortAttachment.attach(sw, nic, { vmName: `v${i}`, index: 0 }));
+  for (const raw of raws) raw.driver({ type: 'ready' });
+  await settle();
+  const failures: Error[] = [];
+  attachments[2]!.onFailure((error) => failures.push(error));
+  raws[2]!.receive = () => {
+    throw new RangeError('offset is out of bounds');
+  };
+  oids.length = 0;
+  raws[0]!.send(ethFrame(BROADCAST, mac(1), { seq: 1 }));
+  await settle();
+  assert.equal(raws[1]!.received.length, 1, 'the broadcast still reached the healthy NIC');
+  assert.equal(attachments[2]!.failure?.message, 'offset is out of bounds');
+  assert.equal(failures.length, 1, 'reported once, after the port left');
+  assert.deepEqual(oids, ['NIC_DISCONNECT:3', 'NIC_DELETE:3', 'PORT_TEARDOWN:3', 'PORT_DELETE:3']);
+  assert.equal(sw.port(3), undefined);
+  assert.deepEqual(errors, [], 'nothing reached the switch as a delivery error');
+
+  raws[1]!.send(ethFrame(mac(1), mac(2), { seq: 2 }));
+  raws[0]!.send(ethFrame(BROADCAST, mac(1), { seq: 3 }));
+  await settle();
+  assert.equal(raws[0]!.received.length, 1);
+  assert.equal(raws[1]!.received.length, 2);
+  // The VM's own stop later waits for the same stop lifecycle instead of running a second one.
+  await attachments[2]!.detach();
+  await Promise.all(attachments.slice(0, 2).map((a) => a.detach()));
+  assert.equal(sw.ports().length, 0);
 });

@@ -5,6 +5,8 @@
 //   inside: driver stop/start, MAC, MTU -> NIC_UPDATED on the same port (a MAC
 //           only while the port allows MAC spoofing: Switch.guestMacChange)
 //   stop:   NIC_DISCONNECT -> drain -> NIC_DELETE -> PORT_TEARDOWN -> PORT_DELETE
+//   fault:  the NIC's model threw ('failed' driver event, emulator/fault.ts):
+//           the same stop lifecycle at once; the VM itself keeps running
 import type { Frame, FrameSink } from '../emulator/net/frame.ts';
 import { formatMac } from '../emulator/net/frame.ts';
 import type { GuestNic, NicAttachInfo, NicAttacher, NicAttachment, NicDriverEvent } from '../emulator/net/nic.ts';
@@ -42,6 +44,12 @@ export class SwitchPortAttachment implements NicAttachment {
   private flushScheduled = false;
   private connected = false;
   private detached = false;
+  /** The stop lifecycle once begun: a second detach() waits for the same one. */
+  private detaching: Promise<void> | undefined;
+  /** Set once NIC_CREATE has succeeded (a fault before then is acted on right after). */
+  private joined = false;
+  private nicFailure: Error | undefined;
+  private readonly failureListeners = new Set<(error: Error) => void>();
   /** OIDs for this NIC run one after another, in the order the driver caused them. */
   private oidChain: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
@@ -57,6 +65,17 @@ export class SwitchPortAttachment implements NicAttachment {
 
   get label(): string {
     return `port ${this.portId}`;
+  }
+
+  /** Why the NIC failed, if it did (its port then ran the stop lifecycle by itself). */
+  get failure(): Error | undefined {
+    return this.nicFailure;
+  }
+
+  /** Called when the NIC fails, once its port has left the switch (or failed to). Returns the unsubscribe function. */
+  onFailure(listener: (error: Error) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
   }
 
   /** `options.properties` (e.g. the port's VLAN) are added right after PORT_CREATE; a veto leaves no port. */
@@ -85,6 +104,12 @@ export class SwitchPortAttachment implements NicAttachment {
       await sw.stopPort(portId).catch(() => undefined);
       throw attachError(name, nic, error);
     }
+    attachment.joined = true;
+    if (attachment.nicFailure) {
+      // The NIC failed while joining: it leaves again at once.
+      attachment.stopFailed();
+      return attachment;
+    }
     nic.setTransmitSink({ deliver: (frames) => attachment.fromGuest(frames) });
     // A VM restored from a template snapshot already has its driver up.
     if (nic.driverReady) attachment.enqueue(() => attachment.connect());
@@ -106,7 +131,13 @@ export class SwitchPortAttachment implements NicAttachment {
       this.flushScheduled = false;
       const batch = this.outbound;
       this.outbound = [];
-      if (!this.detached && batch.length) this.sw.ingress(this.portId, 0, batch);
+      if (this.detached || !batch.length) return;
+      try {
+        this.sw.ingress(this.portId, 0, batch);
+      } catch (error) {
+        // The data path guards extensions itself; this is the net under a bug of the switch's own, in a microtask.
+        this.sw.events.emit('error', { time: this.sw.now(), extension: 'switch', phase: 'ingress', message: error instanceof Error ? error.message : String(error) });
+      }
     });
   }
 
@@ -168,12 +199,44 @@ export class SwitchPortAttachment implements NicAttachment {
         break;
       case 'features':
         break;
+      case 'failed':
+        // Decision (issue 12): a failed NIC is dead; its port runs the seed's stop lifecycle.
+        this.nicFailure ??= event.error;
+        if (this.joined) this.stopFailed();
+        break;
     }
   }
 
-  /** The stop lifecycle, after any OID the driver caused has completed. */
-  async detach(): Promise<void> {
-    if (this.detached) return;
+  private stopFailed(): void {
+    const error = this.nicFailure!;
+    this.detach().then(
+      () => this.notifyFailure(error),
+      // A stop that fails is reported to whoever detaches next (the VM's stop) and in the switch's events.
+      () => this.notifyFailure(error),
+    );
+  }
+
+  private notifyFailure(error: Error): void {
+    for (const listener of [...this.failureListeners]) {
+      try {
+        listener(error);
+      } catch (listenerError) {
+        console.error(`vmswitch: ${this.label}: a failure listener threw:`, listenerError);
+      }
+    }
+  }
+
+  /**
+   * The stop lifecycle, after any OID the driver caused has completed. Calls
+   * that overlap (a VM stop while the NIC's fault is stopping the port) wait
+   * for the same run.
+   */
+  detach(): Promise<void> {
+    this.detaching ??= this.runDetach();
+    return this.detaching;
+  }
+
+  private async runDetach(): Promise<void> {
     await this.oidChain;
     this.detached = true;
     this.unsubscribe();

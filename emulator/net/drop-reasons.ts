@@ -95,6 +95,8 @@ export const RX_DROP_REASONS = {
   restore: 'restore',
   /** virtio: frames waiting in the backlog when a guest error broke the receive queue. */
   deviceError: 'device-error',
+  /** Any model: the model threw earlier and is dead (emulator/fault.ts); frames still in flight to it are dropped. */
+  nicFailed: 'nic-failed',
 } as const;
 
 export type RxDropReason = (typeof RX_DROP_REASONS)[keyof typeof RX_DROP_REASONS] | OffloadErrorReason;
@@ -168,6 +170,8 @@ export type GuestErrorReason = (typeof GUEST_ERROR_REASONS)[keyof typeof GUEST_E
 export const WIRE_DROP_REASONS = {
   /** The direction's queue is at its limit: the receiving side is not keeping up. */
   queueFull: 'queue-full',
+  /** The receiving NIC threw while taking the batch (the wire is then unplugged). */
+  receiverFailed: 'receiver-failed',
 } as const;
 
 export type WireDropReason = (typeof WIRE_DROP_REASONS)[keyof typeof WIRE_DROP_REASONS] | OffloadErrorReason;

@@ -17,13 +17,17 @@ export const ALL_NIC_MODELS: readonly NicModel[] = [...NIC_MODELS, 'v86-virtio']
  * - `stopped`: the driver closed or reset the adapter;
  * - `features`: negotiated offloads changed (virtio feature negotiation);
  * - `mac` / `mtu`: the guest changed them -> NIC_UPDATED.
+ * - `failed`: the model threw (a bug the guest or a frame reached); the NIC is
+ *   dead from now on (emulator/fault.ts): its port runs the stop lifecycle, the
+ *   guest sees its link go down, the VM keeps running. Emitted once.
  */
 export type NicDriverEvent =
   | { type: 'ready' }
   | { type: 'stopped'; reason: string }
   | { type: 'features'; rxOffloads: RxOffloads }
   | { type: 'mac'; mac: Uint8Array }
-  | { type: 'mtu'; mtu: number };
+  | { type: 'mtu'; mtu: number }
+  | { type: 'failed'; error: Error };
 
 /** Counters every NIC model keeps, including guest errors it survived. */
 export interface NicCounters {

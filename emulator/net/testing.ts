@@ -1,7 +1,10 @@
 // Packet builders and an independent checksum verifier for NIC and offload
 // tests. The verifier is written separately from checksum.ts on purpose (a
 // plain 32-bit loop over the RFC 1071 definition) so tests do not check the
-// code with itself.
+// code with itself. Also the containment tests' fault hook (injectNicFault).
+import { ContainedNic } from './contain.ts';
+import type { Frame } from './frame.ts';
+import type { GuestNic } from './nic.ts';
 
 export interface Ipv4PacketOptions {
   src?: number[];
@@ -116,4 +119,18 @@ export function asE1000TsoInput(packet: BuiltPacket): void {
   const seed = ~referenceChecksum([...d.subarray(packet.l3 + 12, packet.l3 + 20), 0, 6, 0, 0]) & 0xffff;
   d[packet.l4 + 16] = seed >> 8;
   d[packet.l4 + 17] = seed & 0xff;
+}
+
+/**
+ * Test hook (containment tests only): the contained NIC's model throws `error`
+ * from its receive() from now on, as a model bug a frame reaches would. The
+ * NIC must come from createContainedNic (VirtualMachine's NICs do): nothing in
+ * the product calls this.
+ */
+export function injectNicFault(nic: GuestNic, error: Error = new Error('injected fault')): void {
+  if (!(nic instanceof ContainedNic)) throw new TypeError('injectNicFault needs a contained NIC (VirtualMachine and the web worker create them)');
+  const model = nic.device as { receive(frames: readonly Frame[]): void };
+  model.receive = () => {
+    throw error;
+  };
 }

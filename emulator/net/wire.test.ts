@@ -4,7 +4,11 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { connectWire } from './wire.ts';
 import { NO_RX_OFFLOADS, type Frame, type FrameSink, type RxOffloads } from './frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent } from './nic.ts';
-import { buildIpv4, ipv4L4Valid, patternBytes } from './testing.ts';
+import { buildIpv4, injectNicFault, ipv4L4Valid, patternBytes } from './testing.ts';
+import { createContainedNic } from './contain.ts';
+import { FakePlatform } from '../testing.ts';
+import { createE1000 } from '../devices/e1000/index.ts';
+import { REG } from '../devices/e1000/registers.ts';
 
 class StubNic implements GuestNic {
   readonly model = 'virtio' as const;
@@ -16,10 +20,13 @@ class StubNic implements GuestNic {
   received: Frame[] = [];
   link = false;
   inReceive = false;
+  /** A model bug: receive() throws. */
+  throwOnReceive = false;
   setTransmitSink(sink: FrameSink | null): void {
     this.sink = sink;
   }
   receive(frames: readonly Frame[]): void {
+    if (this.throwOnReceive) throw new RangeError('offset is out of bounds');
     this.received.push(...frames);
   }
   setLinkUp(up: boolean): void {
@@ -93,4 +100,48 @@ test('the wire queue is bounded and drops are counted', async () => {
   wire.disconnect();
   await tick();
   assert.equal(b.received.length, 4, 'nothing delivered after unplugging');
+});
+
+// A NIC that throws: the delivery microtask never lets the exception reach the event loop
+// (before issue 12 it did, and Node exited); the wire is unplugged, the fault recorded.
+test('an uncontained NIC that throws in the wire delivery microtask: counted, the wire unplugged, the process lives on', async () => {
+  const a = new StubNic();
+  const b = new StubNic();
+  const faults: string[] = [];
+  const wire = connectWire(a, b, { onFault: (nic, error) => faults.push(`${nic === b ? 'b' : 'a'}: ${error.message}`) });
+  b.throwOnReceive = true;
+  a.send({ data: patternBytes(60) }, { data: patternBytes(60, 1) });
+  // Before the fix this microtask threw and the test process died of an uncaught exception.
+  await tick();
+  assert.deepEqual(faults, ['b: offset is out of bounds']);
+  assert.equal(wire.faults.length, 1);
+  assert.equal(wire.counters.aToB.dropped['receiver-failed'], 2);
+  assert.equal(a.link, false, 'the peer sees the cable pulled');
+  assert.equal(b.link, false);
+  a.send({ data: patternBytes(60) });
+  await tick();
+  assert.equal(wire.counters.aToB.frames, 2, 'nothing more crosses');
+});
+
+test('a contained e1000 that throws on a wire: its NIC fails once, the wire is unplugged, the peer link goes down', async () => {
+  const a = new StubNic();
+  const platform = new FakePlatform(8 * 1024 * 1024);
+  const b = createContainedNic(createE1000, platform, { mac: Uint8Array.of(2, 0, 0, 0, 0, 0x0b) }, 'b/eth0 (e1000)');
+  const events: string[] = [];
+  b.onDriverEvent((event) => events.push(event.type));
+  const wire = connectWire(a, b);
+  assert.equal(platform.functions[0]!.read(0, REG.STATUS) & 2, 2);
+  injectNicFault(b);
+  a.send({ data: patternBytes(60) });
+  await tick();
+  assert.ok(events.includes('failed'));
+  assert.equal(events.filter((e) => e === 'failed').length, 1);
+  assert.equal(wire.faults.length, 1);
+  assert.equal(wire.faults[0]!.nic, b);
+  assert.equal(wire.faults[0]!.error.message, 'injected fault');
+  assert.equal(a.link, false);
+  assert.equal(platform.functions[0]!.read(0, REG.STATUS) & 2, 0, "the failed NIC's guest reads link down");
+  a.send({ data: patternBytes(60) });
+  await tick();
+  assert.equal(b.counters.rxFrames, 0);
 });

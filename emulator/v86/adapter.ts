@@ -27,7 +27,7 @@ export interface V86VirtioNetLink {
 
 export class V86Platform implements Platform {
   readonly memory: V86GuestMemory;
-  readonly timers = new TrackedTimers();
+  readonly timers: TrackedTimers;
   readonly pci: PciBus;
   /** Device trace events to stderr, for the devices VMSWITCH_TRACE names. */
   readonly trace: TraceSink | undefined = traceSinkFromEnv();
@@ -36,6 +36,7 @@ export class V86Platform implements Platform {
 
   constructor(readonly cpu: V86Cpu, onError: HandlerErrorSink) {
     this.memory = new V86GuestMemory(cpu);
+    this.timers = new TrackedTimers((error) => onError('device timer', error));
     this.pci = new PciBus(cpu, onError);
   }
 
@@ -76,14 +77,22 @@ export interface MachineOptions {
   v86VirtioNet?: boolean;
 }
 
-function virtioNetLink(emulator: V86, cpu: V86Cpu): V86VirtioNetLink {
+function virtioNetLink(emulator: V86, cpu: V86Cpu, onError: HandlerErrorSink): V86VirtioNetLink {
   const device = virtioNetOf(cpu);
   const bus = busOf(emulator);
   let claimed = false;
   const listen = <T>(event: string, listener: (value: T) => void): (() => void) => {
     const untyped = emulator as unknown as { add_listener(e: string, f: (v: T) => void): void; remove_listener(e: string, f: (v: T) => void): void };
-    untyped.add_listener(event, listener);
-    return () => untyped.remove_listener(event, listener);
+    // v86 calls bus listeners from inside its device code: an exception must not unwind through it.
+    const guarded = (value: T): void => {
+      try {
+        listener(value);
+      } catch (error) {
+        onError(`v86-virtio ${event}`, error);
+      }
+    };
+    untyped.add_listener(event, guarded);
+    return () => untyped.remove_listener(event, guarded);
   };
   return {
     device,
@@ -125,10 +134,21 @@ export class V86Machine {
     if (!this.pending.length) return;
     const bytes = Uint8Array.from(this.pending);
     this.pending = [];
-    for (const listener of this.outputListeners) listener(bytes);
+    for (const listener of this.outputListeners) {
+      try {
+        listener(bytes);
+      } catch (error) {
+        // A console consumer's bug (exec, a log stream) must not end the process from this setImmediate.
+        this.onError('serial console listener', error);
+      }
+    }
   };
 
-  private constructor(private readonly emulator: V86, readonly platform: V86Platform) {
+  private constructor(
+    private readonly emulator: V86,
+    readonly platform: V86Platform,
+    private readonly onError: HandlerErrorSink,
+  ) {
     emulator.add_listener('serial0-output-byte', this.onByte);
   }
 
@@ -181,8 +201,8 @@ export class V86Machine {
         });
       const cpu = cpuOf(emulator);
       const platform = new V86Platform(cpu, onError);
-      if (opts.v86VirtioNet) platform.v86VirtioNet = virtioNetLink(emulator, cpu);
-      machine = new V86Machine(emulator, platform);
+      if (opts.v86VirtioNet) platform.v86VirtioNet = virtioNetLink(emulator, cpu, onError);
+      machine = new V86Machine(emulator, platform, onError);
       // Devices go on the bus before the BIOS enumerates it (and before a restore, which needs their slots).
       opts.setup(platform);
       if (opts.restore) {

@@ -65,7 +65,7 @@ export function formatPortTable(rows: readonly LabPortRow[], style: Style = plai
     `${row.vm}/${row.nic}`,
     row.model,
     row.mac,
-    row.portState === 'created' ? row.nicState : row.portState === 'teardown' ? 'teardown' : 'deleted',
+    row.fault !== undefined ? 'failed' : row.portState === 'created' ? row.nicState : row.portState === 'teardown' ? 'teardown' : 'deleted',
     String(row.counters.rxPackets),
     String(row.counters.rxBytes),
     String(row.counters.txPackets),

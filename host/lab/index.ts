@@ -2,7 +2,7 @@
 export { Lab, LabVm } from './lab.ts';
 export { LabError } from './errors.ts';
 export type { LabErrorCode } from './errors.ts';
-export type { LabOptions, LabVmOptions, LabNicSpec, LabVmState, LabOidEvent, LabVmEvent, LabEvents } from './lab.ts';
+export type { LabOptions, LabVmOptions, LabNicSpec, LabVmState, LabOidEvent, LabVmEvent, LabFaultEvent, LabEvents } from './lab.ts';
 export type { LabPortRow } from './port-records.ts';
 export { launchVirtualMachine } from './guest.ts';
 export type { LabGuest, GuestLaunch, LaunchGuest, GuestExecResult } from './guest.ts';

@@ -11,7 +11,7 @@ import { ScriptedNic, ethFrame, mac } from '../testing.ts';
 import { Lab } from './lab.ts';
 import { LabError, type LabErrorCode } from './errors.ts';
 import { mayChangeLinkSettings } from './link-settings.ts';
-import type { LabOidEvent } from './lab.ts';
+import type { LabFaultEvent, LabOidEvent } from './lab.ts';
 import type { GuestLaunch, LabGuest } from './guest.ts';
 import { formatOidLine, formatPortTable, oidLogRecord } from './format.ts';
 
@@ -292,5 +292,30 @@ test("every OID event of a VM's port carries the NIC's model, from PORT_CREATE t
   }
   // The walk covered every kind of event the lab labels.
   for (const kind of ['a/eth0:NIC_CONNECT', 'b/eth1:PORT_DELETE', 'c/eth0:PORT_DELETE', 'c/eth1:PORT_CREATE:vetoed']) assert.ok(seen.has(kind), `${kind} in ${[...seen].join(' ')}`);
+  await lab.close();
+});
+
+test("a NIC's fault: a 'fault' event with the error, its port stops in the seed's order, the row says failed, the VM keeps running", async () => {
+  const { lab, guests, names } = scriptedLab();
+  const faults: LabFaultEvent[] = [];
+  lab.on('fault', (event) => faults.push(event));
+  await lab.start('a', { nics: ['e1000'] });
+  await lab.start('b', { nics: ['e1000', 'virtio'] });
+  const before = names().length;
+  // The runtime's contained NIC says this when its model throws (emulator/net/contain.ts).
+  guests[1]!.nics[1]!.driver({ type: 'failed', error: new RangeError('offset is out of bounds') });
+  await settle();
+  assert.deepEqual(faults, [{ time: faults[0]!.time, vm: 'b', nic: 'eth1', model: 'virtio', portId: 3, message: 'RangeError: offset is out of bounds' }]);
+  assert.deepEqual(names().slice(before), ['b/eth1:NIC_DISCONNECT:3', 'b/eth1:NIC_DELETE:3', 'b/eth1:PORT_TEARDOWN:3', 'b/eth1:PORT_DELETE:3']);
+  assert.equal(lab.vm('b')!.state, 'running');
+  assert.equal(lab.vm('b')!.faults.length, 1);
+  const row = lab.ports().find((r) => r.portId === 3)!;
+  assert.equal(row.fault, 'RangeError: offset is out of bounds');
+  assert.match(formatPortTable(lab.ports()), /b\/eth1\s+virtio\s+\S+\s+failed/);
+  // b's other NIC still works; stopping b later waits for the failed port's stop instead of repeating it.
+  assert.ok(lab.ports().some((r) => r.portId === 2 && r.nicState === 'connected'));
+  await lab.exec('b', 'true');
+  await lab.stop('b');
+  assert.equal(lab.vm('b')!.state, 'stopped');
   await lab.close();
 });

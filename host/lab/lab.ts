@@ -85,9 +85,27 @@ export interface LabVmEvent {
   detail?: string;
 }
 
+/**
+ * A VM's NIC failed: its model threw (emulator/fault.ts). The NIC is dead, its
+ * port runs the stop lifecycle (NIC_DISCONNECT ... PORT_DELETE, in the oid
+ * stream), the guest sees its link go down, and the VM keeps running.
+ */
+export interface LabFaultEvent {
+  time: number;
+  vm: string;
+  /** The guest's interface, e.g. 'eth0'. */
+  nic: string;
+  model: NicModel;
+  /** The NIC's port when the fault came (undefined if it had not joined yet). */
+  portId?: number;
+  /** The exception's name and message. */
+  message: string;
+}
+
 export interface LabEvents {
   oid: LabOidEvent;
   vm: LabVmEvent;
+  fault: LabFaultEvent;
   /** Progress worth showing a person (image build, template creation, hosts updates). */
   progress: { time: number; vm?: string; message: string };
 }
@@ -105,6 +123,9 @@ export class LabVm {
   busy: Promise<unknown> = Promise.resolve();
   poweredOff = false;
   offConsole: (() => void) | undefined;
+  /** NIC faults of this VM, across its starts. */
+  readonly faults: LabFaultEvent[] = [];
+  offNicFaults: (() => void)[] = [];
 
   constructor(
     readonly name: string,
@@ -236,6 +257,7 @@ export class Lab {
       vm.guest = guest;
       vm.hostsGiven = hostsKey(hosts);
       if (guest.nics.length !== vm.nics.length) throw new LabError('nic-count', `${vm.name}: the guest has ${guest.nics.length} NICs, not ${vm.nics.length}`);
+      this.watchNicFaults(vm, guest);
       await this.attachAll(vm, guest, attachments);
       vm.portIds = attachments.map((a) => a.portId);
       vm.starts++;
@@ -246,6 +268,7 @@ export class Lab {
       for (const attachment of attachments.reverse()) await attachment.detach().catch(() => undefined);
       vm.portIds = [];
       vm.offConsole?.();
+      for (const off of vm.offNicFaults.splice(0)) off();
       await guest?.stop().catch(() => undefined);
       vm.guest = undefined;
       this.setState(vm, 'failed', (error as Error).message);
@@ -314,6 +337,32 @@ export class Lab {
     });
   }
 
+  /** A NIC's 'failed' event becomes a lab 'fault' event; its attachment stops the port by itself. */
+  private watchNicFaults(vm: LabVm, guest: LabGuest): void {
+    for (const off of vm.offNicFaults.splice(0)) off();
+    guest.nics.forEach((nic, index) => {
+      vm.offNicFaults.push(
+        nic.onDriverEvent((event) => {
+          if (event.type !== 'failed' || vm.guest !== guest) return;
+          const portId = vm.portIds[index];
+          const fault: LabFaultEvent = {
+            time: this.switch.now(),
+            vm: vm.name,
+            nic: `eth${index}`,
+            model: nic.model,
+            ...(portId !== undefined ? { portId } : {}),
+            message: `${event.error.name}: ${event.error.message}`,
+          };
+          vm.faults.push(fault);
+          const record = portId !== undefined ? this.portRecords.get(portId) : undefined;
+          if (record) record.fault = fault.message;
+          this.events.emit('fault', fault);
+          this.progress(`eth${index} (${nic.model}) failed and is out of service; its port is stopped, the VM keeps running: ${fault.message}`, vm.name);
+        }),
+      );
+    });
+  }
+
   /** Guests started before a VM was defined learn its name. */
   private async shareHosts(): Promise<void> {
     const hosts = this.hosts();
@@ -363,6 +412,7 @@ export class Lab {
     this.setState(vm, 'stopping', reason);
     vm.offConsole?.();
     vm.offConsole = undefined;
+    for (const off of vm.offNicFaults.splice(0)) off();
     for (const portId of vm.portIds) {
       const attachment = this.portRecords.get(portId)?.attachment;
       if (attachment) await attachment.detach();

@@ -23,6 +23,8 @@ export interface LabPortRow {
   counters: PortCounters;
   /** Frames the guest could not be given (offloads it cannot take and that could not be resolved), by reason. */
   deliveryDrops: Record<string, number>;
+  /** Set when the NIC failed (its model threw): the error; the port then ran the stop lifecycle. */
+  fault?: string;
 }
 
 export interface PortRecord {
@@ -36,6 +38,8 @@ export interface PortRecord {
   nicState: string;
   finalCounters?: PortCounters;
   attachment?: SwitchPortAttachment;
+  /** The NIC's fault, when it failed. */
+  fault?: string;
 }
 
 export class LabPortRecords {
@@ -88,6 +92,7 @@ export class LabPortRecords {
         nicState: record.nicState,
         counters: { ...counters, drops: { ...counters.drops } },
         deliveryDrops: { ...(record.attachment?.deliveryDrops ?? {}) },
+        ...(record.fault !== undefined ? { fault: record.fault } : {}),
       });
     }
     return rows;

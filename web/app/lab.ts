@@ -189,7 +189,14 @@ export class Lab {
     };
     worker.onmessage = (event) => {
       if (vm.worker !== worker) return;
-      const message = event.data as FromWorker;
+      try {
+        onMessage(event.data as FromWorker);
+      } catch (error) {
+        // A worker message the page cannot handle fails that VM, not the page.
+        fail(`handling a '${String((event.data as { type?: unknown })?.type)}' message: ${(error as Error)?.message ?? String(error)}`);
+      }
+    };
+    const onMessage = (message: FromWorker): void => {
       switch (message.type) {
         case 'nics':
           this.attach(vm, message, post).catch((error: Error) => fail(error.message));
@@ -202,6 +209,11 @@ export class Lab {
           break;
         case 'driver':
           vm.nics[message.nic]?.driverEvent(message.event);
+          if (message.event.type === 'failed') {
+            // Decision (issue 12): the NIC is dead and its port stops (the attachment saw the event); the VM keeps running.
+            this.events.emit('log', { level: 'error', message: `${vm.name}: eth${message.nic} failed and is out of service: ${message.event.message}` });
+            this.events.emit('vm', { name: vm.name });
+          }
           break;
         case 'counters':
           vm.nics[message.nic]?.updateCounters(message.counters);

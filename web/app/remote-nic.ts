@@ -23,6 +23,8 @@ export class RemoteNic implements GuestNic {
   private outbound: Frame[] = [];
   private flushScheduled = false;
   private destroyed = false;
+  /** The worker reported the model failed. */
+  failed = false;
 
   constructor(
     readonly model: NicModel,
@@ -46,7 +48,7 @@ export class RemoteNic implements GuestNic {
   }
 
   receive(frames: readonly Frame[]): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.failed) return;
     for (const frame of frames) this.outbound.push(frame);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -65,6 +67,7 @@ export class RemoteNic implements GuestNic {
   }
 
   setLinkUp(up: boolean): void {
+    if (this.failed) return;
     this.post({ type: 'link', nic: this.index, up }, []);
   }
 
@@ -95,6 +98,13 @@ export class RemoteNic implements GuestNic {
         break;
       case 'mtu':
         event = wire;
+        break;
+      case 'failed':
+        // Dead from now on (the worker's model threw): nothing more is sent to it.
+        this.failed = true;
+        this.driverReady = false;
+        this.outbound = [];
+        event = { type: 'failed', error: new Error(wire.message) };
         break;
     }
     for (const listener of [...this.listeners]) listener(event);

@@ -22,7 +22,9 @@ export type WireDriverEvent =
   | { type: 'stopped'; reason: string }
   | { type: 'features'; rxOffloads: WireRxOffloads }
   | { type: 'mac'; mac: string }
-  | { type: 'mtu'; mtu: number };
+  | { type: 'mtu'; mtu: number }
+  /** The NIC's model threw in the worker and is dead (emulator/fault.ts); the page stops its port. */
+  | { type: 'failed'; message: string };
 
 export interface ImageUrls {
   kernel: string;

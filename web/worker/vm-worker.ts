@@ -10,6 +10,7 @@ import { toWire, fromWire, type FromWorker, type ToWorker, type VmBootConfig, ty
 import { GuestEndWatch } from '../../emulator/guest-end.ts';
 import { bootCommandLine, PromptWatcher, personaliseCommand } from './guest-setup.ts';
 import { fetchBytes } from './fetch.ts';
+import { createContainedNic } from '../../emulator/net/contain.ts';
 import { decodeSnapshot, type DecodedSnapshot } from '../../emulator/snapshot.ts';
 
 interface WorkerScope {
@@ -46,6 +47,8 @@ function wireEvent(event: NicDriverEvent): WireDriverEvent {
       return { type: 'mac', mac: formatMac(event.mac) };
     case 'features':
       return { type: 'features', rxOffloads: wireOffloads(event.rxOffloads) };
+    case 'failed':
+      return { type: 'failed', message: `${event.error.name}: ${event.error.message}` };
     default:
       return event;
   }
@@ -138,7 +141,8 @@ async function start(config: VmBootConfig): Promise<void> {
     onDeviceError: (device, error) => post({ type: 'error', message: `${device}: ${(error as Error).message}` }),
     setup(platform) {
       // The VM's own MACs; a restored guest learns them from vmswitch-config below.
-      nics = config.nics.map((n, i) => factories[i]!(platform, { mac: parseMac(n.mac) }));
+      // Each NIC in its own fault domain: a model that throws fails that NIC alone ('failed' driver event), not the worker.
+      nics = config.nics.map((n, i) => createContainedNic(factories[i]!, platform, { mac: parseMac(n.mac) }, `${config.name}/eth${i} (${n.model})`));
       nics.forEach((nic, index) => {
         nic.setTransmitSink(transmitSink(index));
         nic.onDriverEvent((event) => post({ type: 'driver', nic: index, event: wireEvent(event) }));
@@ -201,8 +205,7 @@ async function stop(): Promise<void> {
   scope.close();
 }
 
-scope.onmessage = (event: MessageEvent) => {
-  const message = event.data as ToWorker;
+function handle(message: ToWorker): void {
   switch (message.type) {
     case 'start':
       start(message.config).catch((error: Error) => {
@@ -219,7 +222,17 @@ scope.onmessage = (event: MessageEvent) => {
       nics[message.nic]?.setLinkUp(message.up);
       break;
     case 'stop':
-      void stop();
+      stop().catch((error: Error) => post({ type: 'error', message: `stopping: ${error.message}` }));
       break;
+  }
+}
+
+// Device calls are guarded per NIC already; anything else that throws here is told to the page, not left to the worker's error event.
+scope.onmessage = (event: MessageEvent) => {
+  const message = event.data as ToWorker;
+  try {
+    handle(message);
+  } catch (error) {
+    post({ type: 'error', message: `handling '${String(message?.type)}': ${(error as Error)?.message ?? String(error)}` });
   }
 };
