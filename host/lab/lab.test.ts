@@ -319,3 +319,23 @@ test("a NIC's fault: a 'fault' event with the error, its port stops in the seed'
   assert.equal(lab.vm('b')!.state, 'stopped');
   await lab.close();
 });
+
+test('a stopped VM is not kept alive by the lab: its port records let go of the NIC (the soak bench saw one VM of RSS per restart)', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { lab, guests } = scriptedLab();
+  await lab.start('a', { nics: ['e1000'] });
+  await lab.start('b', { nics: ['virtio'] });
+  const nic = new WeakRef(guests[1]!.nics[0]!);
+  await lab.stop('b');
+  guests.length = 0;
+  for (let i = 0; i < 10 && nic.deref() !== undefined; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    gc();
+  }
+  assert.equal(nic.deref(), undefined, "the stopped VM's NIC is still reachable from the lab");
+  assert.equal(lab.ports().find((r) => r.vm === 'b')?.portState, 'deleted', 'the row of the deleted port stays');
+  await lab.close();
+});
