@@ -339,3 +339,17 @@ test('a stopped VM is not kept alive by the lab: its port records let go of the 
   assert.equal(lab.ports().find((r) => r.vm === 'b')?.portState, 'deleted', 'the row of the deleted port stays');
   await lab.close();
 });
+
+test('port security holds on the sysfs route too: a MAC the guest set behind the device is refused, its MTU still syncs', async () => {
+  const { lab, guests, names } = scriptedLab();
+  await lab.start('a', { nics: [{ model: 'virtio', properties: [{ type: 'security', allowMacSpoofing: false }] }] });
+  const guest = guests[0]!;
+  const enforced = formatMac(lab.switch.nic(1, 0)!.mac);
+  guest.macs[0] = '02:00:00:00:00:99';
+  guest.mtu[0] = 9000;
+  await lab.exec('a', 'ip link set eth0 address 02:00:00:00:00:99 mtu 9000');
+  assert.equal(formatMac(lab.switch.nic(1, 0)!.mac), enforced, 'the MAC port security enforces is the host\'s');
+  assert.equal(lab.switch.nic(1, 0)?.mtu, 9000);
+  assert.deepEqual(names().filter((n) => n.includes('NIC_UPDATED')), ['a/eth0:NIC_UPDATED:1'], 'one NIC_UPDATED, for the MTU');
+  await lab.close();
+});

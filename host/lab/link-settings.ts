@@ -1,11 +1,11 @@
 // The lab's route for MTU and MAC changes made inside a guest: read each NIC's
 // settings from the guest's sysfs and report what the switch does not know yet
-// as NIC_UPDATED. Why ask the guest: neither device model can see an MTU change
+// as NIC_UPDATED (a MAC only where port security allows the guest one). Why ask the guest: neither device model can see an MTU change
 // (Linux keeps the MTU in the driver; the e1000 only learns "long packets on"
 // from RCTL.LPE, virtio-net nothing). MACs the device did see (e1000 RAL,
 // virtio control queue) already reach the switch through the attachment.
 import { formatMac, parseMac } from '../../emulator/net/frame.ts';
-import type { NicUpdate, Switch } from '../switch.ts';
+import type { Switch } from '../switch.ts';
 import { isValidMtu } from '../validate.ts';
 import type { LabGuest } from './guest.ts';
 
@@ -31,12 +31,11 @@ export async function syncLinkSettings(sw: Switch, guest: LabGuest, portIds: rea
     const macText = lines[i * 2 + 1] ?? '';
     const known = sw.nic(portId, 0);
     if (!known || known.state === 'deleted') continue;
-    const update: NicUpdate = {};
-    if (isValidMtu(mtu) && mtu !== known.mtu) update.mtu = mtu;
-    if (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(macText) && macText !== formatMac(known.mac)) {
-      // A MAC the device saw itself (e1000 RAL, virtio control queue) is reported by the attachment.
-      if (macText !== formatMac(guest.nics[i]!.mac)) update.mac = parseMac(macText);
+    if (isValidMtu(mtu) && mtu !== known.mtu) await sw.updateNic(portId, 0, { mtu });
+    // A MAC the device saw itself (e1000 RAL, virtio control queue) is reported by the attachment. Either way
+    // it is the guest's choice, so port security decides (Switch.guestMacChange), never a plain NIC_UPDATED.
+    if (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(macText) && macText !== formatMac(known.mac) && macText !== formatMac(guest.nics[i]!.mac)) {
+      await sw.guestMacChange(portId, 0, parseMac(macText));
     }
-    if (update.mtu !== undefined || update.mac !== undefined) await sw.updateNic(portId, 0, update);
   }
 }
