@@ -45,6 +45,15 @@ export const RX_QUEUE_LIMIT = 512;
 export const MAX_FRAME_NO_LPE = 1518;
 /** Largest frame (without FCS) taken with LPE. */
 export const MAX_FRAME_LPE = 16380;
+/**
+ * Shortest frame whose VLAN tag can be interpreted: MAC addresses, TPID, TCI
+ * and the inner ethertype. Stripped, it leaves a bare 14-byte header (no
+ * payload), which the guest gets as is: a real 82540 never sees such a frame
+ * (senders pad to 64 bytes on the wire and it drops undersize frames, RUC),
+ * but the switch carries unpadded frames from virtio guests, so this model
+ * takes anything from an Ethernet header up and keeps only that promise.
+ */
+const TAGGED_HEADER_LENGTH = ETH_HEADER_LENGTH + 4;
 const MTA_SHIFTS = [4, 3, 2, 0] as const;
 const FCS = new Uint8Array(4);
 
@@ -125,7 +134,14 @@ export class RxEngine {
     let special = 0;
     let status = 0;
     const vet = core.reg(REG.VET) & 0xffff;
-    if (((data[12]! << 8) | data[13]!) === vet) {
+    const stripping = (core.reg(REG.CTRL) & CTRL_VME) !== 0;
+    if (((data[12]! << 8) | data[13]!) === vet && (stripping || rctl & RCTL_VFE)) {
+      // The tag is read (filter) or cut out (strip): it and the inner ethertype must be in the frame.
+      if (data.length < TAGGED_HEADER_LENGTH) {
+        core.stat(STAT.RUC);
+        core.rxDropped(RX_DROP_REASONS.malformedVlanTag);
+        return null;
+      }
       const tci = (data[14]! << 8) | data[15]!;
       if (rctl & RCTL_VFE) {
         const vid = tci & 0xfff;
@@ -134,7 +150,7 @@ export class RxEngine {
           return null;
         }
       }
-      if (core.reg(REG.CTRL) & CTRL_VME) {
+      if (stripping) {
         const stripped = new Uint8Array(data.length - 4);
         stripped.set(data.subarray(0, 12));
         stripped.set(data.subarray(16), 12);
