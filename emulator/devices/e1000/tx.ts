@@ -5,6 +5,7 @@
 // (ring beyond RAM, head/tail past the ring, bad TSO fields) is counted and
 // stops the ring until the driver reprograms it or resets the device.
 import type { Frame } from '../../net/frame.ts';
+import { ETH_HEADER_LENGTH } from '../../net/frame.ts';
 import { encodeBase64 } from '../../encoding.ts';
 import { DmaError } from '../../platform.ts';
 import { OffloadError } from '../../net/offload.ts';
@@ -215,7 +216,13 @@ export class TxEngine {
         return;
       }
     } else {
-      frames = [this.checksummed(packet, legacy)];
+      const frame = this.checksummed(packet, legacy);
+      // Not an Ethernet frame (PSP off, or nothing to pad): it never reaches the wire or our own receiver.
+      if (frame.data.length < ETH_HEADER_LENGTH) {
+        core.guestError(GUEST_ERROR_REASONS.txRunt);
+        return;
+      }
+      frames = [frame];
     }
     if (vlan && core.reg(REG.CTRL) & CTRL_VME) {
       const tpid = core.reg(REG.VET) & 0xffff;
