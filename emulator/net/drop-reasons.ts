@@ -91,13 +91,13 @@ export const RX_DROP_REASONS = {
   offloadError: 'offload-error',
   /** v86-virtio: a frame still carrying offloads (the device takes none; the sender must resolve them). */
   offloadNotResolved: 'offload-not-resolved',
-  /** virtio: frames waiting in the backlog when the guest reset the device. */
+  /** virtio, e1000: frames waiting in the backlog when the guest reset the device. */
   reset: 'reset',
   /** virtio: frames waiting in the backlog when the device was destroyed. */
   destroyed: 'destroyed',
   /** virtio: frames waiting in the backlog replaced by a restored state. */
   restore: 'restore',
-  /** virtio: frames waiting in the backlog when a guest error broke the receive queue. */
+  /** virtio: frames waiting in the backlog when a guest error broke the receive queue; e1000: the frame being written when its descriptor or buffer was outside RAM. */
   deviceError: 'device-error',
 } as const;
 

@@ -4,7 +4,10 @@
 // the floor, and the transmit continuation's work per timer slice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Harness, TEST_MAC, TX_BUFFERS, ethFrame } from './testing.ts';
+import { Harness, RX_RING, TEST_MAC, TX_BUFFERS, ethFrame } from './testing.ts';
+import { MAX_FRAME_LPE } from './rx.ts';
+import { DeviceStateError } from '../state-error.ts';
+import { encodeBase64 } from '../../encoding.ts';
 import { CTRL_VME, RCTL_EN, RCTL_VFE, REG, STAT, TCTL_EN, TCTL_PSP } from './registers.ts';
 import { TX_BYTES_PER_KICK, TX_DESCRIPTORS_PER_KICK } from './tx.ts';
 import { MIN_GSO_SEGMENT_SIZE } from '../../net/offload.ts';
@@ -201,5 +204,67 @@ test('TX continuation: reset, disabling the transmitter or destroy stop a pendin
     h.platform.timers.advance(10);
     assert.equal(h.sink.frames.length, sent, stop);
     assert.equal(h.memory.bytesRead, read, `${stop}: no DMA after the stop`);
+  }
+});
+
+// ---- found by e1000.fuzz.ts -------------------------------------------------------------
+
+test('receive buffer outside RAM: the frame being written is counted as a drop (device-error), not lost', () => {
+  const h = new Harness();
+  h.setupRx(8, RCTL_EN);
+  h.memory.writeU32(RX_RING, 0xfffff000);
+  h.nic.receive([{ data: ethFrame(TEST_MAC, 60) }]);
+  assert.deepEqual(h.nic.counters.guestErrors, { 'rx-dma-outside-ram': 1 });
+  assert.deepEqual(h.nic.counters.rxDropped, { 'device-error': 1 });
+});
+
+test('frames waiting for descriptors when the guest resets the device are counted as dropped (reset)', () => {
+  const h = new Harness();
+  h.setupRx(8, RCTL_EN); // seven free descriptors
+  h.nic.receive(Array.from({ length: 9 }, () => ({ data: ethFrame(TEST_MAC, 60) })));
+  assert.equal(h.r(REG.RDH), 7);
+  h.w(REG.CTRL, 1 << 26);
+  assert.deepEqual(h.nic.counters.rxDropped, { reset: 2 });
+});
+
+function savedBusyState(): Record<string, unknown> & { rx: { pending: { data: string }[] }; tx: { context: Record<string, unknown> } } {
+  const h = new Harness();
+  h.setupRx(8, RCTL_EN); // seven free descriptors: the eighth frame waits
+  h.nic.receive(Array.from({ length: 8 }, () => ({ data: ethFrame(TEST_MAC, 60) })));
+  return JSON.parse(JSON.stringify(h.nic.saveState()));
+}
+
+test('a state file whose counters are not counts is refused; a good one still restores', () => {
+  const good = savedBusyState();
+  const damaged = [
+    { ...good, counters: { ...(good.counters as object), guestErrors: null } },
+    { ...good, counters: { ...(good.counters as object), rxDropped: { runt: 'x' } } },
+    { ...good, counters: { ...(good.counters as object), txFrames: -1 } },
+    { ...good, counters: { ...(good.counters as object), rxFrames: undefined } },
+  ];
+  for (const state of damaged) {
+    const h = new Harness();
+    assert.throws(() => h.nic.restoreState(state), DeviceStateError, JSON.stringify(state.counters));
+    // Before the fix the restore succeeded and the next guest error threw TypeError out of an MMIO write.
+    h.setupTx(8);
+    h.w(REG.TDT, 100);
+    assert.equal(h.nic.counters.guestErrors['tx-head-or-tail-beyond-ring'], 1);
+  }
+  new Harness().nic.restoreState(good);
+});
+
+test('a state file cannot queue for the guest a frame shorter than a header or longer than the largest frame', () => {
+  const good = savedBusyState();
+  for (const length of [0, 1, 13, MAX_FRAME_LPE + 1]) {
+    const state = { ...good, rx: { ...good.rx, pending: [{ ...good.rx.pending[0]!, data: encodeBase64(new Uint8Array(length)) }] } };
+    assert.throws(() => new Harness().nic.restoreState(state), DeviceStateError, `${length} bytes`);
+  }
+});
+
+test('a state file whose TSO context fields do not fit their descriptor fields is refused', () => {
+  const good = savedBusyState();
+  for (const change of [{ mss: 'abc' }, { mss: 1.5 }, { mss: 0x10000 }, { hdrlen: -1 }, { paylen: null }, { tucmd: {} }]) {
+    const state = { ...good, tx: { ...good.tx, context: { ...good.tx.context, ...change } } };
+    assert.throws(() => new Harness().nic.restoreState(state), DeviceStateError, JSON.stringify(change));
   }
 });

@@ -78,6 +78,8 @@ export class RxEngine {
 
   reset(): void {
     this.halted = false;
+    // Every frame handed to the receiver ends in the ring or in a drop counter.
+    for (let i = 0; i < this.pending.length; i++) this.core.rxDropped(RX_DROP_REASONS.reset);
     this.pending = [];
   }
 
@@ -252,6 +254,7 @@ export class RxEngine {
       if (!(error instanceof DmaError)) throw error;
       core.setReg(REG.RDH, head);
       this.fail(GUEST_ERROR_REASONS.rxDmaOutsideRam);
+      core.rxDropped(RX_DROP_REASONS.deviceError);
       return 'dropped';
     }
     core.setReg(REG.RDH, head);
@@ -295,8 +298,11 @@ export function decodeRxState(state: RxState): RxRestore {
   if (!Array.isArray(saved)) throw stateError('rx.pending is not a list');
   const pending = (saved as RxState['pending']).slice(0, RX_QUEUE_LIMIT).map((p, i) => {
     if (typeof p !== 'object' || p === null) throw stateError(`rx.pending[${i}] is not an object`);
+    const data = decodeSavedBytes(p.data, `rx.pending[${i}]`);
+    // Only what accept() lets through is ever queued: a file cannot hand the guest anything else.
+    if (data.length < ETH_HEADER_LENGTH || data.length > MAX_FRAME_LPE) throw stateError(`rx.pending[${i}] is ${data.length} bytes, not a frame`);
     return {
-      data: decodeSavedBytes(p.data, `rx.pending[${i}]`),
+      data,
       status: p.status & 0xff,
       errors: p.errors & 0xff,
       special: p.special & 0xffff,

@@ -315,10 +315,26 @@ export function decodeTxState(state: TxState): TxRestore {
   if (p !== null && p !== undefined && typeof p !== 'object') throw stateError('tx.partial is not an object');
   const partial = state.partial;
   return {
-    context: { ...EMPTY_CONTEXT, ...state.context },
+    context: decodeContext(state.context),
     halted: !!state.halted,
     partial: partial ? { ...partial, data: decodeSavedBytes(partial.data, 'tx.partial') } : null,
   };
+}
+
+/** Each context field's width in its descriptor: a saved value must fit it, as one parsed from a descriptor does. */
+const CONTEXT_FIELD_BITS: Record<keyof TxContext, number> = { ipcss: 8, ipcso: 8, ipcse: 16, tucss: 8, tucso: 8, tucse: 16, paylen: 20, tucmd: 8, hdrlen: 8, mss: 16 };
+
+function decodeContext(saved: unknown): TxContext {
+  if (saved === undefined) return EMPTY_CONTEXT;
+  if (typeof saved !== 'object' || saved === null) throw stateError('tx.context is not an object');
+  const context = { ...EMPTY_CONTEXT };
+  for (const [field, bits] of Object.entries(CONTEXT_FIELD_BITS) as [keyof TxContext, number][]) {
+    const given = (saved as Partial<Record<keyof TxContext, unknown>>)[field];
+    const value = given === undefined ? 0 : given;
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) >= 2 ** bits) throw stateError(`tx.context.${field} is not a ${bits}-bit value`);
+    context[field] = value as number;
+  }
+  return context;
 }
 
 export const TX_INTERRUPT = ICR_TXDW;
