@@ -45,6 +45,8 @@ export const OFFLOAD_ERROR_REASONS = {
   badTsoHeaderLength: 'bad-tso-header-length',
   /** e1000 TSO: MSS is 0. */
   badTsoSegmentSize: 'bad-tso-segment-size',
+  /** e1000 TSO: MSS is below MIN_GSO_SEGMENT_SIZE (offload.ts): the packet would fan out into too many tiny frames. */
+  tsoSegmentSizeBelowFloor: 'tso-segment-size-below-floor',
   /** e1000 TSO: the packet is no longer than its headers. */
   tsoWithoutPayload: 'tso-packet-without-payload',
   /** e1000 TSO: PAYLEN is not the packet's length after HDRLEN. */
@@ -75,6 +77,8 @@ export const RX_DROP_REASONS = {
   ringFull: 'ring-full',
   /** Shorter than an Ethernet header. */
   runt: 'runt',
+  /** e1000: the ethertype says VLAN (VET) but the frame is too short for the tag (under 18 bytes) while VLAN stripping or filtering needs it. */
+  malformedVlanTag: 'malformed-vlan-tag',
   /** Longer than the receiver accepts (MTU, LPE, negotiated GSO). */
   oversize: 'oversize',
   /** Not for this NIC's unicast/multicast/broadcast filter. */
@@ -87,13 +91,13 @@ export const RX_DROP_REASONS = {
   offloadError: 'offload-error',
   /** v86-virtio: a frame still carrying offloads (the device takes none; the sender must resolve them). */
   offloadNotResolved: 'offload-not-resolved',
-  /** virtio: frames waiting in the backlog when the guest reset the device. */
+  /** virtio, e1000: frames waiting in the backlog when the guest reset the device. */
   reset: 'reset',
   /** virtio: frames waiting in the backlog when the device was destroyed. */
   destroyed: 'destroyed',
   /** virtio: frames waiting in the backlog replaced by a restored state. */
   restore: 'restore',
-  /** virtio: frames waiting in the backlog when a guest error broke the receive queue. */
+  /** virtio: frames waiting in the backlog when a guest error broke the receive queue; e1000: the frame being written when its descriptor or buffer was outside RAM. */
   deviceError: 'device-error',
   /** Any model: the model threw earlier and is dead (emulator/fault.ts); frames still in flight to it are dropped. */
   nicFailed: 'nic-failed',
@@ -122,7 +126,7 @@ export const GUEST_ERROR_REASONS = {
   txEmptyPacket: 'tx-empty-packet',
   /** e1000: checksum insertion offsets (CSO, TUCSO, IPCSO, CSS, CSE) outside the packet; sent without that checksum. */
   checksumOffsetsOutsidePacket: 'checksum-offsets-outside-packet',
-  /** virtio: a transmit chain shorter than the header and an Ethernet header. */
+  /** virtio: a transmit chain shorter than the header and an Ethernet header; e1000: a packet shorter than an Ethernet header (not padded by TCTL.PSP). */
   txRunt: 'tx-runt',
   /** virtio: NEEDS_CSUM without VIRTIO_NET_F_CSUM negotiated. */
   txCsumNotNegotiated: 'tx-csum-not-negotiated',

@@ -49,6 +49,14 @@ export class OffloadError extends Error {
 
 /** Largest GSO frame accepted (a 64 KiB IP packet plus link headers). */
 export const MAX_GSO_FRAME_SIZE = 65535 + ETH_HEADER_LENGTH + 8;
+/**
+ * The smallest segment size a guest may ask segmentation for (e1000 TSO MSS;
+ * virtio-net gso_size and the switch use it too): Linux's own TCP_MIN_MSS,
+ * "Minimal accepted MSS. It is (60+60+8) - (20+20)." (include/net/tcp.h,
+ * 88U). Below it a 64 KiB packet would fan out into thousands of tiny
+ * frames, each costing a full header and a trip through the switch.
+ */
+export const MIN_GSO_SEGMENT_SIZE = 88;
 /** Bounds the work one frame can cause (64 KiB at an MSS of 16 bytes). */
 export const MAX_SEGMENTS = 4096;
 

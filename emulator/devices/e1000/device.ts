@@ -33,7 +33,7 @@ import {
   STAT,
 } from './registers.ts';
 import { MAX_FRAME_LPE, MAX_FRAME_NO_LPE, RxEngine, decodeRxState } from './rx.ts';
-import { STATE_VERSION, assertE1000State, packRegisters, unpackMac, unpackRegisters, type E1000State } from './state.ts';
+import { STATE_VERSION, assertE1000State, decodeCounters, packRegisters, unpackMac, unpackRegisters, type E1000State } from './state.ts';
 import { TxEngine, decodeTxState } from './tx.ts';
 
 const TDT_REGISTER = REGISTER_AT[REG.TDT >>> 2]!;
@@ -433,6 +433,7 @@ export class E1000 implements GuestNic, E1000Core {
     const registers = unpackRegisters(state.registers);
     const tx = decodeTxState(state.tx);
     const rx = decodeRxState(state.rx);
+    const counters = state.counters === undefined ? undefined : decodeCounters(state.counters);
     this.regs.set(registers);
     this.ioAddress = state.ioAddress & (MMIO_SIZE - 4);
     this.currentMac = mac;
@@ -449,7 +450,7 @@ export class E1000 implements GuestNic, E1000Core {
     if (state.delayedCauses) this.interrupts.raise(state.delayedCauses);
     // Taken as saved: a state from before the kebab-case reasons keeps its old keys. No migration: the template
     // snapshots in the cache are re-made whenever emulator/**/*.ts changes (their cache key hashes it).
-    if (state.counters) Object.assign(this.counters, structuredClone(state.counters));
+    if (counters) Object.assign(this.counters, counters);
     this.outbox = [];
     this.loopbackQueue = [];
   }

@@ -5,7 +5,7 @@
 import type { Frame } from '../../net/frame.ts';
 import { ETH_TYPE_VLAN } from '../../net/frame.ts';
 import { IPPROTO_TCP, IPPROTO_UDP, finish, readU16BE, setIpv4HeaderChecksum, sumBytes, writeU16BE } from '../../net/checksum.ts';
-import { OffloadError, parseLayout, segmentUdpDatagrams, setPseudoHeaderSeed } from '../../net/offload.ts';
+import { MIN_GSO_SEGMENT_SIZE, OffloadError, parseLayout, segmentUdpDatagrams, setPseudoHeaderSeed } from '../../net/offload.ts';
 import { GUEST_ERROR_REASONS, OFFLOAD_ERROR_REASONS, type GuestErrorReason } from '../../net/drop-reasons.ts';
 
 export const TXD_CMD_EOP = 0x01;
@@ -87,6 +87,8 @@ export function tsoFrames(packet: Uint8Array, context: TxContext): Frame[] {
   const { hdrlen, mss } = context;
   if (hdrlen === 0 || hdrlen > MAX_TSO_HEADER) throw new OffloadError(OFFLOAD_ERROR_REASONS.badTsoHeaderLength, String(hdrlen));
   if (mss === 0) throw new OffloadError(OFFLOAD_ERROR_REASONS.badTsoSegmentSize, '0');
+  // Checked before anything else about the packet: a tiny MSS is refused, never segmented.
+  if (mss < MIN_GSO_SEGMENT_SIZE) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoSegmentSizeBelowFloor, `${mss} < ${MIN_GSO_SEGMENT_SIZE}`);
   if (packet.length <= hdrlen) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoWithoutPayload);
   if (context.paylen !== packet.length - hdrlen) throw new OffloadError(OFFLOAD_ERROR_REASONS.tsoPayloadLengthMismatch, `${context.paylen} vs ${packet.length - hdrlen}`);
   const layout = parseLayout(packet);

@@ -45,6 +45,15 @@ export const RX_QUEUE_LIMIT = 512;
 export const MAX_FRAME_NO_LPE = 1518;
 /** Largest frame (without FCS) taken with LPE. */
 export const MAX_FRAME_LPE = 16380;
+/**
+ * Shortest frame whose VLAN tag can be interpreted: MAC addresses, TPID, TCI
+ * and the inner ethertype. Stripped, it leaves a bare 14-byte header (no
+ * payload), which the guest gets as is: a real 82540 never sees such a frame
+ * (senders pad to 64 bytes on the wire and it drops undersize frames, RUC),
+ * but the switch carries unpadded frames from virtio guests, so this model
+ * takes anything from an Ethernet header up and keeps only that promise.
+ */
+const TAGGED_HEADER_LENGTH = ETH_HEADER_LENGTH + 4;
 const MTA_SHIFTS = [4, 3, 2, 0] as const;
 const FCS = new Uint8Array(4);
 
@@ -69,6 +78,8 @@ export class RxEngine {
 
   reset(): void {
     this.halted = false;
+    // Every frame handed to the receiver ends in the ring or in a drop counter.
+    for (let i = 0; i < this.pending.length; i++) this.core.rxDropped(RX_DROP_REASONS.reset);
     this.pending = [];
   }
 
@@ -125,7 +136,14 @@ export class RxEngine {
     let special = 0;
     let status = 0;
     const vet = core.reg(REG.VET) & 0xffff;
-    if (((data[12]! << 8) | data[13]!) === vet) {
+    const stripping = (core.reg(REG.CTRL) & CTRL_VME) !== 0;
+    if (((data[12]! << 8) | data[13]!) === vet && (stripping || rctl & RCTL_VFE)) {
+      // The tag is read (filter) or cut out (strip): it and the inner ethertype must be in the frame.
+      if (data.length < TAGGED_HEADER_LENGTH) {
+        core.stat(STAT.RUC);
+        core.rxDropped(RX_DROP_REASONS.malformedVlanTag);
+        return null;
+      }
       const tci = (data[14]! << 8) | data[15]!;
       if (rctl & RCTL_VFE) {
         const vid = tci & 0xfff;
@@ -134,7 +152,7 @@ export class RxEngine {
           return null;
         }
       }
-      if (core.reg(REG.CTRL) & CTRL_VME) {
+      if (stripping) {
         const stripped = new Uint8Array(data.length - 4);
         stripped.set(data.subarray(0, 12));
         stripped.set(data.subarray(16), 12);
@@ -236,6 +254,7 @@ export class RxEngine {
       if (!(error instanceof DmaError)) throw error;
       core.setReg(REG.RDH, head);
       this.fail(GUEST_ERROR_REASONS.rxDmaOutsideRam);
+      core.rxDropped(RX_DROP_REASONS.deviceError);
       return 'dropped';
     }
     core.setReg(REG.RDH, head);
@@ -279,8 +298,11 @@ export function decodeRxState(state: RxState): RxRestore {
   if (!Array.isArray(saved)) throw stateError('rx.pending is not a list');
   const pending = (saved as RxState['pending']).slice(0, RX_QUEUE_LIMIT).map((p, i) => {
     if (typeof p !== 'object' || p === null) throw stateError(`rx.pending[${i}] is not an object`);
+    const data = decodeSavedBytes(p.data, `rx.pending[${i}]`);
+    // Only what accept() lets through is ever queued: a file cannot hand the guest anything else.
+    if (data.length < ETH_HEADER_LENGTH || data.length > MAX_FRAME_LPE) throw stateError(`rx.pending[${i}] is ${data.length} bytes, not a frame`);
     return {
-      data: decodeSavedBytes(p.data, `rx.pending[${i}]`),
+      data,
       status: p.status & 0xff,
       errors: p.errors & 0xff,
       special: p.special & 0xffff,

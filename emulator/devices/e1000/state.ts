@@ -88,6 +88,34 @@ export function decodeSavedBytes(text: unknown, where: string): Uint8Array {
   }
 }
 
+/**
+ * Saved counters, checked: every count a finite number (by-reason records of
+ * them), so a damaged file cannot leave a counter that throws or turns NaN on
+ * the next bump. Keys are taken as saved (states from before the kebab-case
+ * reasons keep their old keys).
+ */
+export function decodeCounters(value: unknown): NicCounters {
+  if (!isObject(value)) throw stateError('counters is not an object');
+  const count = (v: unknown, where: string): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw stateError(`counters.${where} is not a count`);
+    return v;
+  };
+  const byReason = (v: unknown, where: string): Record<string, number> => {
+    if (!isObject(v)) throw stateError(`counters.${where} is not an object`);
+    const out: Record<string, number> = {};
+    for (const [reason, n] of Object.entries(v)) out[reason] = count(n, `${where}.${reason}`);
+    return out;
+  };
+  return {
+    txFrames: count(value.txFrames, 'txFrames'),
+    txBytes: count(value.txBytes, 'txBytes'),
+    rxFrames: count(value.rxFrames, 'rxFrames'),
+    rxBytes: count(value.rxBytes, 'rxBytes'),
+    rxDropped: byReason(value.rxDropped, 'rxDropped'),
+    guestErrors: byReason(value.guestErrors, 'guestErrors'),
+  };
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -5,6 +5,7 @@
 // (ring beyond RAM, head/tail past the ring, bad TSO fields) is counted and
 // stops the ring until the driver reprograms it or resets the device.
 import type { Frame } from '../../net/frame.ts';
+import { ETH_HEADER_LENGTH } from '../../net/frame.ts';
 import { encodeBase64 } from '../../encoding.ts';
 import { DmaError } from '../../platform.ts';
 import { OffloadError } from '../../net/offload.ts';
@@ -215,7 +216,13 @@ export class TxEngine {
         return;
       }
     } else {
-      frames = [this.checksummed(packet, legacy)];
+      const frame = this.checksummed(packet, legacy);
+      // Not an Ethernet frame (PSP off, or nothing to pad): it never reaches the wire or our own receiver.
+      if (frame.data.length < ETH_HEADER_LENGTH) {
+        core.guestError(GUEST_ERROR_REASONS.txRunt);
+        return;
+      }
+      frames = [frame];
     }
     if (vlan && core.reg(REG.CTRL) & CTRL_VME) {
       const tpid = core.reg(REG.VET) & 0xffff;
@@ -308,10 +315,26 @@ export function decodeTxState(state: TxState): TxRestore {
   if (p !== null && p !== undefined && typeof p !== 'object') throw stateError('tx.partial is not an object');
   const partial = state.partial;
   return {
-    context: { ...EMPTY_CONTEXT, ...state.context },
+    context: decodeContext(state.context),
     halted: !!state.halted,
     partial: partial ? { ...partial, data: decodeSavedBytes(partial.data, 'tx.partial') } : null,
   };
+}
+
+/** Each context field's width in its descriptor: a saved value must fit it, as one parsed from a descriptor does. */
+const CONTEXT_FIELD_BITS: Record<keyof TxContext, number> = { ipcss: 8, ipcso: 8, ipcse: 16, tucss: 8, tucso: 8, tucse: 16, paylen: 20, tucmd: 8, hdrlen: 8, mss: 16 };
+
+function decodeContext(saved: unknown): TxContext {
+  if (saved === undefined) return EMPTY_CONTEXT;
+  if (typeof saved !== 'object' || saved === null) throw stateError('tx.context is not an object');
+  const context = { ...EMPTY_CONTEXT };
+  for (const [field, bits] of Object.entries(CONTEXT_FIELD_BITS) as [keyof TxContext, number][]) {
+    const given = (saved as Partial<Record<keyof TxContext, unknown>>)[field];
+    const value = given === undefined ? 0 : given;
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) >= 2 ** bits) throw stateError(`tx.context.${field} is not a ${bits}-bit value`);
+    context[field] = value as number;
+  }
+  return context;
 }
 
 export const TX_INTERRUPT = ICR_TXDW;
