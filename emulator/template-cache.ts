@@ -10,7 +10,7 @@ import { cacheDir } from '../guest-images/paths.ts';
 import type { NicModel } from './net/nic.ts';
 
 /** Bump when what the runtime puts in a template changes (cmdline, device layout, snapshot format). */
-const TEMPLATE_VERSION = 1;
+const TEMPLATE_VERSION = 2;
 
 let codeHash: string | undefined;
 
