@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readTemplate, runtimeCodeHash, templateDir, templatePath, writeTemplate } from './template-cache.ts';
+import { fileURLToPath } from 'node:url';
+import { hashRuntimeSources, readTemplate, runtimeCodeHash, templateDir, templatePath, writeTemplate } from './template-cache.ts';
 
 test('templates live in the user cache directory', () => {
   assert.equal(templateDir({ XDG_CACHE_HOME: '/x/cache' }), '/x/cache/vmswitch/templates');
@@ -50,4 +51,28 @@ test('writes are atomic (no temp files left) and replace templates of older imag
   assert.deepEqual(readdirSync(dir).sort(), [fresh, otherShape, longerShape].map((p) => p.slice(dir.length + 1)).sort());
   assert.deepEqual([...(await readTemplate(fresh))!], [1, 2, 3]);
   assert.equal(await readTemplate(join(dir, 'missing.vmsnap')), undefined);
+});
+
+test('the code hash changes with every device model and runtime source, not with tests or fuzzers', () => {
+  const emulatorDir = fileURLToPath(new URL('.', import.meta.url));
+  const copy = mkdtempSync(join(tmpdir(), 'vmswitch-code-hash-'));
+  try {
+    cpSync(emulatorDir, copy, { recursive: true });
+    const base = hashRuntimeSources(copy);
+    assert.equal(base, runtimeCodeHash(), 'a copy hashes as the tree itself (paths are relative)');
+    let previous = base;
+    // Each edit must show: a hasher that left devices/ (or any of these) out would keep the key, and restore stale state.
+    for (const file of ['devices/e1000/device.ts', 'devices/virtio-net/net-device.ts', 'devices/state-error.ts', 'net/frame.ts', 'v86/adapter.ts', 'snapshot.ts', 'vm.ts']) {
+      appendFileSync(join(copy, file), '\n// changed\n');
+      const changed = hashRuntimeSources(copy);
+      assert.notEqual(changed, previous, `${file} changed but the template key did not`);
+      previous = changed;
+    }
+    for (const file of ['devices/e1000/extra.test.ts', 'devices/e1000/extra.fuzz.ts', 'testing.ts']) {
+      writeFileSync(join(copy, file), '// not runtime code\n');
+      assert.equal(hashRuntimeSources(copy), previous, `${file} is not runtime code`);
+    }
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
 });

@@ -10,7 +10,7 @@ import { cacheDir } from '../guest-images/paths.ts';
 import type { NicModel } from './net/nic.ts';
 
 /** Bump when what the runtime puts in a template changes (cmdline, device layout, snapshot format). */
-const TEMPLATE_VERSION = 1;
+const TEMPLATE_VERSION = 2;
 
 let codeHash: string | undefined;
 
@@ -20,8 +20,12 @@ let codeHash: string | undefined;
  * v86 package), old templates must not be restored.
  */
 export function runtimeCodeHash(): string {
-  if (codeHash) return codeHash;
-  const emulatorDir = fileURLToPath(new URL('.', import.meta.url));
+  codeHash ??= hashRuntimeSources(fileURLToPath(new URL('.', import.meta.url)));
+  return codeHash;
+}
+
+/** The hash runtimeCodeHash keys templates by, over the sources under `emulatorDir` (a copy, in tests). */
+export function hashRuntimeSources(emulatorDir: string): string {
   const hash = createHash('sha256');
   const visit = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -36,8 +40,7 @@ export function runtimeCodeHash(): string {
   visit(emulatorDir);
   const require = createRequire(import.meta.url);
   hash.update(readFileSync(require.resolve('v86/package.json')));
-  codeHash = hash.digest('hex');
-  return codeHash;
+  return hash.digest('hex');
 }
 
 export function templateDir(env: NodeJS.ProcessEnv = process.env): string {

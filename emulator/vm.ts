@@ -12,7 +12,7 @@ import { GuestEndWatch, type GuestEnd } from './guest-end.ts';
 import { formatMac, parseMac } from './net/frame.ts';
 import { ALL_NIC_MODELS, type GuestNic, type NicAttacher, type NicAttachment, type NicModel } from './net/nic.ts';
 import { createContainedNic } from './net/contain.ts';
-import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, type SnapshotHeader } from './snapshot.ts';
+import { decodeSnapshot, encodeSnapshot, MAX_MEMORY_MIB, MIN_MEMORY_MIB, type SnapshotContent } from './snapshot.ts';
 import { readTemplate, templatePath, writeTemplate } from './template-cache.ts';
 import { imageId } from './template-id.ts';
 import { V86Machine, type MachineImages } from './v86/adapter.ts';
@@ -90,9 +90,8 @@ export interface StartInfo {
 }
 
 const DEFAULT_MEMORY_MIB = 128;
-/** v86 places the initrd high in RAM: 80 MiB boots, 64 does not. */
-export const MIN_MEMORY_MIB = 80;
-export const MAX_MEMORY_MIB = 2048;
+/** Defined beside the snapshot reader, which bounds a file's memoryMiB by them. */
+export { MIN_MEMORY_MIB, MAX_MEMORY_MIB };
 /**
  * Kernel parameters besides ours; VMSWITCH_KERNEL_ARGS replaces them (e.g.
  * without 'quiet' to see boot messages). The crypto self-tests and the ISA PnP
@@ -450,8 +449,7 @@ export class VirtualMachine {
   async saveSnapshot(): Promise<Uint8Array> {
     if (this.stopped) throw new Error(`${this.name} is stopped`);
     const v86State = this.machine.saveState();
-    const header: SnapshotHeader = {
-      format: SNAPSHOT_FORMAT,
+    const header: SnapshotContent = {
       memoryMiB: this.memoryMiB,
       nics: this.nics.map((nic) => ({ model: nic.model, mac: formatMac(nic.mac), state: nic.saveState() })),
       image: { kernelVersion: this.image.manifest.kernelVersion, recipeHash: this.image.manifest.recipeHash },

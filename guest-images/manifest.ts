@@ -41,7 +41,8 @@ function builderSources(dir: string, out: string[] = []): string[] {
     if (entry.name === 'build' || entry.name.startsWith('.')) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) builderSources(path, out);
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) out.push(path);
+    // Tests and fuzzers build nothing that goes into the image.
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !entry.name.endsWith('.fuzz.ts')) out.push(path);
   }
   return out;
 }
@@ -60,10 +61,60 @@ export function recipeHash(sourceDir = SOURCE_DIR): string {
   return hash.digest('hex');
 }
 
+/**
+ * manifest.json that cannot be used (not JSON, not a manifest, a field of the
+ * wrong type or out of bounds). A SyntaxError, as JSON.parse's own: the text
+ * is not a manifest.
+ */
+export class ManifestFormatError extends SyntaxError {
+  override name = 'ManifestFormatError';
+}
+
+/** Ours are a few KiB; a bound keeps a stray huge file from being parsed. */
+export const MAX_MANIFEST_BYTES = 1 << 20;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** What `uname -r` prints; it names a directory in the initramfs. */
+const KERNEL_RELEASE = /^[0-9A-Za-z._+~-]{1,64}$/;
+const OUTPUT_NAMES: readonly string[] = Object.values(OUTPUT_FILES);
+const ROLES: readonly string[] = ['kernel', 'busybox', 'bios', 'tool', 'library'] satisfies PackageRole[];
+
+type Fields = Partial<Record<string, unknown>>;
+const isRecord = (value: unknown): value is Fields => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isText = (value: unknown, max = 256): value is string => typeof value === 'string' && value.length <= max;
+const isTextList = (value: unknown): value is string[] => Array.isArray(value) && value.length <= 10_000 && value.every((item) => isText(item));
+
+/**
+ * Reads manifest.json. Every field is checked, since the image's files are
+ * found and trusted through it (staleReason hashes the files it names):
+ * exactly the four output files, each with a SHA-256 and a size. Throws
+ * ManifestFormatError naming what is wrong.
+ */
 export function parseManifest(text: string): Manifest {
-  const data = JSON.parse(text) as Partial<Manifest>;
-  if (data.format !== 1 || typeof data.recipeHash !== 'string' || typeof data.kernelVersion !== 'string' || !data.files || !Array.isArray(data.packages)) {
-    throw new Error('manifest.json is not a vmswitch image manifest (format 1)');
+  const bad = (what: string): ManifestFormatError => new ManifestFormatError(`manifest.json is not a vmswitch image manifest (format 1): ${what}`);
+  if (text.length > MAX_MANIFEST_BYTES) throw bad(`${text.length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw bad(`not JSON (${(error as Error).message})`);
   }
-  return data as Manifest;
+  if (!isRecord(data)) throw bad('not an object');
+  if (data.format !== 1) throw bad(`format ${JSON.stringify(data.format)?.slice(0, 20)}`);
+  if (!isText(data.recipeHash)) throw bad('no recipeHash');
+  if (!isText(data.kernelVersion) || !KERNEL_RELEASE.test(data.kernelVersion)) throw bad('no valid kernelVersion');
+  if (!isText(data.initramfsCpioSha256)) throw bad('no initramfsCpioSha256');
+  if (!isRecord(data.files)) throw bad('no file list');
+  for (const name of Object.keys(data.files)) if (!OUTPUT_NAMES.includes(name)) throw bad(`unknown file ${JSON.stringify(name.slice(0, 40))}`);
+  for (const name of OUTPUT_NAMES) {
+    const file = data.files[name];
+    if (!isRecord(file) || typeof file.sha256 !== 'string' || !SHA256_HEX.test(file.sha256) || !Number.isSafeInteger(file.size) || (file.size as number) < 0) {
+      throw bad(`file ${name} has no valid sha256 and size`);
+    }
+  }
+  const packageOk = (item: unknown): boolean => isRecord(item) && isText(item.name) && isText(item.version) && ROLES.includes(item.role as string) && isText(item.debSha256);
+  if (!Array.isArray(data.packages) || data.packages.length > 10_000 || !data.packages.every(packageOk)) throw bad('bad package list');
+  if (!isTextList(data.modules) || !isTextList(data.builtinModules)) throw bad('bad module lists');
+  const libraryOk = (item: unknown): boolean => isRecord(item) && isText(item.soname) && isText(item.package);
+  if (!Array.isArray(data.libraries) || data.libraries.length > 10_000 || !data.libraries.every(libraryOk)) throw bad('bad library list');
+  return data as unknown as Manifest;
 }

@@ -13,6 +13,8 @@ import { ensureTemplates, listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from
 export interface LabServerOptions {
   port?: number;
   host?: string;
+  /** Host names answered besides localhost and the bound address (server.ts). */
+  allowHosts?: string[];
   log?: (line: string) => void;
   /** Rebuild the bundle even when it looks current. */
   rebuild?: boolean;
@@ -53,6 +55,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<Ru
     mounts,
     ...(options.host !== undefined ? { host: options.host } : {}),
     ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.allowHosts !== undefined ? { allowHosts: options.allowHosts } : {}),
     log,
     routes: {
       '/lab.json': async () => ({

@@ -1,11 +1,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { chooseEncoding, mimeTypeFor, parseRange, resolveRequestPath, startWebServer, type RunningServer } from './server.ts';
+import { allowedHosts, hostName } from './allowed-hosts.ts';
 
 let dir: string;
 let server: RunningServer;
@@ -218,6 +221,134 @@ test('generated routes answer before the mounts', async () => {
     assert.equal(reply.status, 200);
     assert.equal(reply.headers['content-type'], 'application/json; charset=utf-8');
     assert.deepEqual(JSON.parse(reply.body.toString()), { calls: 1 });
+  } finally {
+    await other.close();
+  }
+});
+
+/** A raw request, to send any Host header (or none) as a browser under DNS rebinding would. */
+function rawGet(port: number, lines: string[]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write([...lines, 'Connection: close', '', ''].join('\r\n')));
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('end', () => resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0), body: text.slice(text.indexOf('\r\n\r\n') + 4) }));
+    socket.on('error', reject);
+  });
+}
+
+test('a symlink inside a served folder never serves a file outside the mounts', async () => {
+  writeFileSync(join(dir, 'outside-secret'), 'the secret outside');
+  mkdirSync(join(dir, 'outside-dir'), { recursive: true });
+  writeFileSync(join(dir, 'outside-dir', 'index.html'), 'the secret outside');
+  symlinkSync(join(dir, 'outside-secret'), join(dir, 'site', 'leak.txt'));
+  symlinkSync(join(dir, 'outside-dir'), join(dir, 'site', 'leakdir'));
+  symlinkSync('../outside-secret', join(dir, 'image', 'relative-leak'));
+  // Links that stay inside the mounts still work: within a folder, and from one mount to another.
+  symlinkSync(join(dir, 'site', 'app.js'), join(dir, 'site', 'alias.js'));
+  symlinkSync(join(dir, 'image', 'vmlinuz'), join(dir, 'site', 'kernel-link'));
+  for (const path of ['/leak.txt', '/leakdir/', '/leakdir/index.html', '/image/relative-leak']) {
+    const reply = await get(path);
+    assert.equal(reply.status, 403, path);
+    assert.doesNotMatch(reply.body.toString(), /secret outside/, path);
+  }
+  assert.equal((await get('/alias.js')).body.toString(), text);
+  assert.deepEqual(new Uint8Array((await get('/kernel-link')).body), blob);
+});
+
+test('only the Host names the server was bound for are answered (DNS rebinding)', async () => {
+  const port = server.port;
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST', '[::1]:8086', '127.0.0.1']) {
+    assert.equal((await rawGet(port, ['GET /app.js HTTP/1.1', `Host: ${host}`])).status, 200, host);
+  }
+  for (const host of ['evil.example', `evil.example:${port}`, 'localhost.evil.example', '127.0.0.1.nip.io', '10.1.2.3', '[::2]', 'a:b:c', '']) {
+    const reply = await rawGet(port, ['GET /app.js HTTP/1.1', `Host: ${host}`]);
+    assert.equal(reply.status, 421, host);
+    assert.equal(reply.body.trim().split('\n').length, 1, 'a one-line body');
+    assert.doesNotMatch(reply.body, /line 1/, 'not the file');
+  }
+  assert.match((await rawGet(port, ['GET /app.js HTTP/1.1', 'Host: evil.example'])).body, /^vmswitch web does not answer for host 'evil.example' \(start it with --allow-host evil.example/);
+  // HTTP/1.0 without a Host header: not a name we were bound for either. Generated routes are guarded too.
+  assert.equal((await rawGet(port, ['GET /app.js HTTP/1.0'])).status, 421);
+
+  let calls = 0;
+  const other = await startWebServer({ mounts: [{ prefix: '/', dir: join(dir, 'site') }], allowHosts: ['lab.example'], routes: { '/lab.json': async () => ({ type: 'application/json', body: String(++calls) }) } });
+  try {
+    assert.equal((await rawGet(other.port, ['GET /app.js HTTP/1.1', 'Host: lab.example'])).status, 200);
+    assert.equal((await rawGet(other.port, ['GET /app.js HTTP/1.1', 'Host: Lab.Example:1234'])).status, 200);
+    assert.equal((await rawGet(other.port, ['GET /lab.json HTTP/1.1', 'Host: evil.example'])).status, 421);
+    assert.equal(calls, 0);
+  } finally {
+    await other.close();
+  }
+});
+
+test('bound to every address: the machine\'s own addresses are answered, other names are not', async () => {
+  const other = await startWebServer({ mounts: [{ prefix: '/', dir: join(dir, 'site') }], host: '0.0.0.0' });
+  try {
+    const own = Object.values(networkInterfaces()).flatMap((list) => list ?? []).find((info) => info.family === 'IPv4')!.address;
+    assert.equal((await rawGet(other.port, ['GET /app.js HTTP/1.1', `Host: ${own}:${other.port}`])).status, 200);
+    assert.equal((await rawGet(other.port, ['GET /app.js HTTP/1.1', 'Host: 203.0.113.9'])).status, 421);
+    assert.equal((await rawGet(other.port, ['GET /app.js HTTP/1.1', 'Host: rebind.example'])).status, 421);
+  } finally {
+    await other.close();
+  }
+});
+
+test('allowed-hosts: the name part of a Host header', () => {
+  assert.equal(hostName('LocalHost:8086'), 'localhost');
+  assert.equal(hostName('[::1]:80'), '[::1]');
+  assert.equal(hostName('[::1]'), '[::1]');
+  assert.equal(hostName('::1'), undefined);
+  assert.equal(hostName('a:b'), undefined);
+  assert.equal(hostName(''), undefined);
+  assert.equal(hostName(undefined), undefined);
+  const allowed = allowedHosts('192.168.7.7', ['lab.example']);
+  assert.ok(allowed('192.168.7.7:8086') && allowed('lab.example') && allowed('localhost') && allowed('[::1]:1'));
+  assert.ok(!allowed('192.168.7.8') && !allowed('example') && !allowed(undefined));
+});
+
+test('template snapshots (.vmsnap) are compressed when the client accepts it, once per file version', async () => {
+  // Guest RAM: mostly zero pages with some data.
+  const snapshot = new Uint8Array(2 << 20);
+  for (let i = 0; i < snapshot.length; i += 4096) snapshot.set(blob.subarray(0, 512), i);
+  const snapDir = join(dir, 'snapshots');
+  mkdirSync(snapDir);
+  const file = join(snapDir, '128m-e1000-0123.vmsnap');
+  writeFileSync(file, snapshot);
+  // Whole seconds: a time set again later is exactly the same.
+  const mtime = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  utimesSync(file, mtime, mtime);
+  const other = await startWebServer({ mounts: [{ prefix: '/snapshots/', dir: snapDir }] });
+  const fetchSnap = (headers: Record<string, string>) =>
+    new Promise<Reply>((resolve, reject) => {
+      const req = request({ host: other.host, port: other.port, path: '/snapshots/128m-e1000-0123.vmsnap', headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    const gz = await fetchSnap({ 'Accept-Encoding': 'gzip' });
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(gz.headers['content-type'], 'application/octet-stream');
+    assert.ok(gz.body.length < snapshot.length / 4, `${gz.body.length} bytes`);
+    assert.ok(Buffer.from(gunzipSync(gz.body)).equals(snapshot), 'gzip body');
+    const plain = await fetchSnap({});
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.ok(plain.body.equals(snapshot), 'identity body');
+
+    // Cached by size and mtime: new bytes under the same size and mtime are not compressed again...
+    const changed = snapshot.slice();
+    changed[100] = 0x42;
+    writeFileSync(file, changed);
+    utimesSync(file, mtime, mtime);
+    assert.ok(gunzipSync((await fetchSnap({ 'Accept-Encoding': 'gzip' })).body).equals(snapshot), 'the cached body, not compressed again');
+    // ...and a new mtime is a new version.
+    utimesSync(file, mtime, new Date(mtime.getTime() + 5000));
+    assert.ok(gunzipSync((await fetchSnap({ 'Accept-Encoding': 'gzip' })).body).equals(changed), 'a new version after a new mtime');
   } finally {
     await other.close();
   }

@@ -6,7 +6,7 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Manifest } from '../guest-images/index.ts';
 import type { NicModel } from '../emulator/net/nic.ts';
-import { decodeSnapshot, SNAPSHOT_HEADER_OFFSET, snapshotHeaderLength, type SnapshotHeader } from '../emulator/snapshot.ts';
+import { decodeSnapshotHeader, MAX_HEADER_BYTES, SNAPSHOT_HEADER_OFFSET, snapshotHeaderLength, type SnapshotHeader } from '../emulator/snapshot.ts';
 import { imageId } from '../emulator/template-id.ts';
 
 export const SNAPSHOT_URL_PREFIX = '/snapshots/';
@@ -27,10 +27,10 @@ async function readHeader(path: string): Promise<SnapshotHeader | undefined> {
     const prefix = new Uint8Array(SNAPSHOT_HEADER_OFFSET);
     await file.read(prefix, 0, prefix.length, 0);
     const length = snapshotHeaderLength(prefix);
-    if (length === undefined || length > 1 << 20) return undefined;
+    if (length === undefined || length > MAX_HEADER_BYTES) return undefined;
     const head = new Uint8Array(SNAPSHOT_HEADER_OFFSET + length);
     await file.read(head, 0, head.length, 0);
-    return decodeSnapshot(head).header;
+    return decodeSnapshotHeader(head);
   } catch {
     return undefined;
   } finally {

@@ -37,3 +37,11 @@ test('the CLI: one line on stderr and exit 2 for a bad flag, before building or 
   assert.equal(help.status, 0);
   assert.match(help.stdout, /usage: vmswitch web \[--port N\] \[--host ADDR\]/);
 });
+
+test('--allow-host: repeatable, host names and addresses only', () => {
+  assert.deepEqual(parseWebArgs(['--allow-host', 'Lab.Example', '--allow-host', '192.168.1.5']).allowHosts, ['lab.example', '192.168.1.5']);
+  assert.equal(parseWebArgs([]).allowHosts, undefined);
+  for (const name of ['evil.example:80', 'http://x', 'a b', 'x_y.example', 'x..example', '']) {
+    assert.throws(() => parseWebArgs(['--allow-host', name]), (error: Error) => error instanceof UsageError && /--allow-host takes a host name or an IP address/.test(error.message), name);
+  }
+});

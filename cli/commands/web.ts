@@ -1,9 +1,9 @@
-// `vmswitch web [--port N] [--host ADDR]`: the browser lab.
+// `vmswitch web [--port N] [--host ADDR] [--allow-host NAME]...`: the browser lab.
 import { isIP } from 'node:net';
 import type { Command } from '../main.ts';
 import { parseCommandArgs, UsageError } from '../args.ts';
 
-const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--rebuild] [--no-templates]
+const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--allow-host NAME]... [--rebuild] [--no-templates]
 
 Serves the browser lab: the page (bundled when missing or stale), v86, the
 guest image (built when missing) and the template snapshots. Each VM runs in
@@ -11,19 +11,44 @@ a Web Worker in the page; the switch runs on the page. Missing template
 snapshots (one per NIC model) are made in the background after the server
 is up; until then VMs boot cold.
 
+Only requests naming this server in their Host header are answered:
+localhost, 127.0.0.1, [::1], the --host address (with 0.0.0.0 or ::, any
+address of this machine) and the --allow-host names. Others get 421: a web
+page cannot reach the lab by pointing its own domain at this machine (DNS
+rebinding).
+
 options:
   --port N      TCP port (default 8086; 0 picks a free one)
   --host ADDR   address to bind (default 127.0.0.1, this machine only)
+  --allow-host NAME  also answer requests for this host name (repeatable),
+                e.g. the machine's DNS name when bound to a LAN address
   --rebuild     bundle the page again even when it looks current
   --no-templates  do not make missing template snapshots (VMs boot cold)
   -h, --help    show this help`;
 
 export const DEFAULT_PORT = 8086;
 
-export function parseWebArgs(argv: string[]): { help: boolean; port: number; host: string; rebuild: boolean; coldOnly: boolean } {
+/** A DNS name (letters, digits, hyphens; dot-separated labels) or an IP address. */
+function isHostName(name: string): boolean {
+  if (isIP(name) !== 0) return true;
+  return name.length <= 253 && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(name);
+}
+
+export interface WebArgs {
+  help: boolean;
+  port: number;
+  host: string;
+  rebuild: boolean;
+  coldOnly: boolean;
+  /** Present when --allow-host was given. */
+  allowHosts?: string[];
+}
+
+export function parseWebArgs(argv: string[]): WebArgs {
   const { values } = parseCommandArgs('web', argv, {
     port: { type: 'string' },
     host: { type: 'string' },
+    'allow-host': { type: 'string', multiple: true },
     rebuild: { type: 'boolean' },
     'no-templates': { type: 'boolean' },
   });
@@ -38,7 +63,18 @@ export function parseWebArgs(argv: string[]): { help: boolean; port: number; hos
   if (values.host !== undefined && host !== 'localhost' && isIP(host) === 0) {
     throw new UsageError(`vmswitch web: --host takes an IP address or 'localhost', not '${host}'`);
   }
-  return { help: values.help ?? false, port, host, rebuild: values.rebuild ?? false, coldOnly: values['no-templates'] ?? false };
+  const allowHosts = values['allow-host'] ?? [];
+  for (const name of allowHosts) {
+    if (!isHostName(name)) throw new UsageError(`vmswitch web: --allow-host takes a host name or an IP address, not '${name}'`);
+  }
+  return {
+    help: values.help ?? false,
+    port,
+    host,
+    rebuild: values.rebuild ?? false,
+    coldOnly: values['no-templates'] ?? false,
+    ...(allowHosts.length ? { allowHosts: allowHosts.map((name) => name.toLowerCase()) } : {}),
+  };
 }
 
 export const command: Command = {
@@ -52,7 +88,14 @@ export const command: Command = {
     const { startLabServer } = await import('../../web/lab-server.ts');
     let server;
     try {
-      server = await startLabServer({ port: args.port, host: args.host, rebuild: args.rebuild, templates: args.coldOnly ? 'none' : 'background', log: (line) => console.log(line) });
+      server = await startLabServer({
+        port: args.port,
+        host: args.host,
+        ...(args.allowHosts ? { allowHosts: args.allowHosts } : {}),
+        rebuild: args.rebuild,
+        templates: args.coldOnly ? 'none' : 'background',
+        log: (line) => console.log(line),
+      });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE') throw new Error(`port ${args.port} on ${args.host} is in use (try --port)`);

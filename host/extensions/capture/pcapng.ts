@@ -19,6 +19,31 @@ const OPT_EPB_FLAGS = 2;
 export type PacketDirection = 'inbound' | 'outbound';
 
 const encoder = new TextEncoder();
+/** An option's length is a u16. */
+const MAX_OPTION_BYTES = 0xffff;
+export const DEFAULT_SNAP_LENGTH = 262144;
+
+/**
+ * Text for an option (interface name, description, comment): UTF-8, cut to
+ * what the u16 length holds, at a character boundary so that readers still
+ * see valid UTF-8. A port name is the caller's, any length.
+ */
+export function optionText(text: string): Uint8Array {
+  const bytes = encoder.encode(text);
+  if (bytes.length <= MAX_OPTION_BYTES) return bytes;
+  let end = MAX_OPTION_BYTES;
+  // Back up over continuation bytes (10xxxxxx) to the start of the character cut in two.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
+
+/** The IDB's SnapLen is a u32 and 0 there means "no limit", which our writer would not honour: 1..2^32-1. */
+function checkSnapLength(snapLength: number): number {
+  if (!Number.isInteger(snapLength) || snapLength < 1 || snapLength > 0xffffffff) {
+    throw new RangeError(`pcapng snapLength must be an integer from 1 to ${0xffffffff}, not ${snapLength}`);
+  }
+  return snapLength;
+}
 
 function pad4(n: number): number {
   return (n + 3) & ~3;
@@ -57,8 +82,8 @@ function block(type: number, bodyLength: number, fill: (view: DataView, bytes: U
 }
 
 export function sectionHeaderBlock(application: string, comment?: string): Uint8Array {
-  const options: [number, Uint8Array][] = [[OPT_SHB_USERAPPL, encoder.encode(application)]];
-  if (comment) options.push([OPT_COMMENT, encoder.encode(comment)]);
+  const options: [number, Uint8Array][] = [[OPT_SHB_USERAPPL, optionText(application)]];
+  if (comment) options.push([OPT_COMMENT, optionText(comment)]);
   const body = 16 + optionsLength(options);
   return block(BLOCK_SHB, body, (view, bytes, offset) => {
     view.setUint32(offset, BYTE_ORDER_MAGIC, true);
@@ -72,8 +97,9 @@ export function sectionHeaderBlock(application: string, comment?: string): Uint8
 }
 
 export function interfaceDescriptionBlock(name: string, description: string | undefined, snapLength: number): Uint8Array {
-  const options: [number, Uint8Array][] = [[OPT_IF_NAME, encoder.encode(name)]];
-  if (description) options.push([OPT_IF_DESCRIPTION, encoder.encode(description)]);
+  checkSnapLength(snapLength);
+  const options: [number, Uint8Array][] = [[OPT_IF_NAME, optionText(name)]];
+  if (description) options.push([OPT_IF_DESCRIPTION, optionText(description)]);
   const body = 8 + optionsLength(options);
   return block(BLOCK_IDB, body, (view, bytes, offset) => {
     view.setUint16(offset, LINKTYPE_ETHERNET, true);
@@ -91,6 +117,7 @@ export function enhancedPacketBlock(
   snapLength: number,
   direction?: PacketDirection,
 ): Uint8Array {
+  checkSnapLength(snapLength);
   const captured = Math.min(data.length, snapLength);
   const options: [number, Uint8Array][] = [];
   if (direction) {
@@ -129,7 +156,7 @@ export class PcapngWriter {
   length = 0;
 
   constructor(options: { application?: string; comment?: string; snapLength?: number; write?: (chunk: Uint8Array) => void } = {}) {
-    this.snapLength = options.snapLength ?? 262144;
+    this.snapLength = checkSnapLength(options.snapLength ?? DEFAULT_SNAP_LENGTH);
     this.write = options.write ?? null;
     this.emit(sectionHeaderBlock(options.application ?? 'vmswitch', options.comment));
   }
