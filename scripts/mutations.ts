@@ -154,7 +154,7 @@ export const MUTATIONS: Mutation[] = [
     edits: [
       { search: 'while (p & 3) this.buffer[p++] = 0;', replace: 'p = (p + 3) & ~3;' },
     ],
-    tests: ['host/extensions/capture/capture.test.ts'],
+    tests: ['host/extensions/capture/capture.test.ts', 'host/extensions/capture/pcapng.test.ts'],
     owner: 'files',
   },
   {
