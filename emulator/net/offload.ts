@@ -51,6 +51,14 @@ export class OffloadError extends Error {
 export const MAX_GSO_FRAME_SIZE = 65535 + ETH_HEADER_LENGTH + 8;
 /** Bounds the work one frame can cause (64 KiB at an MSS of 16 bytes). */
 export const MAX_SEGMENTS = 4096;
+/**
+ * The smallest GSO segment size accepted anywhere (e1000 TSO MSS, virtio
+ * gso_size, the switch port, UDP segmentation): Linux's TCP_MIN_MSS
+ * (include/net/tcp.h, 88 bytes). Below it one 64 KiB frame becomes thousands
+ * of segments, built once per receiver: a guest's cheap write turned into the
+ * host's work and memory.
+ */
+export const MIN_GSO_SEGMENT_SIZE = 88;
 
 const ETH_TYPE_QINQ = 0x88a8;
 const TCP_FIN = 0x01;
@@ -245,8 +253,8 @@ function fragmentUdp(frame: Frame): Frame[] {
   const { layout, segmentSize } = checkGsoFrame(frame, 'udp4');
   const { l3, l4 } = layout;
   if (l4 + 8 > frame.data.length) throw new OffloadError(OFFLOAD_ERROR_REASONS.truncatedUdpHeader);
+  if (segmentSize < MIN_GSO_SEGMENT_SIZE) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, `${segmentSize} is below ${MIN_GSO_SEGMENT_SIZE}`);
   const fragmentPayload = segmentSize & ~7;
-  if (fragmentPayload === 0) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, `${segmentSize} is below one 8-byte fragment unit`);
   const ipPayload = frame.data.length - l4;
   const count = Math.max(1, Math.ceil(ipPayload / fragmentPayload));
   if (count > MAX_SEGMENTS) throw new OffloadError(OFFLOAD_ERROR_REASONS.tooManySegments, `${count}`);
@@ -280,7 +288,7 @@ function fragmentUdp(frame: Frame): Frame[] {
  */
 export function segmentUdpDatagrams(data: Uint8Array, segmentSize: number): Frame[] {
   if (data.length > MAX_GSO_FRAME_SIZE) throw new OffloadError(OFFLOAD_ERROR_REASONS.gsoFrameTooLarge, `${data.length} bytes`);
-  if (!Number.isInteger(segmentSize) || segmentSize <= 0) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, String(segmentSize));
+  if (!Number.isInteger(segmentSize) || segmentSize < MIN_GSO_SEGMENT_SIZE) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, String(segmentSize));
   const layout = layoutOrThrow(data);
   if (layout.ipVersion !== 4 || layout.protocol !== IPPROTO_UDP) throw new OffloadError(OFFLOAD_ERROR_REASONS.gsoTypeMismatch);
   const { l3, l4 } = layout;
@@ -305,15 +313,17 @@ export function segmentUdpDatagrams(data: Uint8Array, segmentSize: number): Fram
   return out;
 }
 
+/** A receiver with offloads `rx` takes GSO frame `frame` unsegmented (adaptForReceiver builds no segments for it). */
+export function takesGsoWhole(frame: Frame, rx: RxOffloads): boolean {
+  return frame.gso !== undefined && rx.gso.has(frame.gso.type) && rx.csum && frame.data.length <= rx.maxFrameSize;
+}
+
 /**
  * What a receiver with offloads `rx` gets for `frame`: the frame itself when it
  * can take it whole, else its segments and/or a completed checksum.
  */
 export function adaptForReceiver(frame: Frame, rx: RxOffloads): Frame[] {
-  if (frame.gso) {
-    if (rx.gso.has(frame.gso.type) && rx.csum && frame.data.length <= rx.maxFrameSize) return [frame];
-    return segment(frame);
-  }
+  if (frame.gso) return takesGsoWhole(frame, rx) ? [frame] : segment(frame);
   if (frame.csum && !rx.csum) return [completeChecksum(frame)];
   return [frame];
 }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { GuestErrorReason } from '../../net/drop-reasons.ts';
 import type { Frame } from '../../net/frame.ts';
+import { MIN_GSO_SEGMENT_SIZE } from '../../net/offload.ts';
 import { buildIpv4, patternBytes } from '../../net/testing.ts';
 import { GSO_TCPV4, GSO_TCPV6, HDR_F_NEEDS_CSUM, NET_HDR_SIZE, writeHeader, type NetHeader } from './header.ts';
 import { TestDriver } from './testing.ts';
@@ -149,4 +150,17 @@ test('TX: a header split across descriptors is read whole; a frame is a copy, no
   assert.deepEqual(sent[0]!.data, data);
   d.platform.memory.bytes.fill(0xee, single, single + NET_HDR_SIZE + data.length);
   assert.deepEqual(sent[1]!.data, data, 'the guest reusing its buffer does not change a frame already sent');
+});
+
+test('TX: a GSO size below the floor (MIN_GSO_SEGMENT_SIZE) is a guest error, at the floor it is a GSO frame', () => {
+  const { d, sent } = started();
+  const { data, l4, payload } = buildIpv4('tcp', patternBytes(60000), { seed: 'full' });
+  for (const gsoSize of [1, 16, MIN_GSO_SEGMENT_SIZE - 1, MIN_GSO_SEGMENT_SIZE]) {
+    const h = header({ flags: HDR_F_NEEDS_CSUM, gsoType: GSO_TCPV4, gsoSize, csumStart: l4, csumOffset: 16 });
+    d.tx.add([{ addr: d.put(Uint8Array.of(...h, ...data)), length: NET_HDR_SIZE + data.length }]);
+  }
+  d.tx.kick();
+  assert.equal(d.nic.counters.guestErrors['tx-bad-gso-size'], 3);
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0]!.gso, { type: 'tcp4', segmentSize: MIN_GSO_SEGMENT_SIZE, headerLength: payload });
 });
