@@ -68,13 +68,17 @@ test('restoreState rejects malformed state with a clear error and changes nothin
 
 test('saved state with rings outside RAM restores as a broken queue, never a DMA outside RAM', () => {
   const d = new TestDriver().start();
+  // A packet waits in the transmit ring: a restored queue that is not marked broken walks it.
+  d.tx.add([{ addr: d.put(new Uint8Array(NET_HDR_SIZE + 60)), length: NET_HDR_SIZE + 60 }]);
   const state = JSON.parse(JSON.stringify(d.nic.saveState()));
   state.queues[1].desc = 0x7ffffff0;
-  const fresh = new TestDriver();
-  fresh.nic.restoreState(state);
-  fresh.nic.setTransmitSink({ deliver: () => assert.fail('nothing to send') });
-  fresh.fn.write(0, 0x42, 1, 2);
-  assert.deepEqual(fresh.platform.memory.refused, []);
+  const restored = snapshotAndRestore(d, state);
+  assert.deepEqual(restored.nic.queues.map((q) => q.broken), [false, true, false], 'the queue with rings outside RAM, and only it');
+  restored.nic.setTransmitSink({ deliver: () => assert.fail('nothing to send') });
+  restored.tx.kick();
+  assert.deepEqual(restored.platform.memory.refused, []);
+  assert.deepEqual(restored.tx.takeUsed(), [], 'the chain stays untouched');
+  assert.equal(restored.nic.queues[1]!.broken, true, 'and stays broken until the driver resets the device');
 });
 
 test('a transmit-completion interrupt held at save time is pending after the restore', () => {
