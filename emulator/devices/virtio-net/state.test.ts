@@ -6,6 +6,7 @@ import { FakePlatform } from '../../testing.ts';
 import { DeviceStateError } from '../state-error.ts';
 import { CTRL_CLASS_MAC, CTRL_CLASS_RX, CTRL_MAC_ADDR_SET, CTRL_MAC_TABLE_SET, CTRL_RX_PROMISC } from './control.ts';
 import { NET_HDR_SIZE } from './header.ts';
+import { COMMON } from './pci-transport.ts';
 import { TestDriver } from './testing.ts';
 
 const OWN = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
@@ -142,4 +143,31 @@ test('a state saved before version 2 (MACs as 12 hex digits) restores with the s
   assert.throws(() => restored.nic.restoreState({ ...old, mac: '52:54:00:ab:cd:ef' }), (e: unknown) => e instanceof DeviceStateError && /\(mac\)/.test(e.message));
   assert.throws(() => restored.nic.restoreState({ ...current, mac: '525400abcdef' }), (e: unknown) => e instanceof DeviceStateError && /\(mac\)/.test(e.message));
   assert.throws(() => restored.nic.restoreState({ ...old, filter: { ...old.filter, unicast: ['52:54:00:99:99:99'] } }), /filter.unicast is not a MAC list/);
+});
+
+test('a ring address the driver wrote with a high word (beyond 2^53) saves and restores', () => {
+  // Found by the fuzzer: the device saved what it could not restore.
+  const d = new TestDriver().start();
+  d.writeCommon(COMMON.deviceStatus, 0, 1); // reset: the queues can be written again
+  d.writeCommon(COMMON.queueSelect, 1, 2);
+  d.writeCommon(COMMON.queueDescHi, 0xffffffff, 4);
+  d.writeCommon(COMMON.queueDriverHi, 0x00300000, 4);
+  const restored = snapshotAndRestore(d);
+  restored.writeCommon(COMMON.queueSelect, 1, 2);
+  assert.equal(restored.readCommon(COMMON.queueDescHi, 4), 0xffffffff);
+  assert.equal(restored.readCommon(COMMON.queueDriverHi, 4), 0x00300000);
+  assert.throws(() => restored.nic.restoreState({ ...d.nic.saveState(), queues: d.nic.saveState().queues.map((q) => ({ ...q, desc: 2 ** 64 })) }), /queues\[0\]\.desc is not a 64-bit address/);
+});
+
+test('saved state with more chains out than the queue holds restores as a broken queue', () => {
+  // Found by the fuzzer: indices no device can have were taken as they were.
+  const d = new TestDriver().start();
+  const state = JSON.parse(JSON.stringify(d.nic.saveState()));
+  state.queues[1].lastAvail = state.queues[1].usedIdx + 257; // a queue of 256
+  state.queues[2].lastAvail = (state.queues[2].usedIdx - 1) & 0xffff; // used ahead of avail
+  const restored = snapshotAndRestore(d, state);
+  assert.deepEqual(restored.nic.queues.map((q) => q.broken), [false, true, true]);
+  state.queues[1].lastAvail = state.queues[1].usedIdx + 256;
+  state.queues[2].lastAvail = state.queues[2].usedIdx;
+  assert.deepEqual(snapshotAndRestore(d, state).nic.queues.map((q) => q.broken), [false, false, false], 'a full ring out is possible');
 });
