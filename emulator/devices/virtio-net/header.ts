@@ -95,7 +95,8 @@ export function frameFromTx(header: NetHeader, data: Uint8Array, offloads: TxOff
   if (header.gsoSize < MIN_GSO_SEGMENT_SIZE) return GUEST_ERROR_REASONS.txBadGsoSize;
   const layout = parseLayout(data);
   if (typeof layout === 'string') return GUEST_ERROR_REASONS.txBadGsoHeaders;
-  if (layout.protocol !== IPPROTO_TCP || layout.ipVersion !== (type === 'tcp4' ? 4 : 6)) return GUEST_ERROR_REASONS.txBadGsoHeaders;
+  // An IP fragment cannot be segmented (the segmenter refuses it): refused here rather than passed on half-valid.
+  if (layout.protocol !== IPPROTO_TCP || layout.ipVersion !== (type === 'tcp4' ? 4 : 6) || layout.fragment) return GUEST_ERROR_REASONS.txBadGsoHeaders;
   if (layout.l4 !== header.csumStart || header.csumOffset !== TCP_CSUM_OFFSET || layout.l4 + 20 > data.length) return GUEST_ERROR_REASONS.txBadGsoHeaders;
   const headerLength = layout.l4 + (data[layout.l4 + 12]! >> 4) * 4;
   if (headerLength < layout.l4 + 20 || headerLength > data.length) return GUEST_ERROR_REASONS.txBadGsoHeaders;
