@@ -223,7 +223,8 @@ export class Virtqueue {
     this.usedIdx = state.usedIdx & 0xffff;
     this.broken = state.broken;
     this.unpublished = 0;
-    if (this.enabled && this.validate()) this.broken = true;
+    // A device never has more chains out than the queue holds: indices saying otherwise are not its state.
+    if (this.enabled && (this.validate() || ((this.lastAvail - this.usedIdx) & 0xffff) > this.size)) this.broken = true;
   }
 }
 
