@@ -229,3 +229,21 @@ test('one kick does at most one ring of work', () => {
   d.tx.kick();
   assert.equal(frames, 256, 'nothing new, nothing done');
 });
+
+test('a driver that re-offers receive chains the device still holds breaks the queue: never more chains out than the queue holds', () => {
+  // Found by the fuzzer: with a frame waiting for more mergeable buffers, the available index may run a
+  // queue's worth ahead of the chains taken, and the device took more chains than the queue has.
+  const d = new TestDriver().start({ queueSize: 4 });
+  for (let i = 0; i < 3; i++) d.rx.add([{ addr: d.arena.alloc(1024), length: 1024, write: true }]);
+  d.rx.kick();
+  const big = new Uint8Array(5000);
+  big.set([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+  d.nic.receive([{ data: big }]);
+  assert.equal(d.nic.queues[0]!.lastAvail, 3, 'three chains held for the waiting frame');
+  // Four more: the three held re-offered plus one. The available index is 7 ahead of the used index 0.
+  for (let i = 0; i < 4; i++) d.rx.publishHead(i);
+  d.rx.kick();
+  assertBroken(d, 'avail-index');
+  const q = d.nic.queues[0]!;
+  assert.ok(((q.lastAvail - q.usedIdx) & 0xffff) <= q.size, `${q.lastAvail - q.usedIdx} chains out`);
+});

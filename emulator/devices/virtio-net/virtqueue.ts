@@ -96,8 +96,12 @@ export class Virtqueue {
   pending(): number {
     const availIdx = this.memory.readU16(this.avail + 2);
     const count = (availIdx - this.lastAvail) & 0xffff;
-    if (count > this.size) {
-      throw new VirtqueueError(GUEST_ERROR_REASONS.availIndex, `available index ${availIdx} is ${count} ahead of ${this.lastAvail & 0xffff} in a queue of ${this.size}`);
+    // Against the used index, not only the last one taken: a driver offers a chain only after it got one
+    // back, so more than a queue's worth past the used index means it re-offers chains the device still
+    // holds (a receive frame waiting for more buffers), and the device would have more chains out than the queue.
+    const outstanding = (availIdx - this.usedIdx) & 0xffff;
+    if (count > this.size || outstanding > this.size) {
+      throw new VirtqueueError(GUEST_ERROR_REASONS.availIndex, `available index ${availIdx} is ${outstanding} ahead of the used index ${this.usedIdx} in a queue of ${this.size}`);
     }
     return count;
   }
