@@ -24,10 +24,10 @@ import { FakePlatform } from '../../testing.ts';
 import { DeviceStateError } from '../state-error.ts';
 import { CTRL_CLASS_MAC, CTRL_CLASS_RX, CTRL_MAC_ADDR_SET, CTRL_MAC_TABLE_SET, CTRL_RX_ALLMULTI, CTRL_RX_PROMISC } from './control.ts';
 import { OFFERED_FEATURES } from './features.ts';
-import { GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP, HDR_F_DATA_VALID, HDR_F_NEEDS_CSUM, NET_HDR_SIZE, frameFromTx, writeHeader, type TxOffloads } from './header.ts';
+import { GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP, HDR_F_DATA_VALID, HDR_F_NEEDS_CSUM, NET_HDR_SIZE, frameFromTx, parseHeader, writeHeader, type TxOffloads } from './header.ts';
 import { COMMON, DEVICE_CONFIG_OFFSET, ISR_OFFSET, NOTIFY_MULTIPLIER, NOTIFY_OFFSET, STATUS_ACKNOWLEDGE, STATUS_DEVICE_NEEDS_RESET, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FAILED, STATUS_FEATURES_OK } from './pci-transport.ts';
 import { Arena, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, TestDriver } from './testing.ts';
-import { Virtqueue, VirtqueueError, type Chain } from './virtqueue.ts';
+import { Virtqueue, VirtqueueError } from './virtqueue.ts';
 
 /** Small RAM: addresses outside it come easily, and a case allocates little. */
 const RAM = 1 << 20;
@@ -227,20 +227,7 @@ const headerTarget: FuzzTarget = {
     const { data, l4, udp, v6 } = packet(rng, payloadLength(rng));
     const header = netHeader(rng, l4, udp, v6, 0.3);
     const offloads: TxOffloads = { csum: rng.chance(0.8), tso4: rng.chance(0.7), tso6: rng.chance(0.7) };
-    const view = new DataView(header.buffer);
-    const result = frameFromTx(
-      {
-        flags: header[0]!,
-        gsoType: header[1]!,
-        hdrLen: view.getUint16(2, true),
-        gsoSize: view.getUint16(4, true),
-        csumStart: view.getUint16(6, true),
-        csumOffset: view.getUint16(8, true),
-        numBuffers: view.getUint16(10, true),
-      },
-      data,
-      offloads,
-    );
+    const result = frameFromTx(parseHeader(header), data, offloads);
     if (typeof result === 'string') return;
     check(result.data === data, 'the frame is the packet');
     // Runts and packets over 64 KiB never get here: the TX path counts them first (tx-runt, tx-too-big).
@@ -250,6 +237,16 @@ const headerTarget: FuzzTarget = {
 };
 
 // --- target 2: the ring walk against hostile tables ---
+
+/** What `walk` returns, or undefined when it refused the ring with a VirtqueueError (anything else it throws is a finding). */
+function refusedOr<T>(what: string, walk: () => T): T | undefined {
+  try {
+    return walk();
+  } catch (error) {
+    check(error instanceof VirtqueueError, `${what} threw ${String(error)}`);
+    return undefined;
+  }
+}
 
 const virtqueueTarget: FuzzTarget = {
   name: 'virtio-net.virtqueue',
@@ -286,22 +283,12 @@ const virtqueueTarget: FuzzTarget = {
     const available = rng.int(size + 1);
     for (let n = 0; n < available; n++) guest.u16(queue.avail + 4 + 2 * n, rng.chance(0.9) ? rng.int(size) : rng.edgy(16));
     guest.u16(queue.avail + 2, rng.chance(0.9) ? available : rng.edgy(16));
-    let pending: number;
-    try {
-      pending = queue.pending();
-    } catch (error) {
-      check(error instanceof VirtqueueError, `pending() threw ${String(error)}`);
-      return;
-    }
+    const pending = refusedOr('pending()', () => queue.pending());
+    if (pending === undefined) return;
     check(pending <= size, `${pending} pending in a queue of ${size}`);
     for (let n = 0; n < pending; n++) {
-      let chain: Chain;
-      try {
-        chain = queue.pop();
-      } catch (error) {
-        check(error instanceof VirtqueueError, `pop() threw ${String(error)}`);
-        return;
-      }
+      const chain = refusedOr('pop()', () => queue.pop());
+      if (chain === undefined) return;
       check(chain.head < size, `head ${chain.head}`);
       check(chain.readable.length + chain.writable.length <= size, `a chain of ${chain.readable.length + chain.writable.length} buffers in a queue of ${size}`);
       let readable = 0;
