@@ -259,7 +259,10 @@ const virtqueueTarget: FuzzTarget = {
     const queue = new Virtqueue(memory, 1, maxSize);
     queue.indirect = rng.chance(0.7);
     queue.size = rng.chance(0.8) ? maxSize >> rng.int(3) || 1 : rng.edgy(16);
-    queue.desc = rng.chance(0.8) ? 0x1000 : address(rng, guest, 16 * maxSize).addr;
+    // Tables flush against the end of RAM now and then: one descriptor past the end is then outside it.
+    const edge = rng.chance(0.3);
+    const edgeViaTable = edge && queue.indirect && rng.chance(0.5);
+    queue.desc = edgeViaTable ? 0x1000 : edge || rng.chance(0.3) ? RAM - 16 * (queue.size & 0xffff) : rng.chance(0.8) ? 0x1000 : address(rng, guest, 16 * maxSize).addr;
     queue.avail = rng.chance(0.8) ? 0x8000 : rng.edgy(20);
     queue.used = rng.chance(0.8) ? 0xa000 : rng.edgy(20);
     if (queue.validate()) return; // the device refuses to enable it (covered by the device target)
@@ -268,21 +271,34 @@ const virtqueueTarget: FuzzTarget = {
     for (let i = 0; i < size; i++) {
       const kind = rng.int(8);
       if (kind === 0 && queue.indirect) {
-        const entries = rng.pick([0, 1, 2, size, size + 1, rng.int(2 * size + 2)]);
-        const table = rng.chance(0.8) ? guest.alloc(16 * Math.max(entries, 1)) : address(rng, guest, 16 * entries).addr;
+        const entries = rng.pick([0, 1, 2, size, size + 1, size + 1, rng.int(2 * size + 2)]);
+        const table = rng.chance(0.6) ? guest.alloc(16 * Math.max(entries, 1)) : rng.chance(0.5) ? RAM - 16 * entries : address(rng, guest, 16 * entries).addr;
         for (let e = 0; e < entries && table + 16 * e + 16 <= RAM; e++) {
           const { addr, high } = address(rng, guest, 64);
-          guest.desc(table, e, addr, length(rng), descFlags(rng), rng.chance(0.8) ? e + 1 : rng.edgy(16), high);
+          guest.desc(table, e, addr, rng.chance(0.5) ? rng.int(2048) : length(rng), descFlags(rng), rng.chance(0.8) ? e + 1 : rng.pick([entries, entries - 1, e, rng.edgy(16)]), high);
         }
         guest.desc(queue.desc, i, table, rng.chance(0.8) ? 16 * entries : length(rng), DESC_F_INDIRECT | (rng.chance(0.1) ? DESC_F_NEXT : 0), rng.int(size));
       } else {
         const { addr, high } = address(rng, guest, 64);
-        guest.desc(queue.desc, i, addr, rng.chance(0.5) ? rng.int(2048) : length(rng), descFlags(rng), rng.chance(0.7) ? (i + 1) % size : rng.chance(0.5) ? i : rng.edgy(16), high);
+        guest.desc(queue.desc, i, addr, rng.chance(0.5) ? rng.int(2048) : length(rng), descFlags(rng), rng.chance(0.7) ? (i + 1) % size : rng.pick([i, size, size - 1, rng.edgy(16)]), high);
       }
     }
-    const available = rng.int(size + 1);
-    for (let n = 0; n < available; n++) guest.u16(queue.avail + 4 + 2 * n, rng.chance(0.9) ? rng.int(size) : rng.edgy(16));
-    guest.u16(queue.avail + 2, rng.chance(0.9) ? available : rng.edgy(16));
+    let edgeHead: number | undefined;
+    if (edge) {
+      // A well-formed chain whose last link points one past the end (of the queue, or of an indirect
+      // table flush against the end of RAM), or a head one past the end: the bounds checks, not luck, must stop it.
+      const links = rng.range(1, Math.min(size, 4));
+      const table = edgeViaTable ? RAM - 16 * links : queue.desc;
+      for (let e = 0; e < links; e++) guest.desc(table, e, guest.alloc(64), 64, DESC_F_NEXT, e === links - 1 ? (edgeViaTable ? links : size) : e + 1);
+      if (edgeViaTable) guest.desc(queue.desc, 0, table, 16 * links, DESC_F_INDIRECT, 0);
+      edgeHead = rng.chance(0.8) ? 0 : size;
+    }
+    const available = Math.max(edgeHead === undefined ? 0 : 1, rng.int(size + 1));
+    for (let n = 0; n < available; n++) {
+      const head = n === 0 && edgeHead !== undefined ? edgeHead : rng.chance(0.9) ? rng.int(size) : rng.pick([size, rng.edgy(16)]);
+      guest.u16(queue.avail + 4 + 2 * n, head);
+    }
+    guest.u16(queue.avail + 2, edgeHead !== undefined || rng.chance(0.9) ? available : rng.edgy(16));
     const pending = refusedOr('pending()', () => queue.pending());
     if (pending === undefined) return;
     check(pending <= size, `${pending} pending in a queue of ${size}`);
@@ -290,6 +306,12 @@ const virtqueueTarget: FuzzTarget = {
       const chain = refusedOr('pop()', () => queue.pop());
       if (chain === undefined) return;
       check(chain.head < size, `head ${chain.head}`);
+      const headAt = queue.desc + 16 * chain.head;
+      if (guest.readU16(headAt + 12) & DESC_F_INDIRECT) {
+        // The spec's limit: an indirect table holds no more descriptors than the queue.
+        const tableLength = guest.readU16(headAt + 8) + guest.readU16(headAt + 10) * 65536;
+        check(tableLength > 0 && tableLength % 16 === 0 && tableLength / 16 <= size, `an indirect table of ${tableLength} bytes taken in a queue of ${size}`);
+      }
       check(chain.readable.length + chain.writable.length <= size, `a chain of ${chain.readable.length + chain.writable.length} buffers in a queue of ${size}`);
       let readable = 0;
       let writable = 0;
