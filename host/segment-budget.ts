@@ -30,13 +30,14 @@ export interface SegmentBudgetLimits {
  * is 65k segments/s (the e1000, the usual receiver that needs software
  * segmentation, does about 25 MiB/s, 18k segments/s). The rates are twice
  * (segments) and nearly three times (bytes) that figure; the bursts hold one
- * whole 256-entry ring of 64 KiB frames at MSS 1448 (256 x 46 = 11.8k
- * segments, 16.6 MiB built), the most one guest write can hand over.
- * What an attacker gets at most is then what line-rate traffic costs anyway:
- * segments at the floor (MIN_GSO_SEGMENT_SIZE, 88) take about 0.7 us to
- * build, at MSS 1448 about 3 us, so 128k/s of the small ones costs under
- * 100 ms of event-loop time per second per receiver, half of what 65k/s of
- * full-sized ones do.
+ * whole 256-entry virtio transmit ring of 64 KiB frames at MSS 1448
+ * (256 x 46 = 11.8k segments, 16.6 MiB built) delivered at once.
+ * What an attacker gets at most is then what line-rate traffic costs anyway
+ * (measured with offload.ts segment on the 2-core build machine): segments
+ * at the floor (MIN_GSO_SEGMENT_SIZE, 88) take about 0.7 us to build, at
+ * MSS 1448 about 3 us, so 128k/s of the small ones costs under 100 ms of
+ * event-loop time per second per receiver, half of what 65k/s of full-sized
+ * ones do; one burst at the floor is about 5 MB of segments per receiver.
  */
 export const SEGMENT_BUDGET: SegmentBudgetLimits = Object.freeze({
   segmentsPerSecond: 128 * 1024,
