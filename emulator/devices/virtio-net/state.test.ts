@@ -171,3 +171,18 @@ test('saved state with more chains out than the queue holds restores as a broken
   state.queues[2].lastAvail = state.queues[2].usedIdx;
   assert.deepEqual(snapshotAndRestore(d, state).nic.queues.map((q) => q.broken), [false, false, false], 'a full ring out is possible');
 });
+
+test('saved state with a queue not yet enabled but with indices moved restores broken, and stays so when enabled', () => {
+  // Found by the fuzzer: the driver enabled the restored queue and the device started from used index 56.
+  const d = new TestDriver();
+  d.negotiate();
+  const state = JSON.parse(JSON.stringify(d.nic.saveState()));
+  state.queues[0].usedIdx = 56;
+  const restored = snapshotAndRestore(d, state);
+  assert.deepEqual(restored.nic.queues.map((q) => q.broken), [true, false, false]);
+  restored.setupQueue(0);
+  assert.equal(restored.nic.queues[0]!.ready, false, 'broken until the driver resets the device');
+  restored.start();
+  assert.equal(restored.nic.queues[0]!.ready, true);
+  assert.equal(restored.nic.queues[0]!.usedIdx, 0);
+});

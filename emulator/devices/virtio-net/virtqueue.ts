@@ -227,8 +227,10 @@ export class Virtqueue {
     this.usedIdx = state.usedIdx & 0xffff;
     this.broken = state.broken;
     this.unpublished = 0;
-    // A device never has more chains out than the queue holds: indices saying otherwise are not its state.
-    if (this.enabled && (this.validate() || ((this.lastAvail - this.usedIdx) & 0xffff) > this.size)) this.broken = true;
+    // States no device can be in: more chains out than the queue holds, or a queue not yet enabled
+    // (nothing moves it before) with indices other than 0; enabling it later would start from them.
+    const impossible = this.enabled ? this.validate() !== undefined || ((this.lastAvail - this.usedIdx) & 0xffff) > this.size : this.lastAvail !== 0 || this.usedIdx !== 0;
+    if (impossible) this.broken = true;
   }
 }
 
