@@ -152,11 +152,13 @@ test('a ring address the driver wrote with a high word (beyond 2^53) saves and r
   d.writeCommon(COMMON.queueSelect, 1, 2);
   d.writeCommon(COMMON.queueDescHi, 0xffffffff, 4);
   d.writeCommon(COMMON.queueDriverHi, 0x00300000, 4);
+  d.writeCommon(COMMON.queueDeviceLo, 0xffffffff, 4);
+  d.writeCommon(COMMON.queueDeviceHi, 0xffffffff, 4); // the top of the 64-bit space: 2^64 as a double
   const restored = snapshotAndRestore(d);
   restored.writeCommon(COMMON.queueSelect, 1, 2);
   assert.equal(restored.readCommon(COMMON.queueDescHi, 4), 0xffffffff);
   assert.equal(restored.readCommon(COMMON.queueDriverHi, 4), 0x00300000);
-  assert.throws(() => restored.nic.restoreState({ ...d.nic.saveState(), queues: d.nic.saveState().queues.map((q) => ({ ...q, desc: 2 ** 64 })) }), /queues\[0\]\.desc is not a 64-bit address/);
+  assert.throws(() => restored.nic.restoreState({ ...d.nic.saveState(), queues: d.nic.saveState().queues.map((q) => ({ ...q, desc: 2 ** 65 })) }), /queues\[0\]\.desc is not a 64-bit address/);
 });
 
 test('saved state with more chains out than the queue holds restores as a broken queue', () => {

@@ -45,7 +45,8 @@ function num(record: Record<string, unknown>, key: string, where: string): numbe
  */
 function address(record: Record<string, unknown>, key: string, where: string): number {
   const value = record[key];
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= 2 ** 64) fail(`${where}.${key} is not a 64-bit address`);
+  // 2^64 itself: the top addresses round up to it as doubles.
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 2 ** 64) fail(`${where}.${key} is not a 64-bit address`);
   return value;
 }
 
