@@ -10,13 +10,14 @@
 import type { Frame, FrameSink } from '../emulator/net/frame.ts';
 import { formatMac } from '../emulator/net/frame.ts';
 import type { GuestNic, NicAttachInfo, NicAttacher, NicAttachment, NicDriverEvent } from '../emulator/net/nic.ts';
-import { OffloadError, adaptForReceiver } from '../emulator/net/offload.ts';
+import { OffloadError, adaptForReceiver, takesGsoWhole } from '../emulator/net/offload.ts';
 import type { PortProperty, PortType } from './port.ts';
 import type { NicType } from './nic.ts';
 import { DELIVERY_DROP_REASONS, type DeliveryDropReason } from './drop-reasons.ts';
 import { bump } from './counters.ts';
 import type { Switch } from './switch.ts';
 import { OidError } from './oid.ts';
+import { SegmentBudget } from './segment-budget.ts';
 
 /** Why a VM's NIC could not join the switch; names the extension that vetoed. */
 export class NicAttachError extends Error {
@@ -53,6 +54,8 @@ export class SwitchPortAttachment implements NicAttachment {
   /** OIDs for this NIC run one after another, in the order the driver caused them. */
   private oidChain: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
+  /** What segmenting GSO frames for this guest may cost (segment-budget.ts). */
+  private readonly segmentBudget: SegmentBudget;
 
   private constructor(
     private readonly sw: Switch,
@@ -61,6 +64,7 @@ export class SwitchPortAttachment implements NicAttachment {
     readonly info: NicAttachInfo,
   ) {
     this.unsubscribe = nic.onDriverEvent((event) => this.onDriverEvent(event));
+    this.segmentBudget = new SegmentBudget(sw.now);
   }
 
   get label(): string {
@@ -147,6 +151,10 @@ export class SwitchPortAttachment implements NicAttachment {
     for (const frame of frames) {
       if (!frame.csum && !frame.gso && frame.data.length <= rx.maxFrameSize) {
         ready.push(frame);
+        continue;
+      }
+      if (frame.gso && !takesGsoWhole(frame, rx) && !this.segmentBudget.takeFor(frame)) {
+        bump(this.deliveryDrops, DELIVERY_DROP_REASONS.segmentBudget);
         continue;
       }
       try {

@@ -16,6 +16,8 @@ export const SWITCH_DROP_REASONS = {
   malformedVlanTag: 'malformed-vlan-tag',
   /** GSO or checksum offload fields that do not fit the frame. */
   malformedOffload: 'malformed-offload',
+  /** A GSO segment size below MIN_GSO_SEGMENT_SIZE (Linux's TCP_MIN_MSS): it would multiply into thousands of segments per receiver. */
+  gsoSegmentTooSmall: 'gso-segment-too-small',
   // What reached Switch.ingress or an injection is not frames.
   /** Switch.ingress for a port/NIC the switch does not have. */
   unknownNic: 'unknown-nic',
@@ -134,6 +136,8 @@ export type DropCounts = Partial<
 export const DELIVERY_DROP_REASONS = {
   /** Resolving the offload failed with something other than an OffloadError (a bug). */
   offloadFailed: 'offload-failed',
+  /** The port's segmentation budget (segment-budget.ts) is spent: a GSO frame this guest cannot take whole is not segmented. */
+  segmentBudget: 'segment-budget',
 } as const;
 
 export type DeliveryDropReason = (typeof DELIVERY_DROP_REASONS)[keyof typeof DELIVERY_DROP_REASONS] | OffloadErrorReason;

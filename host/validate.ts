@@ -4,6 +4,7 @@
 // argument is the caller's bug).
 import type { Frame } from '../emulator/net/frame.ts';
 import { ETH_HEADER_LENGTH, ETH_TYPE_VLAN } from '../emulator/net/frame.ts';
+import { MIN_GSO_SEGMENT_SIZE } from '../emulator/net/offload.ts';
 import { SWITCH_DROP_REASONS, type SwitchDropReason } from './drop-reasons.ts';
 
 export const VLAN_TAG_LENGTH = 4;
@@ -11,7 +12,8 @@ export const VLAN_TAG_LENGTH = 4;
 /**
  * Why the frame cannot enter the switch through a port with this MTU, or null.
  * A GSO frame is one large packet still to be segmented: it is measured by one
- * segment (headers + segment size), not by its length.
+ * segment (headers + segment size), not by its length, and its segment size
+ * has a floor (the segments are built once per receiver).
  */
 export function frameProblem(frame: Frame, mtu: number): SwitchDropReason | null {
   const data = frame.data;
@@ -35,6 +37,7 @@ export function frameProblem(frame: Frame, mtu: number): SwitchDropReason | null
     ) {
       return SWITCH_DROP_REASONS.malformedOffload;
     }
+    if (gso.segmentSize < MIN_GSO_SEGMENT_SIZE) return SWITCH_DROP_REASONS.gsoSegmentTooSmall;
     if (gso.headerLength + gso.segmentSize > mtu + header) return SWITCH_DROP_REASONS.oversize;
   } else if (length > mtu + header) {
     return SWITCH_DROP_REASONS.oversize;

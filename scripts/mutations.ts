@@ -84,7 +84,7 @@ export const MUTATIONS: Mutation[] = [
     name: 'virtio-restored-invalid-ring-not-broken',
     description: 'a restored queue whose rings are invalid is not marked broken',
     file: VIRTQUEUE,
-    edits: [{ search: 'if (this.enabled && this.validate()) this.broken = true;', replace: '' }],
+    edits: [{ search: 'this.enabled ? this.validate() !== undefined || ', replace: 'this.enabled ? ' }],
     tests: ['emulator/devices/virtio-net/state.test.ts'],
     owner: 'virtio',
   },

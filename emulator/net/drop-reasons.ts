@@ -24,7 +24,7 @@ export const OFFLOAD_ERROR_REASONS = {
   badChecksumOffsets: 'bad-checksum-offsets',
   /** A GSO frame longer than the largest IP packet (64 KiB). */
   gsoFrameTooLarge: 'gso-frame-too-large',
-  /** A GSO segment size of 0, not an integer, or below one fragment unit. */
+  /** A GSO segment size that is not a positive integer, or (UDP segmentation) below MIN_GSO_SEGMENT_SIZE (offload.ts). */
   badGsoSegmentSize: 'bad-gso-segment-size',
   /** The GSO type says TCP/UDP over IPv4/IPv6 and the packet is something else. */
   gsoTypeMismatch: 'gso-type-mismatch',
@@ -136,7 +136,7 @@ export const GUEST_ERROR_REASONS = {
   txGsoNotNegotiated: 'tx-gso-not-negotiated',
   /** virtio: GSO without NEEDS_CSUM. */
   txGsoWithoutCsum: 'tx-gso-without-csum',
-  /** virtio: GSO with gso_size 0. */
+  /** virtio: GSO with a gso_size below MIN_GSO_SEGMENT_SIZE (net/offload.ts: Linux's TCP_MIN_MSS, 88). */
   txBadGsoSize: 'tx-bad-gso-size',
   /** virtio: GSO headers that are not the TCP/IP the GSO type and csum offsets say. */
   txBadGsoHeaders: 'tx-bad-gso-headers',

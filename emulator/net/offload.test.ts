@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checksum, fold, ipv4HeaderChecksum, sumBytes } from './checksum.ts';
-import { OffloadError, adaptForReceiver, completeChecksum, segment, segmentUdpDatagrams } from './offload.ts';
+import { MIN_GSO_SEGMENT_SIZE, OffloadError, adaptForReceiver, completeChecksum, segment, segmentUdpDatagrams } from './offload.ts';
 import { NO_RX_OFFLOADS, type GsoType, type RxOffloads } from './frame.ts';
 import { buildIpv4, ipv4HeaderValid, ipv4L4Valid, patternBytes, referenceChecksum } from './testing.ts';
 
@@ -131,4 +131,16 @@ test('adaptForReceiver passes what the receiver takes and resolves the rest', ()
   assert.equal(adaptForReceiver(csumOnly, full)[0], csumOnly);
   const [done] = adaptForReceiver(csumOnly, NO_RX_OFFLOADS);
   assert.ok(ipv4L4Valid(done!.data, small.l3));
+});
+
+test('UDP segmentation (UFO fragments and e1000 UDP TSO datagrams) refuses a segment size below the floor', () => {
+  const packet = buildIpv4('udp', patternBytes(60000), { seed: 'full' });
+  const refused = (error: unknown) => error instanceof OffloadError && error.reason === 'bad-gso-segment-size';
+  for (const size of [8, 16, MIN_GSO_SEGMENT_SIZE - 1]) {
+    assert.throws(() => segment({ data: packet.data, csum: { start: packet.l4, offset: 6 }, gso: { type: 'udp4', segmentSize: size, headerLength: packet.payload } }), refused, `UFO ${size}`);
+    assert.throws(() => segmentUdpDatagrams(packet.data, size), refused, `datagrams ${size}`);
+  }
+  const atFloor = segment({ data: packet.data, csum: { start: packet.l4, offset: 6 }, gso: { type: 'udp4', segmentSize: MIN_GSO_SEGMENT_SIZE, headerLength: packet.payload } });
+  assert.equal(atFloor.length, Math.ceil(60008 / MIN_GSO_SEGMENT_SIZE));
+  assert.equal(segmentUdpDatagrams(packet.data, MIN_GSO_SEGMENT_SIZE).length, Math.ceil(60000 / MIN_GSO_SEGMENT_SIZE));
 });

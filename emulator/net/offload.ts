@@ -50,11 +50,11 @@ export class OffloadError extends Error {
 /** Largest GSO frame accepted (a 64 KiB IP packet plus link headers). */
 export const MAX_GSO_FRAME_SIZE = 65535 + ETH_HEADER_LENGTH + 8;
 /**
- * The smallest segment size a guest may ask segmentation for (e1000 TSO MSS;
- * virtio-net gso_size and the switch use it too): Linux's own TCP_MIN_MSS,
+ * The smallest segment size a guest may ask segmentation for (e1000 TSO MSS,
+ * virtio-net gso_size, the switch port, UDP segmentation): Linux's TCP_MIN_MSS,
  * "Minimal accepted MSS. It is (60+60+8) - (20+20)." (include/net/tcp.h,
- * 88U). Below it a 64 KiB packet would fan out into thousands of tiny
- * frames, each costing a full header and a trip through the switch.
+ * 88U). Below it one 64 KiB packet fans out into thousands of tiny frames,
+ * built once per receiver: a guest's cheap write turned into the host's work and memory.
  */
 export const MIN_GSO_SEGMENT_SIZE = 88;
 /** Bounds the work one frame can cause (64 KiB at an MSS of 16 bytes). */
@@ -253,8 +253,8 @@ function fragmentUdp(frame: Frame): Frame[] {
   const { layout, segmentSize } = checkGsoFrame(frame, 'udp4');
   const { l3, l4 } = layout;
   if (l4 + 8 > frame.data.length) throw new OffloadError(OFFLOAD_ERROR_REASONS.truncatedUdpHeader);
+  if (segmentSize < MIN_GSO_SEGMENT_SIZE) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, `${segmentSize} is below ${MIN_GSO_SEGMENT_SIZE}`);
   const fragmentPayload = segmentSize & ~7;
-  if (fragmentPayload === 0) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, `${segmentSize} is below one 8-byte fragment unit`);
   const ipPayload = frame.data.length - l4;
   const count = Math.max(1, Math.ceil(ipPayload / fragmentPayload));
   if (count > MAX_SEGMENTS) throw new OffloadError(OFFLOAD_ERROR_REASONS.tooManySegments, `${count}`);
@@ -288,7 +288,7 @@ function fragmentUdp(frame: Frame): Frame[] {
  */
 export function segmentUdpDatagrams(data: Uint8Array, segmentSize: number): Frame[] {
   if (data.length > MAX_GSO_FRAME_SIZE) throw new OffloadError(OFFLOAD_ERROR_REASONS.gsoFrameTooLarge, `${data.length} bytes`);
-  if (!Number.isInteger(segmentSize) || segmentSize <= 0) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, String(segmentSize));
+  if (!Number.isInteger(segmentSize) || segmentSize < MIN_GSO_SEGMENT_SIZE) throw new OffloadError(OFFLOAD_ERROR_REASONS.badGsoSegmentSize, String(segmentSize));
   const layout = layoutOrThrow(data);
   if (layout.ipVersion !== 4 || layout.protocol !== IPPROTO_UDP) throw new OffloadError(OFFLOAD_ERROR_REASONS.gsoTypeMismatch);
   const { l3, l4 } = layout;
@@ -313,15 +313,17 @@ export function segmentUdpDatagrams(data: Uint8Array, segmentSize: number): Fram
   return out;
 }
 
+/** A receiver with offloads `rx` takes GSO frame `frame` unsegmented (adaptForReceiver builds no segments for it). */
+export function takesGsoWhole(frame: Frame, rx: RxOffloads): boolean {
+  return frame.gso !== undefined && rx.gso.has(frame.gso.type) && rx.csum && frame.data.length <= rx.maxFrameSize;
+}
+
 /**
  * What a receiver with offloads `rx` gets for `frame`: the frame itself when it
  * can take it whole, else its segments and/or a completed checksum.
  */
 export function adaptForReceiver(frame: Frame, rx: RxOffloads): Frame[] {
-  if (frame.gso) {
-    if (rx.gso.has(frame.gso.type) && rx.csum && frame.data.length <= rx.maxFrameSize) return [frame];
-    return segment(frame);
-  }
+  if (frame.gso) return takesGsoWhole(frame, rx) ? [frame] : segment(frame);
   if (frame.csum && !rx.csum) return [completeChecksum(frame)];
   return [frame];
 }

@@ -2,7 +2,7 @@
 // <-> the offload metadata of a Frame.
 import type { Frame, GsoType } from '../../net/frame.ts';
 import type { GuestMemory } from '../../platform.ts';
-import { parseLayout } from '../../net/offload.ts';
+import { MIN_GSO_SEGMENT_SIZE, parseLayout } from '../../net/offload.ts';
 import { GUEST_ERROR_REASONS, type GuestErrorReason } from '../../net/drop-reasons.ts';
 
 export const NET_HDR_SIZE = 12;
@@ -91,10 +91,12 @@ export function frameFromTx(header: NetHeader, data: Uint8Array, offloads: TxOff
   else if (gsoType === GSO_TCPV6 && offloads.tso6) type = 'tcp6';
   else return GUEST_ERROR_REASONS.txGsoNotNegotiated;
   if (!frame.csum) return GUEST_ERROR_REASONS.txGsoWithoutCsum;
-  if (header.gsoSize === 0) return GUEST_ERROR_REASONS.txBadGsoSize;
+  // The floor (Linux's TCP_MIN_MSS): a smaller size only multiplies the segments every receiver builds.
+  if (header.gsoSize < MIN_GSO_SEGMENT_SIZE) return GUEST_ERROR_REASONS.txBadGsoSize;
   const layout = parseLayout(data);
   if (typeof layout === 'string') return GUEST_ERROR_REASONS.txBadGsoHeaders;
-  if (layout.protocol !== IPPROTO_TCP || layout.ipVersion !== (type === 'tcp4' ? 4 : 6)) return GUEST_ERROR_REASONS.txBadGsoHeaders;
+  // An IP fragment cannot be segmented (the segmenter refuses it): refused here rather than passed on half-valid.
+  if (layout.protocol !== IPPROTO_TCP || layout.ipVersion !== (type === 'tcp4' ? 4 : 6) || layout.fragment) return GUEST_ERROR_REASONS.txBadGsoHeaders;
   if (layout.l4 !== header.csumStart || header.csumOffset !== TCP_CSUM_OFFSET || layout.l4 + 20 > data.length) return GUEST_ERROR_REASONS.txBadGsoHeaders;
   const headerLength = layout.l4 + (data[layout.l4 + 12]! >> 4) * 4;
   if (headerLength < layout.l4 + 20 || headerLength > data.length) return GUEST_ERROR_REASONS.txBadGsoHeaders;

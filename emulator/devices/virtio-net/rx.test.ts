@@ -133,3 +133,17 @@ test('RX: frames before DRIVER_OK are dropped as driver-not-ready; the backlog i
   d.nic.receive(frames);
   assert.equal(d.nic.counters.rxDropped['ring-full'], 1100 - 1024);
 });
+
+test('RX: frames placed before the ring breaks in the same pass are counted once, as delivered', () => {
+  // Found by the fuzzer: the broken ring's drop counted the frames already delivered as dropped too.
+  const d = new TestDriver().start();
+  postBuffers(d, 1, 1536);
+  // The next chain points outside RAM: the ring breaks when the second frame needs it.
+  d.rx.writeDesc(5, 0x7ffff000, 1536, 2, 0);
+  d.rx.publishHead(5);
+  d.nic.receive([{ data: frameTo(OWN_MAC, 100) }, { data: frameTo(OWN_MAC, 100, 1) }, { data: frameTo(OWN_MAC, 100, 2) }]);
+  assert.equal(d.rx.takeUsed().length, 1);
+  assert.equal(d.nic.counters.guestErrors['descriptor-address'], 1);
+  assert.equal(d.nic.counters.rxFrames, 1);
+  assert.deepEqual(d.nic.counters.rxDropped, { 'device-error': 2 }, 'the two frames still waiting, not the one delivered');
+});

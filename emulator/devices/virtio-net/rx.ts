@@ -99,15 +99,24 @@ export class RxEngine extends QueueEngine {
       while (placed < this.backlog.length && this.place(queue, this.backlog[placed]!)) placed++;
       if (queue.publish()) this.core.interrupt();
     } catch (error) {
+      // The frames placed before the ring broke are the guest's: their chains are complete, so they are
+      // published, and they leave the backlog before the failure drops (and counts) the rest.
+      queue.publish();
+      this.forgetPlaced(placed);
       this.core.queueFailure(queue, error);
+      return;
     } finally {
       this.draining = false;
     }
     if (this.trace) this.trace(DEVICE_NAME, 'rx.ring', { avail: queue.lastAvail, used: queue.usedIdx, chains: (queue.usedIdx - usedBefore) & 0xffff, frames: placed });
-    if (placed && this.backlog.length) {
-      for (let i = 0; i < placed; i++) this.backlogBytes -= this.backlog[i]!.data.length;
-      this.backlog = this.backlog.slice(placed);
-    }
+    this.forgetPlaced(placed);
+  }
+
+  /** Takes the first `placed` frames out of the backlog (they are in the guest's buffers, or counted as dropped). */
+  private forgetPlaced(placed: number): void {
+    if (!placed || !this.backlog.length) return;
+    for (let i = 0; i < placed; i++) this.backlogBytes -= this.backlog[i]!.data.length;
+    this.backlog = this.backlog.slice(placed);
   }
 
   /** Takes one more receive chain from the ring, or returns false when the driver has none. */

@@ -6,6 +6,7 @@ import { FakePlatform } from '../../testing.ts';
 import { DeviceStateError } from '../state-error.ts';
 import { CTRL_CLASS_MAC, CTRL_CLASS_RX, CTRL_MAC_ADDR_SET, CTRL_MAC_TABLE_SET, CTRL_RX_PROMISC } from './control.ts';
 import { NET_HDR_SIZE } from './header.ts';
+import { COMMON } from './pci-transport.ts';
 import { TestDriver } from './testing.ts';
 
 const OWN = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
@@ -68,13 +69,17 @@ test('restoreState rejects malformed state with a clear error and changes nothin
 
 test('saved state with rings outside RAM restores as a broken queue, never a DMA outside RAM', () => {
   const d = new TestDriver().start();
+  // A packet waits in the transmit ring: a restored queue that is not marked broken walks it.
+  d.tx.add([{ addr: d.put(new Uint8Array(NET_HDR_SIZE + 60)), length: NET_HDR_SIZE + 60 }]);
   const state = JSON.parse(JSON.stringify(d.nic.saveState()));
   state.queues[1].desc = 0x7ffffff0;
-  const fresh = new TestDriver();
-  fresh.nic.restoreState(state);
-  fresh.nic.setTransmitSink({ deliver: () => assert.fail('nothing to send') });
-  fresh.fn.write(0, 0x42, 1, 2);
-  assert.deepEqual(fresh.platform.memory.refused, []);
+  const restored = snapshotAndRestore(d, state);
+  assert.deepEqual(restored.nic.queues.map((q) => q.broken), [false, true, false], 'the queue with rings outside RAM, and only it');
+  restored.nic.setTransmitSink({ deliver: () => assert.fail('nothing to send') });
+  restored.tx.kick();
+  assert.deepEqual(restored.platform.memory.refused, []);
+  assert.deepEqual(restored.tx.takeUsed(), [], 'the chain stays untouched');
+  assert.equal(restored.nic.queues[1]!.broken, true, 'and stays broken until the driver resets the device');
 });
 
 test('a transmit-completion interrupt held at save time is pending after the restore', () => {
@@ -138,4 +143,48 @@ test('a state saved before version 2 (MACs as 12 hex digits) restores with the s
   assert.throws(() => restored.nic.restoreState({ ...old, mac: '52:54:00:ab:cd:ef' }), (e: unknown) => e instanceof DeviceStateError && /\(mac\)/.test(e.message));
   assert.throws(() => restored.nic.restoreState({ ...current, mac: '525400abcdef' }), (e: unknown) => e instanceof DeviceStateError && /\(mac\)/.test(e.message));
   assert.throws(() => restored.nic.restoreState({ ...old, filter: { ...old.filter, unicast: ['52:54:00:99:99:99'] } }), /filter.unicast is not a MAC list/);
+});
+
+test('a ring address the driver wrote with a high word (beyond 2^53) saves and restores', () => {
+  // Found by the fuzzer: the device saved what it could not restore.
+  const d = new TestDriver().start();
+  d.writeCommon(COMMON.deviceStatus, 0, 1); // reset: the queues can be written again
+  d.writeCommon(COMMON.queueSelect, 1, 2);
+  d.writeCommon(COMMON.queueDescHi, 0xffffffff, 4);
+  d.writeCommon(COMMON.queueDriverHi, 0x00300000, 4);
+  d.writeCommon(COMMON.queueDeviceLo, 0xffffffff, 4);
+  d.writeCommon(COMMON.queueDeviceHi, 0xffffffff, 4); // the top of the 64-bit space: 2^64 as a double
+  const restored = snapshotAndRestore(d);
+  restored.writeCommon(COMMON.queueSelect, 1, 2);
+  assert.equal(restored.readCommon(COMMON.queueDescHi, 4), 0xffffffff);
+  assert.equal(restored.readCommon(COMMON.queueDriverHi, 4), 0x00300000);
+  assert.throws(() => restored.nic.restoreState({ ...d.nic.saveState(), queues: d.nic.saveState().queues.map((q) => ({ ...q, desc: 2 ** 65 })) }), /queues\[0\]\.desc is not a 64-bit address/);
+});
+
+test('saved state with more chains out than the queue holds restores as a broken queue', () => {
+  // Found by the fuzzer: indices no device can have were taken as they were.
+  const d = new TestDriver().start();
+  const state = JSON.parse(JSON.stringify(d.nic.saveState()));
+  state.queues[1].lastAvail = state.queues[1].usedIdx + 257; // a queue of 256
+  state.queues[2].lastAvail = (state.queues[2].usedIdx - 1) & 0xffff; // used ahead of avail
+  const restored = snapshotAndRestore(d, state);
+  assert.deepEqual(restored.nic.queues.map((q) => q.broken), [false, true, true]);
+  state.queues[1].lastAvail = state.queues[1].usedIdx + 256;
+  state.queues[2].lastAvail = state.queues[2].usedIdx;
+  assert.deepEqual(snapshotAndRestore(d, state).nic.queues.map((q) => q.broken), [false, false, false], 'a full ring out is possible');
+});
+
+test('saved state with a queue not yet enabled but with indices moved restores broken, and stays so when enabled', () => {
+  // Found by the fuzzer: the driver enabled the restored queue and the device started from used index 56.
+  const d = new TestDriver();
+  d.negotiate();
+  const state = JSON.parse(JSON.stringify(d.nic.saveState()));
+  state.queues[0].usedIdx = 56;
+  const restored = snapshotAndRestore(d, state);
+  assert.deepEqual(restored.nic.queues.map((q) => q.broken), [true, false, false]);
+  restored.setupQueue(0);
+  assert.equal(restored.nic.queues[0]!.ready, false, 'broken until the driver resets the device');
+  restored.start();
+  assert.equal(restored.nic.queues[0]!.ready, true);
+  assert.equal(restored.nic.queues[0]!.usedIdx, 0);
 });

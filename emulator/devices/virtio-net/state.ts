@@ -38,6 +38,18 @@ function num(record: Record<string, unknown>, key: string, where: string): numbe
   return value;
 }
 
+/**
+ * A ring address as the transport keeps it: the driver writes 64-bit values
+ * (two 32-bit halves), so it may be beyond 2^53 and no longer exact; it only
+ * has to be what the device saved (an address outside RAM marks the queue broken).
+ */
+function address(record: Record<string, unknown>, key: string, where: string): number {
+  const value = record[key];
+  // 2^64 itself: the top addresses round up to it as doubles.
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 2 ** 64) fail(`${where}.${key} is not a 64-bit address`);
+  return value;
+}
+
 function bool(record: Record<string, unknown>, key: string, where: string): boolean {
   const value = record[key];
   if (typeof value !== 'boolean') fail(`${where}.${key} is not a boolean`);
@@ -92,9 +104,9 @@ export function parseState(raw: unknown, queueCount: number): VirtioNetState {
     return {
       size: num(q, 'size', where),
       enabled: bool(q, 'enabled', where),
-      desc: num(q, 'desc', where),
-      avail: num(q, 'avail', where),
-      used: num(q, 'used', where),
+      desc: address(q, 'desc', where),
+      avail: address(q, 'avail', where),
+      used: address(q, 'used', where),
       lastAvail: num(q, 'lastAvail', where),
       usedIdx: num(q, 'usedIdx', where),
       broken: bool(q, 'broken', where),

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { GuestErrorReason } from '../../net/drop-reasons.ts';
 import type { Frame } from '../../net/frame.ts';
+import { MIN_GSO_SEGMENT_SIZE, segment } from '../../net/offload.ts';
 import { buildIpv4, patternBytes } from '../../net/testing.ts';
 import { GSO_TCPV4, GSO_TCPV6, HDR_F_NEEDS_CSUM, NET_HDR_SIZE, writeHeader, type NetHeader } from './header.ts';
 import { TestDriver } from './testing.ts';
@@ -149,4 +150,33 @@ test('TX: a header split across descriptors is read whole; a frame is a copy, no
   assert.deepEqual(sent[0]!.data, data);
   d.platform.memory.bytes.fill(0xee, single, single + NET_HDR_SIZE + data.length);
   assert.deepEqual(sent[1]!.data, data, 'the guest reusing its buffer does not change a frame already sent');
+});
+
+test('TX: a GSO size below the floor (MIN_GSO_SEGMENT_SIZE) is a guest error, at the floor it is a GSO frame', () => {
+  const { d, sent } = started();
+  const { data, l4, payload } = buildIpv4('tcp', patternBytes(60000), { seed: 'full' });
+  for (const gsoSize of [1, 16, MIN_GSO_SEGMENT_SIZE - 1, MIN_GSO_SEGMENT_SIZE]) {
+    const h = header({ flags: HDR_F_NEEDS_CSUM, gsoType: GSO_TCPV4, gsoSize, csumStart: l4, csumOffset: 16 });
+    d.tx.add([{ addr: d.put(Uint8Array.of(...h, ...data)), length: NET_HDR_SIZE + data.length }]);
+  }
+  d.tx.kick();
+  assert.equal(d.nic.counters.guestErrors['tx-bad-gso-size'], 3);
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0]!.gso, { type: 'tcp4', segmentSize: MIN_GSO_SEGMENT_SIZE, headerLength: payload });
+});
+
+test('TX: a TCPv4 GSO packet that is an IP fragment (MF or an offset) is refused, not passed on unsegmentable', () => {
+  // Found by the fuzzer: the device made a GSO frame of it that every receiver's segmenter then refused.
+  const { d, sent } = started();
+  for (const fragmentField of [0x2000, 0x0001, 0x4000]) {
+    const { data, l3, l4 } = buildIpv4('tcp', patternBytes(3000), { seed: 'full' });
+    data[l3 + 6] = fragmentField >> 8;
+    data[l3 + 7] = fragmentField & 0xff;
+    const h = header({ flags: HDR_F_NEEDS_CSUM, gsoType: GSO_TCPV4, gsoSize: 1448, csumStart: l4, csumOffset: 16 });
+    d.tx.add([{ addr: d.put(Uint8Array.of(...h, ...data)), length: NET_HDR_SIZE + data.length }]);
+  }
+  d.tx.kick();
+  assert.equal(d.nic.counters.guestErrors['tx-bad-gso-headers'], 2, 'MF, and a fragment offset');
+  assert.equal(sent.length, 1, 'DF alone is no fragment');
+  assert.equal(segment(sent[0]!).length, Math.ceil(3000 / 1448));
 });

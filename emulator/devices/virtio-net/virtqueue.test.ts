@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { COMMON, ISR_CONFIG, STATUS_DEVICE_NEEDS_RESET } from './pci-transport.ts';
 import { DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, TestDriver } from './testing.ts';
 import { NET_HDR_SIZE } from './header.ts';
+import { featureSet, VIRTIO_F_VERSION_1 } from './features.ts';
 import type { GuestErrorReason } from '../../net/drop-reasons.ts';
 
 function started(): TestDriver {
@@ -263,4 +264,43 @@ test('the used index runs on past the queue size (it wraps at 2^16, not at the r
   assert.equal(d.platform.memory.readU16(d.tx.used + 2), 24, 'used.idx counts every completion');
   assert.equal(completed, 24, 'the driver saw every completion');
   assert.equal(d.nic.driverReady, true);
+});
+
+test('a driver that re-offers receive chains the device still holds breaks the queue: never more chains out than the queue holds', () => {
+  // Found by the fuzzer: with a frame waiting for more mergeable buffers, the available index may run a
+  // queue's worth ahead of the chains taken, and the device took more chains than the queue has.
+  const d = new TestDriver().start({ queueSize: 4 });
+  for (let i = 0; i < 3; i++) d.rx.add([{ addr: d.arena.alloc(1024), length: 1024, write: true }]);
+  d.rx.kick();
+  const big = new Uint8Array(5000);
+  big.set([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+  d.nic.receive([{ data: big }]);
+  assert.equal(d.nic.queues[0]!.lastAvail, 3, 'three chains held for the waiting frame');
+  // Four more: the three held re-offered plus one. The available index is 7 ahead of the used index 0.
+  for (let i = 0; i < 4; i++) d.rx.publishHead(i);
+  d.rx.kick();
+  assertBroken(d, 'avail-index');
+  const q = d.nic.queues[0]!;
+  assert.ok(((q.lastAvail - q.usedIdx) & 0xffff) <= q.size, `${q.lastAvail - q.usedIdx} chains out`);
+});
+
+test('the available index is checked against the used index the driver has seen, so one pass never uses more chains than the queue has', () => {
+  // Found by the fuzzer: a receive chain held for a frame, the same head re-offered, then two frames in one
+  // pass: the held chain was filled, which made the re-offer look legal, and a queue of 1 used 2 chains.
+  const d = new TestDriver().start({ features: featureSet(VIRTIO_F_VERSION_1), queueSize: 1 });
+  d.rx.add([{ addr: d.arena.alloc(64), length: 64, write: true }]);
+  d.rx.kick();
+  const own = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+  const frame = (length: number) => {
+    const data = new Uint8Array(length);
+    data.set(own);
+    return { data };
+  };
+  d.nic.receive([frame(100)]); // too big for the buffer: dropped, the chain stays with the device
+  assert.equal(d.nic.queues[0]!.lastAvail, 1);
+  d.rx.publishHead(0); // the driver re-offers the head the device holds
+  d.nic.receive([frame(40), frame(40)]);
+  assert.equal(d.nic.counters.guestErrors['avail-index'], 1);
+  assert.equal(d.nic.counters.rxFrames, 1, 'the held chain was filled and given back');
+  assert.deepEqual(d.rx.takeUsed().map((u) => u.id), [0]);
 });

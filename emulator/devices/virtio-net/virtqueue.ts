@@ -63,6 +63,8 @@ export class Virtqueue {
   indirect = false;
   /** Used entries written since the last publish(). */
   private unpublished = 0;
+  /** The used index the driver has seen (the last one published). */
+  private publishedIdx = 0;
 
   constructor(private readonly memory: GuestMemory, readonly index: number, readonly maxSize: number) {
     this.size = maxSize;
@@ -75,6 +77,7 @@ export class Virtqueue {
     this.lastAvail = this.usedIdx = 0;
     this.broken = false;
     this.unpublished = 0;
+    this.publishedIdx = 0;
   }
 
   /** Why the driver's queue configuration cannot be used, or undefined (checked when it enables the queue). */
@@ -96,8 +99,12 @@ export class Virtqueue {
   pending(): number {
     const availIdx = this.memory.readU16(this.avail + 2);
     const count = (availIdx - this.lastAvail) & 0xffff;
-    if (count > this.size) {
-      throw new VirtqueueError(GUEST_ERROR_REASONS.availIndex, `available index ${availIdx} is ${count} ahead of ${this.lastAvail & 0xffff} in a queue of ${this.size}`);
+    // Against the used index the driver has seen, not only the last chain taken: a driver offers a chain
+    // only after it got one back, so more than a queue's worth past it means it re-offers chains the device
+    // still holds (a receive frame waiting for more buffers), and the device would use more chains than the queue has.
+    const outstanding = (availIdx - this.publishedIdx) & 0xffff;
+    if (count > this.size || outstanding > this.size) {
+      throw new VirtqueueError(GUEST_ERROR_REASONS.availIndex, `available index ${availIdx} is ${outstanding} ahead of the used index ${this.publishedIdx} in a queue of ${this.size}`);
     }
     return count;
   }
@@ -128,6 +135,7 @@ export class Virtqueue {
   publish(): boolean {
     if (this.unpublished === 0) return false;
     this.unpublished = 0;
+    this.publishedIdx = this.usedIdx;
     this.memory.writeU16(this.used + 2, this.usedIdx);
     return this.wantsInterrupt();
   }
@@ -223,7 +231,11 @@ export class Virtqueue {
     this.usedIdx = state.usedIdx & 0xffff;
     this.broken = state.broken;
     this.unpublished = 0;
-    if (this.enabled && this.validate()) this.broken = true;
+    this.publishedIdx = this.usedIdx;
+    // States no device can be in: more chains out than the queue holds, or a queue not yet enabled
+    // (nothing moves it before) with indices other than 0; enabling it later would start from them.
+    const impossible = this.enabled ? this.validate() !== undefined || ((this.lastAvail - this.usedIdx) & 0xffff) > this.size : this.lastAvail !== 0 || this.usedIdx !== 0;
+    if (impossible) this.broken = true;
   }
 }
 
