@@ -9,20 +9,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lab, type LabFaultEvent, type LabOidEvent } from '../../host/lab/index.ts';
 import { injectNicFault } from '../../emulator/net/testing.ts';
+import { labShell } from './shell.ts';
 
 let lab: Lab;
 const oids: LabOidEvent[] = [];
 const faults: LabFaultEvent[] = [];
 
-async function sh(vm: string, command: string, timeoutMs = 60_000): Promise<{ output: string; exitCode: number }> {
-  return lab.exec(vm, command, { timeoutMs });
-}
-
-async function ok(vm: string, command: string, timeoutMs = 60_000): Promise<string> {
-  const result = await sh(vm, command, timeoutMs);
-  assert.equal(result.exitCode, 0, `${vm}$ ${command}\n${result.output}`);
-  return result.output;
-}
+const { sh, ok } = labShell(() => lab);
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;

@@ -14,6 +14,7 @@ import { Observer } from '../../host/lab/testing.ts';
 import { NicAttachError } from '../../host/attach.ts';
 import type { Extension } from '../../host/extension.ts';
 import type { TimeoutEvent } from '../../host/events.ts';
+import { labShell } from './shell.ts';
 
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 let lab: Lab;
@@ -21,15 +22,7 @@ let observer: Observer;
 const oids: LabOidEvent[] = [];
 const timeouts: TimeoutEvent[] = [];
 
-async function sh(vm: string, command: string, timeoutMs = 60_000): Promise<{ output: string; exitCode: number }> {
-  return lab.exec(vm, command, { timeoutMs });
-}
-
-async function ok(vm: string, command: string, timeoutMs = 60_000): Promise<string> {
-  const result = await sh(vm, command, timeoutMs);
-  assert.equal(result.exitCode, 0, `${vm}$ ${command}\n${result.output}`);
-  return result.output;
-}
+const { sh, ok } = labShell(() => lab);
 
 function portOf(vm: string): number {
   const id = lab.vm(vm)?.portIds[0];

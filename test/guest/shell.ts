@@ -2,6 +2,22 @@
 // poll until output matches, and move 16 MiB over TCP between two guests.
 import assert from 'node:assert/strict';
 import type { VirtualMachine } from '../../emulator/vm.ts';
+import type { Lab } from '../../host/lab/index.ts';
+
+/**
+ * `sh` (exit status and output) and `ok` (output; a non-zero exit fails the
+ * test) by VM name over a Lab's exec. `lab` is a getter because test files
+ * make their lab in `before`.
+ */
+export function labShell(lab: () => Lab) {
+  const sh = (vm: string, command: string, timeoutMs = 60_000): Promise<{ output: string; exitCode: number }> => lab().exec(vm, command, { timeoutMs });
+  const ok = async (vm: string, command: string, timeoutMs = 60_000): Promise<string> => {
+    const result = await sh(vm, command, timeoutMs);
+    assert.equal(result.exitCode, 0, `${vm}$ ${command}\n${result.output}`);
+    return result.output;
+  };
+  return { sh, ok };
+}
 
 /** Runs `command` in the guest and returns its output; a non-zero exit fails the test. */
 export async function sh(vm: VirtualMachine, command: string, timeoutMs = 60_000): Promise<string> {
