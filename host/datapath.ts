@@ -128,6 +128,13 @@ class View implements IngressBatch, EgressBatch {
   phase: 'ingress' | 'egress' = 'ingress';
   /** True only during an extension's callback: a view kept for later cannot touch another batch. */
   live = false;
+  /**
+   * The NIC addDestination last found to be this switch's, within the current
+   * callback (reset by open()). Frames of a batch mostly go to one NIC, and a
+   * NIC leaves the switch only in an OID's completion, never during a
+   * synchronous callback: the same handle found once stays found.
+   */
+  private verified: Nic | null = null;
   constructor(private readonly path: DataPath) {}
 
   get count(): number {
@@ -186,10 +193,22 @@ class View implements IngressBatch, EgressBatch {
     if (this.kind !== 'forwarding') throw new CapabilityError(this.extension.name, this.kind, 'add destinations');
     if (this.phase !== 'ingress') throw new CapabilityError(this.extension.name, this.kind, 'add destinations on egress');
     this.checkIndex(i);
-    // Only NICs of this switch are valid destinations (a stale or foreign handle is the extension's bug).
-    const real = this.path.host.findNic(nic.portId, nic.index);
-    if (real !== nic) throw new Error(`addDestination: port ${nic.portId} NIC ${nic.index} is not a NIC of this switch`);
+    let real = this.verified;
+    if (nic !== real) {
+      // Only NICs of this switch are valid destinations (a stale or foreign handle is the extension's bug).
+      real = this.path.host.findNic(nic.portId, nic.index) ?? null;
+      if (real !== nic || real === null) throw new Error(`addDestination: port ${nic.portId} NIC ${nic.index} is not a NIC of this switch`);
+      this.verified = real;
+    }
     this.b.addDestination(i, real);
+  }
+
+  /** Binds the view to `extension`'s callback in the current phase. */
+  open(extension: Extension): void {
+    this.extension = extension;
+    this.kind = extension.kind;
+    this.verified = null;
+    this.live = true;
   }
 
   exclude(slot: number, reason: ExtensionDropReason): void {
@@ -225,8 +244,8 @@ export class DataPath {
   private readonly view: View;
   private readonly queue: Work[] = [];
   private busy = false;
-  /** NICs with frames waiting in their outbox during delivery. */
-  private readonly touched: Nic[] = [];
+  /** NICs with frames waiting in their outbox during delivery (the first ones of the array; emptied slot by slot, never truncated). */
+  private readonly touched: (Nic | null)[] = [];
   /** Drop events of the current work item, by port/NIC/reason. */
   private readonly dropTally = new Map<string, { portId: number; nicIndex?: number; reason: DropReason; count: number }>();
 
@@ -453,9 +472,7 @@ export class DataPath {
     for (let e = start; e < ordered.length; e++) {
       const ext = ordered[e]!;
       if (!ext.ingress) continue;
-      view.extension = ext;
-      view.kind = ext.kind;
-      view.live = true;
+      view.open(ext);
       try {
         ext.ingress(view);
       } catch (error) {
@@ -494,9 +511,7 @@ export class DataPath {
     for (let e = ordered.length - 1; e >= 0; e--) {
       const ext = ordered[e]!;
       if (!ext.egress) continue;
-      view.extension = ext;
-      view.kind = ext.kind;
-      view.live = true;
+      view.open(ext);
       try {
         ext.egress(view);
       } catch (error) {
@@ -509,6 +524,7 @@ export class DataPath {
     // Delivery and accounting: every frame is dropped (once, with a reason), held, or
     // forwarded; every destination copy of a forwarded frame is delivered or excluded.
     const touched = this.touched;
+    let touchedCount = 0;
     for (let i = 0; i < n; i++) {
       const reason = b.dropped[i];
       if (reason !== null) {
@@ -542,7 +558,7 @@ export class DataPath {
         let box = nic.outbox;
         if (box === null) {
           box = nic.outbox = [];
-          touched.push(nic);
+          touched[touchedCount++] = nic;
         }
         box.push(out);
         port.counters.txPackets++;
@@ -551,8 +567,9 @@ export class DataPath {
       }
     }
     this.flushDropEvents();
-    for (let t = 0; t < touched.length; t++) {
+    for (let t = 0; t < touchedCount; t++) {
       const nic = touched[t]!;
+      touched[t] = null;
       const box = nic.outbox!;
       nic.outbox = null;
       try {
@@ -566,7 +583,6 @@ export class DataPath {
         });
       }
     }
-    touched.length = 0;
   }
 
   /** With no forwarding extension the switch floods every frame to the connected NICs of its VLAN. */

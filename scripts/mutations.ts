@@ -53,7 +53,7 @@ export const MUTATIONS: Mutation[] = [
     name: 'acl-src-port-upper-exclusive',
     description: "the ACL's srcPort range excludes its upper bound",
     file: 'host/extensions/acl.ts',
-    edits: [{ search: 'seen.sport < sport[0] || seen.sport > sport[1]', replace: 'seen.sport < sport[0] || seen.sport >= sport[1]' }],
+    edits: [{ search: 'sport < rule.srcPortLow || sport > rule.srcPortHigh', replace: 'sport < rule.srcPortLow || sport >= rule.srcPortHigh' }],
     tests: ['host/extensions/acl.test.ts'],
     owner: 'switch',
   },

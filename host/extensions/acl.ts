@@ -109,21 +109,27 @@ interface CompiledRule {
   /** -1: any; NEVER; else the protocol number, per family. */
   protocol4: number;
   protocol6: number;
-  srcPort: [number, number] | null;
-  dstPort: [number, number] | null;
+  /** Port ranges as plain numbers (monomorphic, no array per rule); -1 low: no condition. */
+  srcPortLow: number;
+  srcPortHigh: number;
+  dstPortLow: number;
+  dstPortHigh: number;
   hits: number;
 }
 
-/** What the ACL read of one frame; one instance reused frame after frame (no allocation per frame). */
+/**
+ * What the ACL read of one frame; one instance reused frame after frame (no
+ * allocation per frame). Addresses are not copied out: a prefix condition
+ * reads them where they are (`l3`), so a rule list without prefixes never
+ * touches them.
+ */
 class Classified {
   /** Behind the tags; UNKNOWN with too many tags or a tag cut short. */
   ethertype = UNKNOWN;
   /** 4, 6, 0 (not IP) or UNKNOWN. */
   family = 0;
-  /** The IP header is whole: the addresses are read. */
+  /** The IP header is whole: the addresses can be read at l3. */
   addressed = false;
-  readonly src = new Uint32Array(4);
-  readonly dst = new Uint32Array(4);
   /** The upper-layer protocol, or UNKNOWN. */
   protocol = UNKNOWN;
   sport = NO_PORT;
@@ -150,54 +156,69 @@ class Classified {
     this.family = type === ETH_TYPE_IPV4 ? 4 : type === ETH_TYPE_IPV6 ? 6 : 0;
   }
 
+  /** Sets addressed, protocol and ports (UNKNOWN what cannot be read). */
   parseIp(data: Uint8Array): void {
     this.ipParsed = true;
+    const done = this.family === 4 ? this.parseIpv4(data, this.l3) : this.family === 6 && this.parseIpv6(data, this.l3);
+    if (!done) this.unreadable();
+  }
+
+  /** False when the header is cut short or not IPv4. */
+  private parseIpv4(data: Uint8Array, l3: number): boolean {
+    if (data.length < l3 + 20 || data[l3]! >> 4 !== 4) return false;
+    const ihl = (data[l3]! & 0x0f) * 4;
+    if (ihl < 20 || data.length < l3 + ihl) return false;
+    this.addressed = true;
+    const laterFragment = (((data[l3 + 6]! & 0x1f) << 8) | data[l3 + 7]!) !== 0;
+    const next = data[l3 + 9]!;
+    // AH is IPv4's only header to walk; anything else is the upper layer itself.
+    if (next === IPPROTO_AH) this.walkExtensions(data, l3 + ihl, next, false, laterFragment);
+    else this.upperLayer(data, l3 + ihl, next, laterFragment);
+    return true;
+  }
+
+  private parseIpv6(data: Uint8Array, l3: number): boolean {
+    if (data.length < l3 + 40 || data[l3]! >> 4 !== 6) return false;
+    this.addressed = true;
+    const next = data[l3 + 6]!;
+    if (isExtensionHeader(next, true)) this.walkExtensions(data, l3 + 40, next, true, false);
+    else this.upperLayer(data, l3 + 40, next, false);
+    return true;
+  }
+
+  private unreadable(): void {
     this.addressed = false;
     this.protocol = UNKNOWN;
     this.sport = this.dport = UNKNOWN;
-    const l3 = this.l3;
-    if (this.family === 4) {
-      if (data.length < l3 + 20 || data[l3]! >> 4 !== 4) return;
-      const ihl = (data[l3]! & 0x0f) * 4;
-      if (ihl < 20 || data.length < l3 + ihl) return;
-      this.src[0] = readU32BE(data, l3 + 12);
-      this.dst[0] = readU32BE(data, l3 + 16);
-      this.addressed = true;
-      const laterFragment = (((data[l3 + 6]! & 0x1f) << 8) | data[l3 + 7]!) !== 0;
-      this.upperLayer(data, l3 + ihl, data[l3 + 9]!, false, laterFragment);
-    } else if (this.family === 6) {
-      if (data.length < l3 + 40 || data[l3]! >> 4 !== 6) return;
-      for (let w = 0; w < 4; w++) {
-        this.src[w] = readU32BE(data, l3 + 8 + 4 * w);
-        this.dst[w] = readU32BE(data, l3 + 24 + 4 * w);
-      }
-      this.addressed = true;
-      this.upperLayer(data, l3 + 40, data[l3 + 6]!, true, false);
+  }
+
+  /** The upper-layer protocol `next` at `offset`: its ports when TCP/UDP in a first fragment. */
+  private upperLayer(data: Uint8Array, offset: number, next: number, laterFragment: boolean): void {
+    this.protocol = next;
+    if (laterFragment || (next !== 6 && next !== 17)) {
+      // A later fragment's bytes here are the middle of the datagram: no header to read, no ports.
+      this.sport = this.dport = NO_PORT;
+    } else if (data.length >= offset + 4) {
+      this.sport = (data[offset]! << 8) | data[offset + 1]!;
+      this.dport = (data[offset + 2]! << 8) | data[offset + 3]!;
+    } else {
+      this.sport = this.dport = UNKNOWN;
     }
   }
 
   /** Walks extension headers (bounded) to the upper-layer protocol and its ports. */
-  private upperLayer(data: Uint8Array, offset: number, next: number, ipv6: boolean, laterFragment: boolean): void {
+  private walkExtensions(data: Uint8Array, offset: number, next: number, ipv6: boolean, laterFragment: boolean): void {
     for (let walked = 0; ; walked++) {
-      const extension = next === IPPROTO_AH || (ipv6 && (next === IPPROTO_HOPOPTS || next === IPPROTO_ROUTING || next === IPPROTO_FRAGMENT || next === IPPROTO_DSTOPTS));
-      if (laterFragment) {
-        // The bytes here are the middle of the datagram: no header to read, no ports.
-        if (!extension) {
-          this.protocol = next;
-          this.sport = this.dport = NO_PORT;
-        }
+      if (!isExtensionHeader(next, ipv6)) {
+        this.upperLayer(data, offset, next, laterFragment);
         return;
       }
-      if (!extension) {
-        this.protocol = next;
-        if (next !== 6 && next !== 17) this.sport = this.dport = NO_PORT;
-        else if (data.length >= offset + 4) {
-          this.sport = (data[offset]! << 8) | data[offset + 1]!;
-          this.dport = (data[offset + 2]! << 8) | data[offset + 3]!;
-        }
+      // Behind a later fragment no header can be read: the protocol is unknown.
+      if (laterFragment || walked === MAX_EXTENSION_HEADERS || data.length < offset + 8) {
+        this.protocol = UNKNOWN;
+        this.sport = this.dport = UNKNOWN;
         return;
       }
-      if (walked === MAX_EXTENSION_HEADERS || data.length < offset + 8) return;
       const following = data[offset]!;
       if (next === IPPROTO_FRAGMENT) {
         laterFragment = ((data[offset + 2]! << 8) | data[offset + 3]!) >> 3 !== 0;
@@ -208,6 +229,10 @@ class Classified {
       next = following;
     }
   }
+}
+
+function isExtensionHeader(next: number, ipv6: boolean): boolean {
+  return next === IPPROTO_AH || (ipv6 && (next === IPPROTO_HOPOPTS || next === IPPROTO_ROUTING || next === IPPROTO_FRAGMENT || next === IPPROTO_DSTOPTS));
 }
 
 export class AclFilter implements Extension {
@@ -286,15 +311,10 @@ function ipConditions(rule: CompiledRule, seen: Classified, data: Uint8Array): T
   if (family === UNKNOWN) return UNKNOWN_RESULT;
   if (!seen.ipParsed) seen.parseIp(data);
   let unknown = false;
-  if (rule.srcFamily !== 0) {
-    if (rule.srcFamily !== family) return FALSE;
-    if (!seen.addressed) unknown = true;
-    else if (!inPrefix(seen.src, rule.srcNet, rule.srcMask)) return FALSE;
-  }
-  if (rule.dstFamily !== 0) {
-    if (rule.dstFamily !== family) return FALSE;
-    if (!seen.addressed) unknown = true;
-    else if (!inPrefix(seen.dst, rule.dstNet, rule.dstMask)) return FALSE;
+  if (rule.srcFamily !== 0 || rule.dstFamily !== 0) {
+    const prefixes = prefixConditions(rule, seen, data);
+    if (prefixes === FALSE) return FALSE;
+    if (prefixes === UNKNOWN_RESULT) unknown = true;
   }
   const protocol = family === 4 ? rule.protocol4 : rule.protocol6;
   if (protocol !== -1) {
@@ -302,23 +322,42 @@ function ipConditions(rule: CompiledRule, seen: Classified, data: Uint8Array): T
     if (seen.protocol === UNKNOWN) unknown = true;
     else if (seen.protocol !== protocol) return FALSE;
   }
-  const sport = rule.srcPort;
-  if (sport !== null) {
-    if (seen.sport === NO_PORT) return FALSE;
-    if (seen.sport === UNKNOWN) unknown = true;
-    else if (seen.sport < sport[0] || seen.sport > sport[1]) return FALSE;
+  if (rule.srcPortLow >= 0) {
+    const sport = seen.sport;
+    if (sport === NO_PORT) return FALSE;
+    if (sport === UNKNOWN) unknown = true;
+    else if (sport < rule.srcPortLow || sport > rule.srcPortHigh) return FALSE;
   }
-  const dport = rule.dstPort;
-  if (dport !== null) {
-    if (seen.dport === NO_PORT) return FALSE;
-    if (seen.dport === UNKNOWN) unknown = true;
-    else if (seen.dport < dport[0] || seen.dport > dport[1]) return FALSE;
+  if (rule.dstPortLow >= 0) {
+    const dport = seen.dport;
+    if (dport === NO_PORT) return FALSE;
+    if (dport === UNKNOWN) unknown = true;
+    else if (dport < rule.dstPortLow || dport > rule.dstPortHigh) return FALSE;
   }
   return unknown ? UNKNOWN_RESULT : TRUE;
 }
 
-function inPrefix(address: Uint32Array, net: Uint32Array, mask: Uint32Array): boolean {
-  for (let w = 0; w < 4; w++) if ((address[w]! & mask[w]!) >>> 0 !== net[w]) return false;
+/** The rule's address prefixes against the packet's addresses, read in place (IPv4 at l3+12/16, IPv6 at l3+8/24). */
+function prefixConditions(rule: CompiledRule, seen: Classified, data: Uint8Array): Truth {
+  const family = seen.family;
+  const words = family === 4 ? 1 : 4;
+  let unknown = false;
+  if (rule.srcFamily !== 0) {
+    if (rule.srcFamily !== family) return FALSE;
+    if (!seen.addressed) unknown = true;
+    else if (!inPrefix(data, seen.l3 + (family === 4 ? 12 : 8), words, rule.srcNet, rule.srcMask)) return FALSE;
+  }
+  if (rule.dstFamily !== 0) {
+    if (rule.dstFamily !== family) return FALSE;
+    if (!seen.addressed) unknown = true;
+    else if (!inPrefix(data, seen.l3 + (family === 4 ? 16 : 24), words, rule.dstNet, rule.dstMask)) return FALSE;
+  }
+  return unknown ? UNKNOWN_RESULT : TRUE;
+}
+
+/** Whether the `words` big-endian words at `at` are in the prefix (net, mask). */
+function inPrefix(data: Uint8Array, at: number, words: number, net: Uint32Array, mask: Uint32Array): boolean {
+  for (let w = 0; w < words; w++) if ((readU32BE(data, at + 4 * w) & mask[w]!) >>> 0 !== net[w]) return false;
   return true;
 }
 
@@ -445,8 +484,10 @@ function compileRule(rule: AclRule, index: number): CompiledRule {
     needsIp,
     protocol4,
     protocol6,
-    srcPort,
-    dstPort,
+    srcPortLow: srcPort ? srcPort[0] : -1,
+    srcPortHigh: srcPort ? srcPort[1] : -1,
+    dstPortLow: dstPort ? dstPort[0] : -1,
+    dstPortHigh: dstPort ? dstPort[1] : -1,
     hits: 0,
   };
 }

@@ -140,6 +140,13 @@ export type VlanEgressDropReason = typeof SWITCH_DROP_REASONS.vlanEgressMalforme
  * per frame.
  */
 export function egressProblem(data: Uint8Array): VlanEgressDropReason | null {
+  // Plain Ethernet (no tag of either kind at 12, whole ethertype): nothing to check. The common case, kept small to inline.
+  const high = data[12];
+  if (high !== ETH_TYPE_VLAN >> 8 && high !== ETH_TYPE_SERVICE_VLAN >> 8 && data.length >= 14) return null;
+  return stackedTagProblem(data);
+}
+
+function stackedTagProblem(data: Uint8Array): VlanEgressDropReason | null {
   let offset = frameTci(data) < 0 ? 12 : 16;
   // Our tag, added or not, is whole by construction: only the part behind it can be malformed.
   if (data.length < offset + 2) return SWITCH_DROP_REASONS.vlanEgressMalformed;
