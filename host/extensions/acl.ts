@@ -394,7 +394,7 @@ export function parseIpv6Address(text: string): Uint32Array | null {
 }
 
 /** A dotted IPv4 address as a number, or null. */
-function parseIpv4Address(text: string): number | null {
+export function parseIpv4Address(text: string): number | null {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
   if (!m) return null;
   const octets = m.slice(1, 5).map(Number);
