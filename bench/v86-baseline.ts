@@ -33,7 +33,10 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-export async function sh(vm: VirtualMachine, command: string, timeoutMs = 120_000): Promise<string> {
+/** What the measuring helpers need of a guest (a VirtualMachine, or bench/qemu.ts's QEMU guest). */
+export type GuestShell = Pick<VirtualMachine, 'name' | 'exec'>;
+
+export async function sh(vm: GuestShell, command: string, timeoutMs = 120_000): Promise<string> {
   const result = await vm.exec(command, { timeoutMs });
   if (result.exitCode !== 0) throw new Error(`${vm.name}$ ${command} failed (${result.exitCode}): ${result.output}`);
   return result.output;
@@ -83,7 +86,7 @@ export async function startPair(model: NicModel, prefix: string, subnet: string)
 }
 
 /** iperf3 TCP a -> target, MiB/s as the receiver counted it. */
-export async function tcpMibps(pair: WirePair, seconds = SECONDS): Promise<number> {
+export async function tcpMibps(pair: { a: GuestShell; target: string }, seconds = SECONDS): Promise<number> {
   const out = await sh(pair.a, `iperf3 -c ${pair.target} -t ${seconds} -J`, (seconds + 60) * 1000);
   const report = JSON.parse(out.slice(out.indexOf('{'))) as { end?: { sum_received?: { bits_per_second?: number } } };
   const bps = report.end?.sum_received?.bits_per_second;
@@ -92,7 +95,7 @@ export async function tcpMibps(pair: WirePair, seconds = SECONDS): Promise<numbe
 }
 
 /** Median of the per-reply times of PINGS pings a -> target, after 3 warm-up pings. */
-export async function rttMs(pair: WirePair): Promise<number> {
+export async function rttMs(pair: { a: GuestShell; target: string }): Promise<number> {
   await sh(pair.a, `ping -c 3 -i 0.2 -W 5 ${pair.target}`);
   const out = await sh(pair.a, `ping -c ${PINGS} -i 0.2 -W 5 ${pair.target}`);
   const times = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));

@@ -98,7 +98,7 @@ export { MIN_MEMORY_MIB, MAX_MEMORY_MIB };
  * scan were the longest initcalls in v86 (initcall_debug); skipping them saves
  * about 15% of the boot's CPU time.
  */
-const KERNEL_ARGS = process.env.VMSWITCH_KERNEL_ARGS ?? 'console=ttyS0 quiet loglevel=3 tsc=reliable mitigations=off random.trust_cpu=on cryptomgr.notests=1 noisapnp';
+export const KERNEL_ARGS = process.env.VMSWITCH_KERNEL_ARGS ?? 'console=ttyS0 quiet loglevel=3 tsc=reliable mitigations=off random.trust_cpu=on cryptomgr.notests=1 noisapnp';
 /** The hostname a template is booted with, before personalisation. */
 const TEMPLATE_HOSTNAME = 'vmswitch';
 
@@ -118,7 +118,7 @@ function shellWord(value: string, what: string): string {
 }
 
 /** vmswitch-config KEY=VALUE words (also the vmswitch.KEY=VALUE kernel parameters). */
-function identitySettings(opts: { hostname?: string; ip?: string[]; gateway?: string; hosts?: Record<string, string>; macs?: string[] }): string[] {
+export function identitySettings(opts: { hostname?: string; ip?: string[]; gateway?: string; hosts?: Record<string, string>; macs?: string[] }): string[] {
   const words: string[] = [];
   if (opts.hostname !== undefined) words.push(`hostname=${shellWord(opts.hostname, 'hostname')}`);
   if (opts.ip?.length) words.push(`ip=${opts.ip.map((cidr) => shellWord(cidr, 'address')).join(',')}`);
