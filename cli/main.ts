@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   lab: async () => (await import('./commands/lab.ts')).command,
   demo: async () => (await import('./commands/demo.ts')).command,
   web: async () => (await import('./commands/web.ts')).command,
+  graph: async () => (await import('./commands/graph.ts')).command,
 };
 
 export function usage(): string {
