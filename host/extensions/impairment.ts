@@ -177,6 +177,10 @@ function isNone(i: Impairment): boolean {
 
 const R = EXTENSION_DROP_REASONS;
 
+function sameRun(a: Entry, b: Entry): boolean {
+  return a.dstPort === b.dstPort && a.dstNic === b.dstNic && a.vlan === b.vlan && a.srcPort === b.srcPort && a.srcNic === b.srcNic;
+}
+
 export class ImpairmentExtension implements Extension {
   readonly name: string;
   readonly kind = 'filter' as const;
@@ -286,10 +290,11 @@ export class ImpairmentExtension implements Extension {
       const src = batch.source(i);
       for (let c = 0; c < copies; c++) {
         const at = this.depart(lane, now, frame.data.length);
-        if (at <= now && (c === 0 ? lane.length === 0 || at < 0 : false)) {
-          // Due now with nothing ahead (or sent ahead by reordering): it goes on in this batch.
+        if (at <= now && (lane.length === 0 || at < 0)) {
+          // Due now with nothing ahead (or sent ahead by reordering): it goes on in this batch, a duplicate right after it.
           if (at < 0) lane.counters.reordered++;
           else lane.counters.passed++;
+          if (c > 0) this.emitSent(lane, frame, src ? src.portId : 0, src ? src.index : 0, batch.vlan(i));
           continue;
         }
         if (lane.length >= lane.limit) {
@@ -334,9 +339,10 @@ export class ImpairmentExtension implements Extension {
         const src = batch.source(i);
         for (let c = 0; c < copies; c++) {
           const at = this.depart(lane, now, frame.data.length);
-          if (c === 0 && at <= now && (lane.length === 0 || at < 0)) {
+          if (at <= now && (lane.length === 0 || at < 0)) {
             if (at < 0) lane.counters.reordered++;
             else lane.counters.passed++;
+            if (c > 0) this.emitReceived(lane, [this.mark(frame)], src ? src.portId : 0, src ? src.index : 0, nic.portId, nic.index, batch.vlan(i));
             continue;
           }
           if (lane.length >= lane.limit) {
@@ -429,48 +435,53 @@ export class ImpairmentExtension implements Extension {
     if (!context || lanes.get(portId) !== lane) return;
     const now = context.now();
     let run: Frame[] | null = null;
-    let runEntry: Entry | null = null;
-    const flushRun = (): void => {
-      if (run === null || runEntry === null) return;
-      const e = runEntry;
-      const n = run.length;
-      const source = e.srcPort > 0 && context.nic(e.srcPort, e.srcNic)?.state === 'connected' ? { portId: e.srcPort, nicIndex: e.srcNic } : undefined;
-      const result = context.inject(run, {
-        destination: { portId: e.dstPort, nicIndex: e.dstNic },
-        ...(source ? { source } : { vlan: e.vlan }),
-      });
-      if (result.accepted) lane.counters.released += n;
-      else lane.counters.flushed += n;
-      run = null;
-      runEntry = null;
-    };
+    let first: Entry | null = null;
     while (lane.length > 0 && lane.queue[lane.head]!.at <= now) {
       const e = lane.shift();
       if (e.held) {
-        flushRun();
         context.resume(e.held);
         lane.counters.released++;
       } else if (lanes === this.sendLanes) {
-        flushRun();
-        // A duplicate of a sent frame: originated on behalf of its NIC, below this extension.
-        const result = context.inject([e.frame], e.srcPort > 0 ? { source: { portId: e.srcPort, nicIndex: e.srcNic } } : { vlan: e.vlan });
-        if (result.accepted) lane.counters.released++;
-        else lane.counters.flushed++;
+        this.emitSent(lane, e.frame, e.srcPort, e.srcNic, e.vlan);
       } else {
-        // A fresh object per copy marks it as this extension's own on its way back up.
-        const copy: Frame = { ...e.frame };
-        this.released.add(copy);
-        if (runEntry !== null && (runEntry.dstPort !== e.dstPort || runEntry.dstNic !== e.dstNic || runEntry.vlan !== e.vlan || runEntry.srcPort !== e.srcPort || runEntry.srcNic !== e.srcNic)) flushRun();
-        (run ??= []).push(copy);
-        runEntry = e;
+        if (first !== null && !sameRun(first, e)) {
+          this.emitReceived(lane, run!, first.srcPort, first.srcNic, first.dstPort, first.dstNic, first.vlan);
+          run = null;
+        }
+        if (run === null) first = e;
+        (run ??= []).push(this.mark(e.frame));
       }
     }
-    flushRun();
+    if (run !== null && first !== null) this.emitReceived(lane, run, first.srcPort, first.srcNic, first.dstPort, first.dstNic, first.vlan);
     if (lane.length > 0) {
       lane.timer = context.timers.schedule(lane.queue[lane.head]!.at, () => this.release(lanes, portId, lane));
     } else if (lane.config === null) {
       this.retire(lanes, portId, lane);
     }
+  }
+
+  /** A copy of a sent frame (a duplicate): originated on behalf of its NIC, below this extension. */
+  private emitSent(lane: Lane, frame: Frame, srcPort: number, srcNic: number, vlan: number): void {
+    const context = this.context!;
+    const result = context.inject([frame], srcPort > 0 ? { source: { portId: srcPort, nicIndex: srcNic } } : { vlan });
+    if (result.accepted) lane.counters.released++;
+    else lane.counters.flushed++;
+  }
+
+  /** Frames a port receives late (or twice): originated toward its NIC, on behalf of their source while it is connected (so filters below see the same source). */
+  private emitReceived(lane: Lane, frames: Frame[], srcPort: number, srcNic: number, dstPort: number, dstNic: number, vlan: number): void {
+    const context = this.context!;
+    const source = srcPort > 0 && context.nic(srcPort, srcNic)?.state === 'connected' ? { portId: srcPort, nicIndex: srcNic } : undefined;
+    const result = context.inject(frames, { destination: { portId: dstPort, nicIndex: dstNic }, ...(source ? { source } : { vlan }) });
+    if (result.accepted) lane.counters.released += frames.length;
+    else lane.counters.flushed += frames.length;
+  }
+
+  /** A fresh object per copy marks it as this extension's own on its way back up (not impaired twice). */
+  private mark(frame: Frame): Frame {
+    const copy: Frame = { ...frame };
+    this.released.add(copy);
+    return copy;
   }
 
   private apply(lanes: Map<number, Lane>, portId: number, config: Impairment | null, direction: 'send' | 'receive'): void {
