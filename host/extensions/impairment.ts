@@ -268,18 +268,40 @@ export class ImpairmentExtension implements Extension {
       this.flushLane(this.receiveLanes, request.port.id);
       this.sendLanes.delete(request.port.id);
       this.receiveLanes.delete(request.port.id);
+      this.refreshHooks();
       this.settings.delete(request.port.id);
     }
   }
 
-  ingress(batch: IngressBatch): void {
-    if (this.sendLanes.size === 0) return;
+  /**
+   * The data path skips an extension without an ingress (egress) callback, so
+   * these are present only while some port has a send (receive) lane: with no
+   * impairment set the extension costs nothing per batch.
+   */
+  ingress: ((batch: IngressBatch) => void) | undefined = undefined;
+  egress: ((batch: EgressBatch) => void) | undefined = undefined;
+  private readonly ingressHook = (batch: IngressBatch): void => this.onIngress(batch);
+  private readonly egressHook = (batch: EgressBatch): void => this.onEgress(batch);
+
+  private refreshHooks(): void {
+    this.ingress = this.sendLanes.size > 0 ? this.ingressHook : undefined;
+    this.egress = this.receiveLanes.size > 0 ? this.egressHook : undefined;
+  }
+
+  private onIngress(batch: IngressBatch): void {
     const context = this.context;
     if (!context) return;
     const now = batch.time;
+    // A batch from a port has one source: look its lane up once.
+    let lastPort = -1;
+    let lane: Lane | undefined;
     for (let i = 0; i < batch.count; i++) {
       if (batch.isDropped(i)) continue;
-      const lane = this.sendLanes.get(batch.sourcePortId(i));
+      const portId = batch.sourcePortId(i);
+      if (portId !== lastPort) {
+        lane = this.sendLanes.get(portId);
+        lastPort = portId;
+      }
       if (lane === undefined) continue;
       const frame = batch.frame(i) as Frame;
       const copies = this.decide(lane, now);
@@ -317,11 +339,12 @@ export class ImpairmentExtension implements Extension {
     }
   }
 
-  egress(batch: EgressBatch): void {
-    if (this.receiveLanes.size === 0) return;
+  private onEgress(batch: EgressBatch): void {
     const context = this.context;
     if (!context) return;
     const now = batch.time;
+    let lastPort = -1;
+    let lastLane: Lane | undefined;
     for (let i = 0; i < batch.count; i++) {
       if (batch.isDropped(i)) continue;
       const frame = batch.frame(i) as Frame;
@@ -329,7 +352,11 @@ export class ImpairmentExtension implements Extension {
       for (let d = batch.firstDestination(i); d >= 0; d = batch.nextDestination(d)) {
         if (batch.excluded(d) !== null) continue;
         const nic = batch.destination(d);
-        const lane = this.receiveLanes.get(nic.portId);
+        if (nic.portId !== lastPort) {
+          lastLane = this.receiveLanes.get(nic.portId);
+          lastPort = nic.portId;
+        }
+        const lane = lastLane;
         if (lane === undefined) continue;
         const copies = this.decide(lane, now);
         if (copies === 0) {
@@ -496,6 +523,7 @@ export class ImpairmentExtension implements Extension {
           this.retired.delete(`${direction}:${portId}`);
         }
         lanes.set(portId, fresh);
+        this.refreshHooks();
       }
       return;
     }
@@ -508,6 +536,7 @@ export class ImpairmentExtension implements Extension {
     if (lane.timer !== 0) this.context?.timers.cancel(lane.timer);
     lane.timer = 0;
     lanes.delete(portId);
+    this.refreshHooks();
     this.retired.set(`${lanes === this.sendLanes ? 'send' : 'receive'}:${portId}`, { ...lane.counters });
   }
 
