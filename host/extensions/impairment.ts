@@ -67,17 +67,6 @@ export const DEFAULT_LIMIT_FRAMES = 1000;
 /** The token bucket's depth: one full-size Ethernet frame (a rate limit with next to no burst, as netem's rate). */
 const BUCKET_BITS = 1514 * 8;
 
-const NONE: Impairment = Object.freeze({
-  delayMs: 0,
-  jitterMs: 0,
-  lossPercent: 0,
-  duplicatePercent: 0,
-  reorderPercent: 0,
-  rateBitsPerSecond: 0,
-  limitFrames: 0,
-  down: false,
-});
-
 /** A queued frame: a held one (sent direction), or a copy to originate (duplicates, received direction). */
 interface Entry {
   at: number;
@@ -166,7 +155,16 @@ export function impairmentProblem(value: unknown): string | null {
 function normalise(value: Partial<Impairment>): Impairment {
   const problem = impairmentProblem(value);
   if (problem) throw new RangeError(`impairment: ${problem}`);
-  return Object.freeze({ ...NONE, ...value, down: value.down === true });
+  return Object.freeze({
+    delayMs: value.delayMs ?? 0,
+    jitterMs: value.jitterMs ?? 0,
+    lossPercent: value.lossPercent ?? 0,
+    duplicatePercent: value.duplicatePercent ?? 0,
+    reorderPercent: value.reorderPercent ?? 0,
+    rateBitsPerSecond: value.rateBitsPerSecond ?? 0,
+    limitFrames: value.limitFrames ?? 0,
+    down: value.down === true,
+  });
 }
 
 function isNone(i: Impairment): boolean {
@@ -176,6 +174,9 @@ function isNone(i: Impairment): boolean {
 }
 
 const R = EXTENSION_DROP_REASONS;
+/** slot()'s answers besides a time. */
+const GOES_ON = -Infinity;
+const QUEUE_FULL = Infinity;
 
 function sameRun(a: Entry, b: Entry): boolean {
   return a.dstPort === b.dstPort && a.dstNic === b.dstNic && a.vlan === b.vlan && a.srcPort === b.srcPort && a.srcNic === b.srcNic;
@@ -311,21 +312,18 @@ export class ImpairmentExtension implements Extension {
       }
       const src = batch.source(i);
       for (let c = 0; c < copies; c++) {
-        const at = this.depart(lane, now, frame.data.length);
-        if (at <= now && (lane.length === 0 || at < 0)) {
-          // Due now with nothing ahead (or sent ahead by reordering): it goes on in this batch, a duplicate right after it.
-          if (at < 0) lane.counters.reordered++;
-          else lane.counters.passed++;
+        const at = this.slot(lane, now, frame.data.length);
+        if (at === GOES_ON) {
+          // It goes on in this batch; a duplicate right after it.
           if (c > 0) this.emitSent(lane, frame, src ? src.portId : 0, src ? src.index : 0, batch.vlan(i));
           continue;
         }
-        if (lane.length >= lane.limit) {
-          lane.counters.queueFull++;
+        if (at === QUEUE_FULL) {
           if (c === 0) batch.drop(i, R.impairmentQueueFull);
           continue;
         }
         const entry: Entry = {
-          at: Math.max(at, now),
+          at,
           held: c === 0 ? batch.hold(i) : null,
           frame,
           vlan: batch.vlan(i),
@@ -365,21 +363,18 @@ export class ImpairmentExtension implements Extension {
         }
         const src = batch.source(i);
         for (let c = 0; c < copies; c++) {
-          const at = this.depart(lane, now, frame.data.length);
-          if (at <= now && (lane.length === 0 || at < 0)) {
-            if (at < 0) lane.counters.reordered++;
-            else lane.counters.passed++;
+          const at = this.slot(lane, now, frame.data.length);
+          if (at === GOES_ON) {
             if (c > 0) this.emitReceived(lane, [this.mark(frame)], src ? src.portId : 0, src ? src.index : 0, nic.portId, nic.index, batch.vlan(i));
             continue;
           }
-          if (lane.length >= lane.limit) {
-            lane.counters.queueFull++;
+          if (at === QUEUE_FULL) {
             if (c === 0) batch.exclude(d, R.impairmentQueueFull);
             continue;
           }
           if (c === 0) batch.exclude(d, R.impairmentDeferred);
           const entry: Entry = {
-            at: Math.max(at, now),
+            at,
             held: null,
             frame,
             vlan: batch.vlan(i),
@@ -419,12 +414,33 @@ export class ImpairmentExtension implements Extension {
   }
 
   /**
+   * Where one copy of an arriving frame goes (counted): GOES_ON (due now with
+   * nothing queued ahead, or sent ahead by reordering), QUEUE_FULL, or the
+   * time it is queued for.
+   */
+  private slot(lane: Lane, now: number, bytes: number): number {
+    const at = this.depart(lane, now, bytes);
+    if (at <= now && (lane.length === 0 || at < 0)) {
+      if (at < 0) lane.counters.reordered++;
+      else lane.counters.passed++;
+      return GOES_ON;
+    }
+    if (lane.length >= lane.limit) {
+      lane.counters.queueFull++;
+      return QUEUE_FULL;
+    }
+    return Math.max(at, now);
+  }
+
+  /**
    * When a frame of `bytes` arriving now may leave: -1 when reordering sends
    * it ahead at once, otherwise delay +- jitter, never before the frame ahead
    * (jitter does not reorder), then the token bucket.
    */
   private depart(lane: Lane, now: number, bytes: number): number {
-    const config = lane.config ?? NONE;
+    const config = lane.config;
+    // No impairment any more, frames still queued: behind them, no later.
+    if (config === null) return lane.lastDepart > now ? lane.lastDepart : now;
     if (config.reorderPercent > 0 && config.delayMs > 0 && this.random.next() * 100 < config.reorderPercent) return -1;
     let at = now + config.delayMs;
     if (config.jitterMs > 0) at += config.jitterMs * (2 * this.random.next() - 1);
