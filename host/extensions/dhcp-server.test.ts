@@ -6,6 +6,7 @@ import { FakeClock } from '../clock.ts';
 import { DhcpConfigError, DhcpServerExtension } from './dhcp-server.ts';
 import type { DhcpServerOptions } from './dhcp-server.ts';
 import { parseDhcp } from './dhcp-message.ts';
+import { DhcpGuard } from './guards.ts';
 import { MacLearningForwarder } from './mac-learning.ts';
 import { BROADCAST, attachVm, mac } from '../testing.ts';
 import { checksum } from '../../emulator/net/checksum.ts';
@@ -274,4 +275,20 @@ test('bad options are refused with a typed error', () => {
     { dns: 'x' },
   ];
   for (const b of bad) assert.throws(() => new DhcpServerExtension({ ...BASE, ...b }), DhcpConfigError, JSON.stringify(b));
+});
+
+test('with the DHCP guard, the client gets only the switch server\'s offer; a rogue VM\'s offer is dropped', async () => {
+  const server = new DhcpServerExtension(BASE);
+  const sw = new Switch({ extensions: [new DhcpGuard(), server, new MacLearningForwarder()] });
+  const client = await attachVm(sw, 1);
+  const rogue = await attachVm(sw, 2);
+  sw.ingress(client.portId, 0, [clientFrame({ type: 1, chaddr: client.mac, flags: 0x8000 })]);
+  assert.equal(rogue.sink.frames.length, 1, 'the rogue hears the discover');
+  // The rogue answers like udhcpd would: from port 67, broadcast.
+  const rogueOffer = client.sink.frames[0]!.data.slice();
+  rogueOffer.set(rogue.mac, 6);
+  sw.ingress(rogue.portId, 0, [{ data: rogueOffer }]);
+  assert.equal(client.sink.frames.length, 1, 'only the switch server\'s offer');
+  assert.equal(readReply(client.sink.frames[0]!).srcIp, '10.0.1.1');
+  assert.equal(sw.counters(rogue.portId).drops['dhcp-guard'], 1);
 });

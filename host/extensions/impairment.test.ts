@@ -6,6 +6,7 @@ import { FakeClock } from '../clock.ts';
 import { ImpairmentExtension } from './impairment.ts';
 import type { Impairment } from './impairment.ts';
 import { MacLearningForwarder } from './mac-learning.ts';
+import { AclFilter } from './acl.ts';
 import { BROADCAST, ethFrame, mac } from '../testing.ts';
 
 const NONE: Impairment = { delayMs: 0, jitterMs: 0, lossPercent: 0, duplicatePercent: 0, reorderPercent: 0, rateBitsPerSecond: 0, limitFrames: 0, down: false };
@@ -287,4 +288,27 @@ test('set() refuses bad values; the same seed gives the same run', async () => {
     runs.push(l.b.sink.got.map((g) => `${g.seq}@${g.at}`).join(','));
   }
   assert.equal(runs[0], runs[1]);
+});
+
+test('a late copy keeps its source: an ACL below that allows by source port still passes it, and it is counted once as deferred', async () => {
+  const clock = new FakeClock(0);
+  const impairment = new ImpairmentExtension();
+  const sw = new Switch({ timers: clock, extensions: [impairment, new MacLearningForwarder()] });
+  const sinks = [new TimedSink(clock), new TimedSink(clock)];
+  const ids: number[] = [];
+  for (const [k, sink] of sinks.entries()) {
+    const port = await sw.createPort({ type: 'synthetic' });
+    await sw.createNic(port.id, { type: 'synthetic', mac: mac(k + 1), sink });
+    await sw.connectNic(port.id, 0);
+    ids.push(port.id);
+  }
+  sw.addExtension(new AclFilter({ defaultAction: 'deny', rules: [{ name: 'from-a', action: 'allow', sourcePorts: [ids[0]!] }] }));
+  sw.ingress(ids[1]!, 0, [ethFrame(BROADCAST, mac(2))]); // denied: b may not send
+  sw.ingress(ids[0]!, 0, [ethFrame(BROADCAST, mac(1))]);
+  impairment.set(ids[1]!, { receive: imp({ delayMs: 20 }) });
+  sw.ingress(ids[0]!, 0, [ethFrame(mac(2), mac(1), { seq: 5 })]);
+  clock.advance(20);
+  assert.deepEqual(sinks[1]!.got.map((g) => [g.seq, g.at]), [[0, 0], [5, 20]]);
+  assert.equal(sw.counters(ids[1]!).drops['impairment-deferred'], 1);
+  assert.equal(sw.counters().drops['acl:default'], 1, "only b's own frame was denied");
 });
