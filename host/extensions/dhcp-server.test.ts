@@ -9,7 +9,7 @@ import { parseDhcp } from './dhcp-message.ts';
 import { DhcpGuard } from './guards.ts';
 import { MacLearningForwarder } from './mac-learning.ts';
 import { BROADCAST, attachVm, mac } from '../testing.ts';
-import { checksum } from '../../emulator/net/checksum.ts';
+import { checksum, sumBytes } from '../../emulator/net/checksum.ts';
 
 const ip4 = (s: string): number[] => s.split('.').map(Number);
 
@@ -61,6 +61,7 @@ interface Reply {
   chaddr: string;
   options: Map<number, number[]>;
   ipChecksumOk: boolean;
+  udpChecksumOk: boolean;
 }
 
 /** Reads a server reply from its bytes, without the code under test. */
@@ -91,6 +92,8 @@ function readReply(f: Frame): Reply {
     chaddr: [...d.subarray(b + 28, b + 34)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
     options,
     ipChecksumOk: checksum(d, 14, 34) === 0,
+    // Over the pseudo-header (addresses, protocol, UDP length) and the datagram: 0 when right.
+    udpChecksumOk: checksum(d, 34, d.length, sumBytes(d, 26, 34) + 17 + (d.length - 34)) === 0,
   };
 }
 
@@ -128,6 +131,7 @@ test('DISCOVER -> OFFER, REQUEST -> ACK for a reserved MAC, with mask, router, D
   assert.equal(offer.srcIp, '10.0.1.1');
   assert.deepEqual([offer.sport, offer.dport], [67, 68]);
   assert.ok(offer.ipChecksumOk);
+  assert.ok(offer.udpChecksumOk, 'busybox udhcpc checks it in raw-socket mode');
   assert.deepEqual(offer.options.get(53), [2]);
   assert.deepEqual(offer.options.get(54), [10, 0, 1, 1]);
   assert.deepEqual(offer.options.get(1), [255, 255, 255, 0]);
@@ -291,4 +295,28 @@ test('with the DHCP guard, the client gets only the switch server\'s offer; a ro
   assert.equal(client.sink.frames.length, 1, 'only the switch server\'s offer');
   assert.equal(readReply(client.sink.frames[0]!).srcIp, '10.0.1.1');
   assert.equal(sw.counters(rogue.portId).drops['dhcp-guard'], 1);
+});
+
+test('the server answers ARP for its own address (a renewing client unicasts to it), not for others', async () => {
+  const { server, sw, a } = await dhcpLab();
+  const arp = (target: number[]) => {
+    const d = new Uint8Array(42);
+    d.set(BROADCAST, 0);
+    d.set(a.mac, 6);
+    d.set([0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1], 12);
+    d.set(a.mac, 22);
+    d.set([10, 0, 1, 100], 28);
+    d.set(target, 38);
+    return { data: d };
+  };
+  sw.ingress(a.portId, 0, [arp([10, 0, 1, 1]), arp([10, 0, 1, 254])]);
+  assert.equal(a.sink.frames.length, 1);
+  const r = a.sink.frames[0]!.data;
+  assert.deepEqual([...r.subarray(0, 6)], [...a.mac]);
+  assert.deepEqual([...r.subarray(12, 14)], [0x08, 0x06]);
+  assert.equal(r[21], 2, 'a reply');
+  assert.deepEqual([...r.subarray(22, 28)], [0x02, 0x56, 0x4d, 0x44, 0x48, 0x43]);
+  assert.deepEqual([...r.subarray(28, 32)], [10, 0, 1, 1]);
+  assert.deepEqual([...r.subarray(32, 42)], [...a.mac, 10, 0, 1, 100]);
+  assert.equal(server.counters().arpReplies, 1);
 });
