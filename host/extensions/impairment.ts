@@ -7,6 +7,9 @@
 // toward that NIC when due). Add it as the topmost filter (position 0), so
 // the filters below see a sent frame when it "arrives", and on egress it is
 // the last filter before delivery, as netem sits on a device's egress queue.
+// On a link's port (host/lab/file/schema.ts: LINK_PORT_TYPE) the owner is the
+// link: `receive` on switch A's end is what A sends over the link (A->B),
+// `send` what arrives from B (B->A).
 //
 // Time is the switch's clock and timers (context.timers: a FakeClock in
 // tests); randomness a seeded generator, so a run is repeatable. With no
@@ -271,6 +274,8 @@ export class ImpairmentExtension implements Extension {
       this.receiveLanes.delete(request.port.id);
       this.refreshHooks();
       this.settings.delete(request.port.id);
+      this.retired.delete(`send:${request.port.id}`);
+      this.retired.delete(`receive:${request.port.id}`);
     }
   }
 
