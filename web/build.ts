@@ -116,7 +116,10 @@ export async function buildWeb(options: { minify?: boolean; outDir?: string } = 
 export async function ensureBundle(log: (line: string) => void, rebuild = false): Promise<string> {
   const prebuilt = prebuiltBundle();
   // The package ships no page sources to bundle again.
-  if (prebuilt) return prebuilt;
+  if (prebuilt) {
+    if (rebuild) log('this package ships its page bundle: nothing to rebuild');
+    return prebuilt;
+  }
   if (!existsSync(join(WEB_DIR, 'app', 'main.ts'))) {
     throw new Error(`no page bundle in ${PREBUILT_DIR} and no sources to make one (build the package with 'npm run build')`);
   }
