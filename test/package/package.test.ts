@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packAndInstall, ROOT, type InstalledPackage } from './install.ts';
@@ -34,6 +34,11 @@ test('the tarball ships compiled JS with declarations, the page bundle and the C
   const files = new Set(pkg.files);
   for (const file of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'bin/vmswitch.js', 'dist/web/bundle/app.js', 'dist/web/bundle/vm-worker.js', 'dist/web/bundle/index.html']) {
     assert.ok(files.has(file), `${file} is in the package`);
+  }
+  // Data the code reads beside itself ships too (scripts/build-package.ts RUNTIME_ASSETS).
+  if (existsSync(join(ROOT, 'guest-images/keys'))) {
+    const keys = readdirSync(join(ROOT, 'guest-images/keys')).filter((name) => name.endsWith('.asc'));
+    for (const key of keys) assert.ok(files.has(`dist/guest-images/keys/${key}`), `the archive key ${key} is in the package`);
   }
   const sources = pkg.files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
   assert.deepEqual(sources, [], 'no TypeScript sources');
