@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cacheDir } from '../guest-images/paths.ts';
+import { cacheDir, isRuntimeCode } from '../guest-images/paths.ts';
 import type { NicModel } from './net/nic.ts';
 
 /** Bump when what the runtime puts in a template changes (cmdline, device layout, snapshot format). */
@@ -24,15 +24,16 @@ export function runtimeCodeHash(): string {
   return codeHash;
 }
 
-/** The hash runtimeCodeHash keys templates by, over the sources under `emulatorDir` (a copy, in tests). */
+/** The hash runtimeCodeHash keys templates by, over the code under `emulatorDir` (a copy, in tests). */
 export function hashRuntimeSources(emulatorDir: string): string {
   const hash = createHash('sha256');
   const visit = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const path = join(dir, entry.name);
       // Tests, fuzzers and their helpers (testing.ts) write nothing a template holds.
+      // What runs is hashed: the .ts sources under tsx, the compiled .js in the package.
       if (entry.isDirectory()) visit(path);
-      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !entry.name.endsWith('.fuzz.ts') && entry.name !== 'testing.ts') {
+      else if (isRuntimeCode(entry.name)) {
         hash.update(relative(emulatorDir, path)).update('\0').update(readFileSync(path)).update('\0');
       }
     }

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { RECIPE } from './recipe.ts';
-import { SOURCE_DIR } from './paths.ts';
+import { isRuntimeCode, SOURCE_DIR } from './paths.ts';
 
 export type PackageRole = 'kernel' | 'busybox' | 'bios' | 'tool' | 'library';
 
@@ -41,8 +41,8 @@ function builderSources(dir: string, out: string[] = []): string[] {
     if (entry.name === 'build' || entry.name.startsWith('.')) continue;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) builderSources(path, out);
-    // Tests and fuzzers build nothing that goes into the image.
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !entry.name.endsWith('.fuzz.ts')) out.push(path);
+    // Tests and fuzzers build nothing that goes into the image; the package hashes its .js.
+    else if (isRuntimeCode(entry.name)) out.push(path);
   }
   return out;
 }

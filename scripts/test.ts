@@ -10,6 +10,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const KINDS = ['unit', 'guest', 'e2e'] as const;
 type Kind = (typeof KINDS)[number];
 
+/** test/guest and test/e2e name their kind; everything else is unit, test/package/ included (it packs and installs the package, ~20 s, no guest). */
 function kindOf(file: string): Kind {
   const rel = relative(root, file).split(sep);
   if (rel[0] === 'test' && (rel[1] === 'guest' || rel[1] === 'e2e')) return rel[1];

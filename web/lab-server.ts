@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { Manifest } from '../guest-images/index.ts';
 import { startWebServer, type Mount, type RunningServer } from './server.ts';
-import { buildWeb, bundleStaleReason, DIST_DIR } from './build.ts';
+import { ensureBundle } from './build.ts';
 import { IMAGE_URLS } from './worker/protocol.ts';
 import { ensureTemplates, listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from './snapshots.ts';
 
@@ -28,25 +28,20 @@ export interface LabServerOptions {
 
 const require = createRequire(import.meta.url);
 
-export async function prepareLab(log: (line: string) => void, rebuild = false): Promise<{ imageDir: string; manifest: Manifest }> {
-  const stale = rebuild ? 'rebuild requested' : await bundleStaleReason();
-  if (stale) {
-    log(`bundling the page (${stale}) ...`);
-    const { files, ms } = await buildWeb();
-    log(`bundled ${files.map((f) => `${f.path.split('/').pop()} ${(f.bytes / 1024).toFixed(0)} KiB`).join(', ')} in ${ms.toFixed(0)} ms`);
-  }
+export async function prepareLab(log: (line: string) => void, rebuild = false): Promise<{ pageDir: string; imageDir: string; manifest: Manifest }> {
+  const pageDir = await ensureBundle(log, rebuild);
   const { ensureImage } = await import('../guest-images/index.ts');
   const image = await ensureImage({ log });
-  return { imageDir: image.dir, manifest: image.manifest };
+  return { pageDir, imageDir: image.dir, manifest: image.manifest };
 }
 
 export async function startLabServer(options: LabServerOptions = {}): Promise<RunningServer> {
   const log = options.log ?? (() => {});
-  const { imageDir, manifest } = await prepareLab(log, options.rebuild);
+  const { pageDir, imageDir, manifest } = await prepareLab(log, options.rebuild);
   const templates = options.templates ?? 'none';
   if (templates === 'wait') await ensureTemplates(log);
   const mounts: Mount[] = [
-    { prefix: '/', dir: DIST_DIR },
+    { prefix: '/', dir: pageDir },
     { prefix: '/v86/', dir: dirname(require.resolve('v86/build/v86.wasm')) },
     { prefix: '/image/', dir: imageDir },
     { prefix: SNAPSHOT_URL_PREFIX, dir: await snapshotDir() },

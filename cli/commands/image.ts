@@ -6,8 +6,8 @@ const HELP = `usage: vmswitch image build [--force]
        vmswitch image info
 
 Builds the guest image (Debian bookworm i386 kernel, busybox, ethtool, tcpdump,
-iperf3, SeaBIOS) into guest-images/build/, or shows what the built image holds.
-Packages are cached in $XDG_CACHE_HOME/vmswitch (or ~/.cache/vmswitch).
+iperf3, SeaBIOS) into $XDG_CACHE_HOME/vmswitch/image (or ~/.cache/vmswitch/image),
+or shows what the built image holds. Packages are cached beside it.
 
 subcommands:
   build      build the image when it is missing or stale

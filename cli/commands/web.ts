@@ -1,9 +1,12 @@
-// `vmswitch web [--port N] [--host ADDR] [--allow-host NAME]...`: the browser lab.
+// `vmswitch web [--port N] [--host ADDR] [--allow-host NAME]...`: the browser lab;
+// `vmswitch web --export DIR`: the same lab as static files.
 import { isIP } from 'node:net';
+import { resolve } from 'node:path';
 import type { Command } from '../main.ts';
 import { parseCommandArgs, UsageError } from '../args.ts';
 
 const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--allow-host NAME]... [--rebuild] [--no-templates]
+       vmswitch web --export DIR [--no-templates]
 
 Serves the browser lab: the page (bundled when missing or stale), v86, the
 guest image (built when missing) and the template snapshots. Each VM runs in
@@ -17,6 +20,11 @@ address of this machine) and the --allow-host names. Others get 421: a web
 page cannot reach the lab by pointing its own domain at this machine (DNS
 rebinding).
 
+With --export DIR nothing is served: the page, its bundle, v86's wasm, the
+guest image, the template snapshots and lab.json are written into DIR (new,
+empty or an earlier export), all with relative URLs, so that any static file
+server serves the whole lab (no special headers needed).
+
 options:
   --port N      TCP port (default 8086; 0 picks a free one)
   --host ADDR   address to bind (default 127.0.0.1, this machine only)
@@ -24,6 +32,7 @@ options:
                 e.g. the machine's DNS name when bound to a LAN address
   --rebuild     bundle the page again even when it looks current
   --no-templates  do not make missing template snapshots (VMs boot cold)
+  --export DIR  write the lab as static files into DIR instead of serving it
   -h, --help    show this help`;
 
 export const DEFAULT_PORT = 8086;
@@ -42,6 +51,8 @@ export interface WebArgs {
   coldOnly: boolean;
   /** Present when --allow-host was given. */
   allowHosts?: string[];
+  /** Present when --export was given. */
+  exportDir?: string;
 }
 
 export function parseWebArgs(argv: string[]): WebArgs {
@@ -51,7 +62,14 @@ export function parseWebArgs(argv: string[]): WebArgs {
     'allow-host': { type: 'string', multiple: true },
     rebuild: { type: 'boolean' },
     'no-templates': { type: 'boolean' },
+    export: { type: 'string' },
   });
+  const exportDir = values.export;
+  if (exportDir !== undefined) {
+    if (exportDir === '') throw new UsageError('vmswitch web: --export takes a folder');
+    const serving = (['port', 'host', 'allow-host', 'rebuild'] as const).filter((name) => values[name] !== undefined);
+    if (serving.length) throw new UsageError(`vmswitch web: --export serves nothing, so --${serving[0]} does not apply`);
+  }
   let port = DEFAULT_PORT;
   if (values.port !== undefined) {
     if (!/^(0|[1-9][0-9]{0,4})$/.test(values.port) || Number(values.port) > 65535) {
@@ -74,7 +92,19 @@ export function parseWebArgs(argv: string[]): WebArgs {
     rebuild: values.rebuild ?? false,
     coldOnly: values['no-templates'] ?? false,
     ...(allowHosts.length ? { allowHosts: allowHosts.map((name) => name.toLowerCase()) } : {}),
+    ...(exportDir !== undefined ? { exportDir } : {}),
   };
+}
+
+async function exportLab(dir: string, coldOnly: boolean): Promise<number> {
+  const { exportLab: write } = await import('../../web/export.ts');
+  const out = resolve(dir);
+  const result = await write(out, { templates: !coldOnly, log: (line) => console.log(line) });
+  const bytes = result.files.reduce((sum, file) => sum + file.bytes, 0);
+  const templates = Object.keys(result.snapshots);
+  console.log(`exported the lab to ${out}: ${result.files.length} files, ${(bytes / 1e6).toFixed(0)} MB; template snapshots: ${templates.join(', ') || 'none (VMs boot cold)'}`);
+  console.log(`serve that folder with any static file server, e.g. (cd ${JSON.stringify(out)} && python3 -m http.server 8000)`);
+  return 0;
 }
 
 export const command: Command = {
@@ -85,6 +115,7 @@ export const command: Command = {
       console.log(HELP);
       return 0;
     }
+    if (args.exportDir !== undefined) return exportLab(args.exportDir, args.coldOnly);
     const { startLabServer } = await import('../../web/lab-server.ts');
     let server;
     try {

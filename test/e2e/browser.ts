@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import { startLabServer } from '../../web/lab-server.ts';
 import type { RunningServer } from '../../web/server.ts';
 
+/** What serves the page: the lab server by default, or a static server over an export (static-export.test.ts). */
+export type PageServer = Pick<RunningServer, 'url' | 'close'>;
+
 export interface LabSession {
-  server: RunningServer;
+  server: PageServer;
   browser: Browser;
   page: Page;
   /** Console errors, page errors and failed requests seen so far. */
@@ -18,10 +21,10 @@ export interface LabSession {
 }
 
 export async function openLab(
-  options: { log?: (line: string) => void; viewport?: { width: number; height: number }; templates?: 'wait' | 'none' } = {},
+  options: { log?: (line: string) => void; viewport?: { width: number; height: number }; templates?: 'wait' | 'none'; serve?: () => Promise<PageServer> } = {},
 ): Promise<LabSession> {
   // Templates are made (once, cached) before the page opens, so VMs start from snapshots.
-  const server = await startLabServer({ port: 0, log: options.log ?? (() => {}), templates: options.templates ?? 'wait' });
+  const server = options.serve ? await options.serve() : await startLabServer({ port: 0, log: options.log ?? (() => {}), templates: options.templates ?? 'wait' });
   const profile = mkdtempSync(join(tmpdir(), 'vmswitch-chromium-'));
   const downloadDir = mkdtempSync(join(tmpdir(), 'vmswitch-downloads-'));
   let browser: Browser | undefined;
