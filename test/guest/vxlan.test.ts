@@ -84,3 +84,25 @@ test("stopping one side's VM runs its stop order there only", async () => {
   const lost = await a.exec('ping -c 2 -W 2 10.0.0.12');
   assert.notEqual(lost.exitCode, 0, 'b is gone');
 });
+
+test('`vmswitch lab --vxlan` from the command line joins the same network (in b\'s place)', async () => {
+  // b's process ends and frees its UDP port; the CLI binds it, so a's allowlist and learning take it as b.
+  const portB = b.config.vxlan.local.port;
+  const portA = a.config.vxlan.local.port;
+  await b.close();
+  const { execFile } = await import('node:child_process');
+  const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ['bin/vmswitch.js', 'lab', '--vm', 'vm:virtio@10.0.0.12/24', '--vxlan', `4242@${portB}=127.0.0.1:${portA}`, '--lab-id', 'cli', '--exec', 'vm:ping -c 3 -W 5 10.0.0.11', '--exec', 'vm:cat /sys/class/net/eth0/mtu'],
+      { timeout: 600_000, maxBuffer: 16 << 20 },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+  assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+  assert.match(result.stdout, /== uplink vxlan 4242 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(MTU 1450, lab id cli\)/);
+  assert.match(result.stdout, /3 packets received/);
+  assert.match(result.stdout, /^1450$/m);
+  assert.match(result.stdout, /PORT_CREATE.*\n(.*\n)*.*NIC_CONNECT/);
+  assert.match(result.stdout, /uplink vxlan 4242 .*: tx \d+ frames in \d+ datagrams, rx \d+ frames of \d+ datagrams; drops: none/);
+});
