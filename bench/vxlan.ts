@@ -6,7 +6,7 @@
 // All four VMs run throughout (the pair not being measured idles). The
 // VXLAN VMs have MTU 1450 (the lab's default with a VXLAN uplink), the
 // one-switch VMs the guests' 1500; both pairs are virtio.
-import dgram from 'node:dgram';
+import { freeUdpPort } from '../host/uplink/udp-testing.ts';
 import type { BenchEntry } from './types.ts';
 import { ensureImage } from '../guest-images/index.ts';
 import { Lab } from '../host/lab/index.ts';
@@ -21,13 +21,6 @@ const B = '10.0.0.12';
 type Exec = (vm: 'a' | 'b', command: string, timeoutMs?: number) => Promise<string>;
 type Path = 'one-switch' | 'vxlan';
 
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 async function rtt(exec: Exec): Promise<number> {
   await exec('a', `ping -c 3 -i 0.2 -W 5 ${B}`);

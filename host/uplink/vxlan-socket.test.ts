@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { freeUdpPort } from './udp-testing.ts';
 import type { Frame } from '../../emulator/net/frame.ts';
 import { BROADCAST, ethFrame, mac } from '../testing.ts';
 import { VxlanSocketError, VxlanSocketUplink } from './vxlan-socket.ts';
@@ -19,17 +20,10 @@ function until(check: () => boolean, ms = 2000): Promise<void> {
   });
 }
 
-async function freePort(address = '127.0.0.1'): Promise<number> {
-  const socket = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((resolve) => socket.bind(0, address, resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 for (const [family, host] of [['IPv4', '127.0.0.1'], ['IPv6', '::1']] as const) {
   test(`two VTEPs over ${family} loopback: frames both ways, from hashed source ports in 49152-65535`, async () => {
-    const [pa, pb] = [await freePort(host), await freePort(host)];
+    const [pa, pb] = [await freeUdpPort(host), await freeUdpPort(host)];
     const at = (port: number) => (family === 'IPv6' ? `[${host}]:${port}` : `${host}:${port}`);
     const a = await VxlanSocketUplink.open(parseVxlanSpec(`42@${at(pa)}=${at(pb)}`));
     const b = await VxlanSocketUplink.open(parseVxlanSpec(`42@${at(pb)}=${at(pa)}`));
@@ -56,7 +50,7 @@ for (const [family, host] of [['IPv4', '127.0.0.1'], ['IPv6', '::1']] as const) 
 }
 
 test('hostile datagrams on the socket are dropped and counted; a spoofed source is not a peer', async () => {
-  const [pa, pb] = [await freePort(), await freePort()];
+  const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
   const a = await VxlanSocketUplink.open(parseVxlanSpec(`42@${pa}=127.0.0.1:${pb}`));
   const got: Frame[] = [];
   a.setReceiver({ deliver: (f) => got.push(...f) });
@@ -90,7 +84,7 @@ test('hostile datagrams on the socket are dropped and counted; a spoofed source 
 });
 
 test('a port in use or an address that is not local is a VxlanSocketError', async () => {
-  const port = await freePort();
+  const port = await freeUdpPort();
   const a = await VxlanSocketUplink.open(parseVxlanSpec(`1@${port}=127.0.0.2:4789`));
   try {
     await assert.rejects(VxlanSocketUplink.open(parseVxlanSpec(`1@${port}=127.0.0.2:4789`)), (e: Error) => e instanceof VxlanSocketError && /EADDRINUSE/.test(e.message));

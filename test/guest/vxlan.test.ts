@@ -2,19 +2,12 @@
 // purpose: the lab id keeps their MACs apart), joined by VXLAN over loopback.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
+import { freeUdpPort } from '../../host/uplink/udp-testing.ts';
 import { VxlanSide } from './vxlan-side.ts';
 
 let a: VxlanSide;
 let b: VxlanSide;
 
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 before(async () => {
   const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
