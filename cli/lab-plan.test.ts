@@ -69,3 +69,42 @@ test('bad arguments give one-line usage errors', () => {
   rejects(['--vm', 'a:e1000', 'stray'], /unexpected argument 'stray'/);
   rejects(Array.from({ length: 9 }, (_, i) => [`--vm`, `v${i}:e1000`]).flat(), /at most 8 VMs/);
 });
+
+test('--vm NAME:MODEL@CIDR gives eth0 that address; others keep 10.0.0.n/24', () => {
+  const p = plan('--vm a:virtio@10.0.0.11/24 --vm b:e1000+virtio --vm c:virtio+virtio@192.168.5.1/16');
+  assert.deepEqual(
+    p.vms.map((vm) => [vm.name, vm.models, vm.ip]),
+    [
+      ['a', ['virtio'], '10.0.0.11/24'],
+      ['b', ['e1000', 'virtio'], '10.0.0.2/24'],
+      ['c', ['virtio', 'virtio'], '192.168.5.1/16'],
+    ],
+  );
+  rejects(['--vm', 'a:virtio@10.0.0.300/24'], /not an IPv4 address/);
+  rejects(['--vm', 'a:virtio@10.0.0.1'], /needs a prefix length/);
+  rejects(['--vm', 'a:virtio@10.0.0.1/33'], /prefix length/);
+  rejects(['--vm', 'a:virtio@'], /not an IPv4 address/);
+});
+
+test('--vxlan, --lab-id and --mtu', () => {
+  const p = plan('--vm a:virtio --vxlan 42@14789=127.0.0.1:14790,127.0.0.2:4789 --lab-id side-a --mtu 1400');
+  assert.deepEqual(p.vxlan, {
+    vni: 42,
+    local: { address: '127.0.0.1', port: 14789, family: 4 },
+    peers: [
+      { address: '127.0.0.1', port: 14790, family: 4 },
+      { address: '127.0.0.2', port: 4789, family: 4 },
+    ],
+  });
+  assert.equal(p.labId, 'side-a');
+  assert.equal(p.vmMtu, 1400);
+  assert.equal(plan('--vm a:virtio --vxlan 1@[::1]:4789=[::1]:4790').vxlan?.local.family, 6);
+  rejects(['--vm', 'a:virtio', '--vxlan', '42@4789'], /--vxlan '42@4789': expected VNI@/);
+  rejects(['--vm', 'a:virtio', '--vxlan', '99999999@4789=127.0.0.2:4789'], /VNI must be/);
+  rejects(['--vm', 'a:virtio', '--vxlan', '1@4789=::1:4789'], /brackets/);
+  rejects(['--vm', 'a:virtio', '--vxlan', '1@4789=[::1]:4789'], /IPv6 but the local address/);
+  rejects(['--vm', 'a:virtio', '--vxlan', '1@4789=127.0.0.2:4789', '--vxlan', '2@4790=127.0.0.2:4789'], /given twice/);
+  rejects(['--vm', 'a:virtio', '--vxlan'], /needs a value/);
+  rejects(['--vm', 'a:virtio', '--lab-id', 'a b'], /--lab-id takes/);
+  rejects(['--vm', 'a:virtio', '--mtu', '20'], /--mtu takes/);
+});

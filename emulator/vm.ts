@@ -104,10 +104,10 @@ const TEMPLATE_HOSTNAME = 'vmswitch';
 
 let macCounter = 0;
 
-/** A locally administered unicast MAC: derived from the VM name and NIC index, or random. */
-export function defaultMac(name: string | undefined, index: number): string {
+/** A locally administered unicast MAC: derived from the VM name and NIC index (and a lab's id: two labs' MACs differ), or random. */
+export function defaultMac(name: string | undefined, index: number, labId?: string): string {
   const bytes = name
-    ? createHash('sha256').update(`${name}/${index}`).digest().subarray(0, 5)
+    ? createHash('sha256').update(labId ? `${labId}/${name}/${index}` : `${name}/${index}`).digest().subarray(0, 5)
     : createHash('sha256').update(randomBytes(16)).update(String(macCounter++)).digest().subarray(0, 5);
   return formatMac(Uint8Array.of(0x02, ...bytes));
 }

@@ -165,3 +165,36 @@ export const DELIVERY_DROP_REASONS = {
 } as const;
 
 export type DeliveryDropReason = (typeof DELIVERY_DROP_REASONS)[keyof typeof DELIVERY_DROP_REASONS] | OffloadErrorReason;
+
+/**
+ * Why an uplink (host/uplink/: the switch's external port with a transport
+ * behind it, e.g. VXLAN) dropped a frame or datagram, in either direction
+ * (ExternalPort.drops, Uplink.drops). Remote input is untrusted: every
+ * datagram that is not a well-formed frame for us from an allowed peer ends here.
+ */
+export const UPLINK_DROP_REASONS = {
+  /** A datagram shorter than the 8-byte VXLAN header plus an Ethernet header. */
+  vxlanTruncated: 'vxlan-truncated',
+  /** The VXLAN header's I flag (VNI valid) is not set (RFC 7348: drop). */
+  vxlanNoVniFlag: 'vxlan-no-vni-flag',
+  /** A VNI other than the uplink's. */
+  vxlanUnknownVni: 'vxlan-unknown-vni',
+  /** A datagram from an address that is not one of the configured peers (the allowlist). */
+  unknownPeer: 'uplink-unknown-peer',
+  /** An inner frame longer than the uplink's MTU plus link headers. */
+  oversize: 'uplink-oversize',
+  /** An inner frame whose source MAC is multicast/broadcast (no station sends from one). */
+  multicastSource: 'uplink-multicast-source',
+  /** An inner frame from the far side whose source MAC is one of this switch's own NICs (spoofing a local VM). */
+  localSourceMac: 'uplink-local-source-mac',
+  /** Frames the switch sent while the uplink was down or its port not connected. */
+  notConnected: 'uplink-not-connected',
+  /** The transport refused to send (a socket error). */
+  sendFailed: 'uplink-send-failed',
+  /** A GSO frame could not be segmented to the uplink's MTU (its offload fields are malformed). */
+  segmentFailed: 'uplink-segment-failed',
+  /** The port's segmentation budget (segment-budget.ts) is spent. */
+  segmentBudget: 'uplink-segment-budget',
+} as const;
+
+export type UplinkDropReason = (typeof UPLINK_DROP_REASONS)[keyof typeof UPLINK_DROP_REASONS];

@@ -7,6 +7,8 @@ import { UsageError } from '../args.ts';
 import { LAB_USAGE, parseLabArgs, type LabPlan, type LabStep } from '../lab-plan.ts';
 import type { Lab } from '../../host/lab/index.ts';
 import { attachConsole } from '../console-attach.ts';
+import { formatEndpoint } from '../../host/uplink/vxlan.ts';
+import { formatUplinkSummary } from '../../host/uplink/summary.ts';
 
 const EXEC_TIMEOUT_MS = 600_000;
 
@@ -47,7 +49,23 @@ export async function runLab(plan: LabPlan): Promise<number> {
     }
   }
 
-  const lab = new Lab({ template: !plan.cold, ...(pcap ? { capture: pcap.capture } : {}) });
+  let uplink: import('../../host/uplink/vxlan-socket.ts').VxlanSocketUplink | undefined;
+  if (plan.vxlan) {
+    const { VxlanSocketUplink } = await import('../../host/uplink/vxlan-socket.ts');
+    try {
+      uplink = await VxlanSocketUplink.open(plan.vxlan);
+    } catch (error) {
+      pcap?.close();
+      oidLog?.end();
+      throw new UsageError(`vmswitch lab: --vxlan: ${(error as Error).message}`);
+    }
+  }
+  const lab = new Lab({
+    template: !plan.cold,
+    ...(pcap ? { capture: pcap.capture } : {}),
+    ...(plan.labId !== undefined ? { labId: plan.labId } : {}),
+    ...(plan.vmMtu !== undefined ? { vmMtu: plan.vmMtu } : {}),
+  });
   if (pcap) pcap.capture.enabled = true;
   const began = Date.now();
   lab.on('oid', (event) => {
@@ -70,6 +88,10 @@ export async function runLab(plan: LabPlan): Promise<number> {
 
   let ok = true;
   try {
+    if (uplink) {
+      await lab.attachUplink(uplink);
+      console.log(style.bold(`== uplink ${uplink.description} -> ${plan.vxlan!.peers.map(formatEndpoint).join(', ')} (MTU ${uplink.mtu}, lab id ${lab.labId})`));
+    }
     for (const spec of plan.vms) lab.define(spec.name, { nics: spec.models.map((model, i) => ({ model, ...(i === 0 ? { ip: spec.ip } : {}) })) });
     for (const spec of plan.vms) {
       if (interrupted) break;
@@ -97,6 +119,7 @@ export async function runLab(plan: LabPlan): Promise<number> {
     await lab.close();
     console.log(style.bold('== per-port counters (rx: from the VM into the switch, tx: from the switch to the VM)'));
     console.log(formatPortTable(lab.ports(), style));
+    if (uplink) console.log(formatUplinkSummary(uplink, lab.externalPort));
     pcap?.close();
     if (oidLog) {
       oidLog.end();

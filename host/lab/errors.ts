@@ -15,7 +15,11 @@ export type LabErrorCode =
   /** start() after close(). */
   | 'closed'
   /** The launched guest has another number of NICs than the VM defines. */
-  | 'nic-count';
+  | 'nic-count'
+  /** attachUplink(): the lab's switch already has its one external port. */
+  | 'uplink-exists'
+  /** Setting the VM MTU an uplink asks for failed in the guest. */
+  | 'guest-mtu';
 
 export class LabError extends Error {
   constructor(

@@ -32,16 +32,19 @@ export interface GuestLaunch {
   template: boolean;
   /** Progress lines (image build, template creation). */
   log?: (line: string) => void;
+  /** Salts the MACs made from VM names, so that two labs (joined by an uplink) do not share MACs. */
+  labId?: string;
 }
 
 export type LaunchGuest = (launch: GuestLaunch) => Promise<LabGuest>;
 
 /** The default: a real guest on v86 (loaded only when a VM is first started). */
 export const launchVirtualMachine: LaunchGuest = async (launch) => {
-  const { VirtualMachine } = await import('../../emulator/vm.ts');
+  const { VirtualMachine, defaultMac } = await import('../../emulator/vm.ts');
+  const labId = launch.labId;
   return VirtualMachine.start({
     name: launch.name,
-    nics: launch.nics,
+    nics: labId ? launch.nics.map((nic, i) => ({ ...nic, mac: defaultMac(launch.name, i, labId) })) : launch.nics,
     hostname: launch.hostname,
     ip: launch.ip,
     hosts: launch.hosts,

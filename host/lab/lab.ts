@@ -32,6 +32,9 @@ import { LabError } from './errors.ts';
 import { LabPortRecords } from './port-records.ts';
 import type { LabPortRow } from './port-records.ts';
 import { mayChangeLinkSettings, syncLinkSettings } from './link-settings.ts';
+import { LabUplinks, randomLabId } from './uplinks.ts';
+import type { Uplink } from '../uplink/uplink.ts';
+import type { ExternalPort, ExternalPortOptions } from '../uplink/external-port.ts';
 
 export interface LabNicSpec {
   model: NicModel;
@@ -67,6 +70,14 @@ export interface LabOptions {
   connectTimeoutMs?: number;
   /** Default exec time limit (default 60 s). */
   execTimeoutMs?: number;
+  /**
+   * Salts the MACs made from VM names (emulator/vm.ts defaultMac), so two
+   * labs joined by an uplink do not collide. Default: random per Lab; give
+   * the same id to keep a lab's MACs across restarts (labIdFor in uplinks.ts).
+   */
+  labId?: string;
+  /** MTU set on every VM NIC when it starts (default: the uplink's MTU once one is attached; null: the guest's own). */
+  vmMtu?: number | null;
 }
 
 /** An OID event of the lab's switch, with the VM and NIC it concerns (when the port is a lab VM's). */
@@ -160,6 +171,9 @@ export class Lab {
   private readonly offSwitch: (() => void)[] = [];
   private closed = false;
   private closing: Promise<void> | undefined;
+  readonly labId: string;
+  /** The external port and its uplink (attachUplink), if any. */
+  private readonly uplinks = new LabUplinks(() => this.switch);
 
   constructor(options: LabOptions = {}) {
     if (options.switch) {
@@ -174,6 +188,8 @@ export class Lab {
     this.template = options.template ?? true;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
     this.execTimeoutMs = options.execTimeoutMs ?? 60_000;
+    this.labId = options.labId ?? randomLabId();
+    this.uplinks.vmMtu = options.vmMtu;
     this.portRecords = new LabPortRecords(this.switch);
     this.offSwitch.push(this.switch.on('oid', (event) => this.onOid(event)));
     this.offSwitch.push(this.switch.on('state', (event) => this.portRecords.onState(event)));
@@ -252,8 +268,10 @@ export class Lab {
         ip: vm.nics.map((nic) => nic.ip ?? '-'),
         hosts,
         template: this.template,
+        labId: this.labId,
         log: (message) => this.progress(message, vm.name),
       });
+      await this.uplinks.personalise(vm.name, guest);
       vm.guest = guest;
       vm.hostsGiven = hostsKey(hosts);
       if (guest.nics.length !== vm.nics.length) throw new LabError('nic-count', `${vm.name}: the guest has ${guest.nics.length} NICs, not ${vm.nics.length}`);
@@ -263,6 +281,7 @@ export class Lab {
       vm.starts++;
       this.watchPowerOff(vm, guest);
       await this.waitConnected(vm);
+      if (this.uplinks.guestMtu() !== undefined) await this.syncLinkSettings(vm).catch(() => undefined);
       this.setState(vm, 'running');
     } catch (error) {
       for (const attachment of attachments.reverse()) await attachment.detach().catch(() => undefined);
@@ -423,6 +442,22 @@ export class Lab {
     this.setState(vm, 'stopped', reason);
   }
 
+  /**
+   * Gives the switch its external port with `uplink` behind it (uplinks.ts):
+   * PORT_CREATE and NIC_CREATE now, NIC_CONNECT while the uplink is up. VMs
+   * started from now on get the uplink's MTU unless `vmMtu` says otherwise.
+   * close() detaches the port and closes the uplink.
+   */
+  attachUplink(uplink: Uplink, options?: ExternalPortOptions): Promise<ExternalPort> {
+    if (this.closed) return Promise.reject(new LabError('closed', 'the lab is closed'));
+    return this.uplinks.attach(uplink, options);
+  }
+
+  /** The external port, if attachUplink was called. */
+  get externalPort(): ExternalPort | undefined {
+    return this.uplinks.port;
+  }
+
   /** Per-port counters of every port a lab VM had, in port id order. */
   ports(): LabPortRow[] {
     return this.portRecords.rows();
@@ -434,6 +469,7 @@ export class Lab {
     this.closing ??= (async () => {
       this.closed = true;
       await Promise.all([...this.vmMap.values()].map((vm) => this.stop(vm.name, 'lab closed').catch(() => undefined)));
+      await this.uplinks.close();
       for (const off of this.offSwitch.splice(0)) off();
     })();
     return this.closing;

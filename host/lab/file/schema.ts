@@ -13,6 +13,7 @@
 //       mirror: [{ name: spy, from: [a.eth0], toward: [wan], vlans: [10], to: tap.eth0 }]
 //       macLearning: { agingMs: 300000, maxEntries: 8192 }
 //       impairment: { delay: 10ms }        # default for this switch's VM ports that set none
+//       uplinks: [{ type: vxlan, vni: 42, local: 127.0.0.1, port: 4789, peers: [127.0.0.2:4789] }]  # uplinks.ts
 //     lan2: {}
 //   vms:
 //     a:
@@ -65,6 +66,7 @@
 import type { NicModel } from '../../../emulator/net/nic.ts';
 import type { AclRule } from '../../extensions/acl.ts';
 import type { VlanProperty } from '../../extensions/vlan.ts';
+import type { PlanUplink } from './uplinks.ts';
 
 /** The port type of a link's two ends (see the header). */
 export const LINK_PORT_TYPE = 'generic' as const;
@@ -151,6 +153,8 @@ export interface PlanSwitch {
   mirror: PlanMirrorSession[];
   /** MacLearningOptions; an absent field takes the extension's default. */
   macLearning: { agingMs?: number; maxEntries?: number };
+  /** The external port's transport (at most one: uplinks.ts). */
+  uplinks: PlanUplink[];
 }
 
 export interface PlanNic {

@@ -130,10 +130,11 @@ export function buildPlan(r: Reader, rootAt: Field): LabPlan {
   const switchList = r.present(top.switches) ? r.named(top.switches, 'switches', LIMITS.switches) : null;
   for (const [name, keyAt, valueAt] of switchList ?? []) {
     if (!checkName(r, name, keyAt, 'switch')) continue;
-    const s: PlanSwitch = { name, capture: null, acl: null, mirror: [], macLearning: {} };
+    const s: PlanSwitch = { name, capture: null, acl: null, mirror: [], macLearning: {}, uplinks: [] };
     const settings = readSwitchSettings(r, valueAt);
     const defaultImpairment = settings?.impairment ?? null;
     if (settings?.macLearning) s.macLearning = settings.macLearning;
+    if (settings?.uplinks) s.uplinks = settings.uplinks;
     switches.set(name, { plan: s, at: valueAt, defaultImpairment, settings });
     plan.switches.push(s);
   }

@@ -5,6 +5,7 @@
 import type { Impairment, LabPlan, NicImpairment, PortRef } from './schema.ts';
 import { NO_IMPAIRMENT } from './impairment.ts';
 import { formatDuration, formatPercent, formatRate } from './units.ts';
+import { uplinkDoc } from './uplinks.ts';
 
 type Doc = Record<string, unknown>;
 
@@ -51,6 +52,7 @@ export function planToDocument(plan: LabPlan): Doc {
           )
         : undefined,
       macLearning: s.macLearning,
+      uplinks: s.uplinks.length ? s.uplinks.map(uplinkDoc) : undefined,
     });
   }
   const vms: Doc = {};
