@@ -140,10 +140,11 @@ async function libraryClosure(source: PackageSource, roots: PackageInfo[]): Prom
 export async function prepareInputs(opts: PrepareOptions): Promise<BuildInputs> {
   const log = opts.log ?? (() => {});
   const source = opts.source ?? new AptSource({ cacheRoot: opts.cacheRoot, log, offline: opts.offline });
+  // First: the apt source checks for its tools, the mirror source reads its lists; nothing is written before.
+  await source.refresh(opts.force ?? false);
   const tmpRoot = join(opts.cacheRoot, 'tmp');
   await mkdir(tmpRoot, { recursive: true });
   await cleanStaleTemporaries(tmpRoot);
-  await source.refresh(opts.force ?? false);
 
   const meta = (await showAll(source, [KERNEL_METAPACKAGE])).get(KERNEL_METAPACKAGE)!;
   const kernelName = meta.depends.find((d) => d.startsWith('linux-image-'));

@@ -56,7 +56,8 @@ interface Archive {
 
 const DAY = 86_400_000;
 
-async function makeArchive(validUntil = new Date(Date.now() + 7 * DAY)): Promise<Archive> {
+/** `midSync`: Release says Acquire-By-Hash and the plain Packages path already holds the next sync's bytes. */
+async function makeArchive(validUntil = new Date(Date.now() + 7 * DAY), midSync = false): Promise<Archive> {
   const dir = mkdtempSync(join(tmpdir(), 'vmswitch-archive-'));
   const { privateKey: key, publicKey } = await openpgp.generateKey({ userIDs: [{ name: 'vmswitch test archive' }], format: 'object' });
   const { privateKey: otherKey } = await openpgp.generateKey({ userIDs: [{ name: 'someone else' }], format: 'object' });
@@ -85,8 +86,9 @@ async function makeArchive(validUntil = new Date(Date.now() + 7 * DAY)): Promise
     const gz = gzipSync(packages);
     // bookworm serves the .gz form, -updates the plain one (as the test mirror of the real cache does).
     const served = suite === 'bookworm' ? { path: 'main/binary-i386/Packages.gz', data: gz } : { path: 'main/binary-i386/Packages', data: packages };
-    files.set(`/debian/dists/${suite}/${served.path}`, served.data);
-    const release = `Origin: Debian\nSuite: old${suite}\nCodename: ${suite}\nDate: ${new Date().toUTCString()}\nValid-Until: ${validUntil.toUTCString()}\nSHA256:\n ${sha256(gz)} ${gz.length} main/binary-i386/Packages.gz\n ${sha256(packages)} ${packages.length} main/binary-i386/Packages\n`;
+    files.set(`/debian/dists/${suite}/${served.path}`, midSync ? gzipSync('Package: next-sync\n') : served.data);
+    if (midSync) files.set(`/debian/dists/${suite}/main/binary-i386/by-hash/SHA256/${sha256(served.data)}`, served.data);
+    const release = `Origin: Debian\nSuite: old${suite}\nCodename: ${suite}\nDate: ${new Date().toUTCString()}\nValid-Until: ${validUntil.toUTCString()}\n${midSync ? 'Acquire-By-Hash: yes\n' : ''}SHA256:\n ${sha256(gz)} ${gz.length} main/binary-i386/Packages.gz\n ${sha256(packages)} ${packages.length} main/binary-i386/Packages\n`;
     files.set(`/debian/dists/${suite}/InRelease`, new TextEncoder().encode(await signed(release, key)));
   }
   for (const [path, data] of pool) files.set(`/debian${path}`, data);
@@ -168,6 +170,19 @@ test('mirror: expired, foreign-signed, wrong-suite and tampered metadata is refu
     await assert.rejects(new MirrorSource({ cacheRoot: join(expired.dir, 'cache'), suites: [{ base: 'http://127.0.0.1:9/debian', suite: 'bookworm' }], keysDir: expired.keysDir }).refresh(false), (e: Error) => e instanceof MirrorError && /no package list could be fetched/.test(e.message));
   } finally {
     rmSync(expired.dir, { recursive: true, force: true });
+  }
+});
+
+test('mirror: with Acquire-By-Hash the indexes come by their hash, so a mirror in the middle of a sync still works', async () => {
+  const archive = await makeArchive(undefined, true);
+  try {
+    await withServer(archive.files, async (url) => {
+      const source = new MirrorSource({ cacheRoot: join(archive.dir, 'cache'), suites: suitesAt(url), keysDir: archive.keysDir });
+      await source.refresh(false);
+      assert.equal((await source.show(['tool'])).get('tool')?.version, '1.0-1+deb12u1');
+    });
+  } finally {
+    rmSync(archive.dir, { recursive: true, force: true });
   }
 });
 

@@ -194,18 +194,26 @@ export class MirrorSource implements PackageSource {
     let lastError: FetchError | undefined;
     for (const path of listed) {
       const entry: IndexEntry = release.sha256.get(path)!;
-      const url = `${dists}/${path}`;
-      let data: Uint8Array;
-      try {
-        data = await this.get(url, Math.min(entry.size, MAX_INDEX_BYTES), url);
-      } catch (error) {
-        // Mirrors serve some of the listed forms only; try the next.
-        if (error instanceof FetchError && error.status === 404) {
-          lastError = error;
-          continue;
+      // By hash first, as apt does: a mirror in the middle of a sync still serves the file the signed Release names.
+      const byHash = `${dists}/${path.slice(0, path.lastIndexOf('/'))}/by-hash/SHA256/${entry.sha256}`;
+      const urls = release.acquireByHash ? [byHash, `${dists}/${path}`] : [`${dists}/${path}`];
+      let data: Uint8Array | undefined;
+      let url = '';
+      for (const candidate of urls) {
+        url = candidate;
+        try {
+          data = await this.get(url, Math.min(entry.size, MAX_INDEX_BYTES), url);
+          break;
+        } catch (error) {
+          // Mirrors serve some of the listed forms only; try the next.
+          if (error instanceof FetchError && error.status === 404) {
+            lastError = error;
+            continue;
+          }
+          throw error;
         }
-        throw error;
       }
+      if (!data) continue;
       const actual = sha256(data);
       if (data.length !== entry.size || actual !== entry.sha256) {
         throw new HashMismatchError(`${url}: sha256 ${actual} (${data.length} bytes) does not match the signed Release (${entry.sha256}, ${entry.size} bytes)`);

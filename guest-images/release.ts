@@ -42,6 +42,8 @@ export interface Release {
   codename?: string;
   date?: Date;
   validUntil?: Date;
+  /** Indexes can be fetched by their hash (by-hash/SHA256/<hash>), which a mirror mid-sync still serves consistently. */
+  acquireByHash: boolean;
   /** Path relative to dists/<suite>/ -> its hash and size. */
   sha256: Map<string, IndexEntry>;
 }
@@ -125,6 +127,7 @@ export function parseRelease(text: string, what: string): Release {
     codename: fields.get('Codename'),
     date: parseDate(fields.get('Date'), 'Date', what),
     validUntil: parseDate(fields.get('Valid-Until'), 'Valid-Until', what),
+    acquireByHash: fields.get('Acquire-By-Hash') === 'yes',
     sha256,
   };
 }
