@@ -15,6 +15,7 @@ import {
   HashMismatchError, KEYS_DIR, MAX_INRELEASE_BYTES, MirrorError, checkRelease, loadArchiveKeys, parsePackages, parseRelease, verifyInRelease, type IndexEntry,
 } from './release.ts';
 import type { FetchedPackage, PackageSource } from './source.ts';
+import { readBounded } from './streams.ts';
 import { decompressMember } from './xz.ts';
 
 /** The Debian release the recipe's packages come from; its suites are the ones the apt path's sources list names. */
@@ -141,24 +142,14 @@ export class MirrorSource implements PackageSource {
       await response.body?.cancel().catch(() => {});
       throw new FetchError(`cannot fetch ${url}: HTTP ${response.status}`, response.status);
     }
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.length;
-        if (total > limit) throw new HashMismatchError(`${what}: ${url} sends more than the ${limit} bytes expected`);
-        chunks.push(value);
-      }
-    } catch (error) {
-      await reader.cancel().catch(() => {});
-      if (error instanceof MirrorError) throw error;
-      throw new FetchError(`cannot fetch ${url}: ${(error as Error).message}`);
-    }
-    this.log(`  Get:${++this.requests} ${url} [${kB(total)}]`);
-    return Buffer.concat(chunks, total);
+    const data = await readBounded(
+      response.body,
+      limit,
+      () => new HashMismatchError(`${what}: ${url} sends more than the ${limit} bytes expected`),
+      (error) => new FetchError(`cannot fetch ${url}: ${(error as Error).message}`),
+    );
+    this.log(`  Get:${++this.requests} ${url} [${kB(data.length)}]`);
+    return data;
   }
 
   async refresh(_force: boolean): Promise<void> {

@@ -6,6 +6,7 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import xzDecompress from 'xz-decompress';
 import { ArchiveFormatError } from './ar.ts';
+import { readBounded } from './streams.ts';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -21,23 +22,12 @@ export async function unxz(data: Uint8Array, what: string, limit = MAX_UNPACKED_
       },
     }),
   );
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > limit) throw new ArchiveFormatError(`${what}: unpacks to more than ${limit} bytes`);
-      chunks.push(value);
-    }
-  } catch (error) {
-    await reader.cancel().catch(() => {});
-    if (error instanceof ArchiveFormatError) throw error;
-    throw new ArchiveFormatError(`${what}: corrupt or truncated xz data (${(error as Error).message})`);
-  }
-  return Buffer.concat(chunks, total);
+  return readBounded(
+    stream,
+    limit,
+    () => new ArchiveFormatError(`${what}: unpacks to more than ${limit} bytes`),
+    (error) => new ArchiveFormatError(`${what}: corrupt or truncated xz data (${(error as Error).message})`),
+  );
 }
 
 export async function gunzipBounded(data: Uint8Array, what: string, limit = MAX_UNPACKED_BYTES): Promise<Uint8Array> {
