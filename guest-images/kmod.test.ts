@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { decompressModule, moduleName, modulesDep, resolveModules, type KernelModule } from './kmod.ts';
+import { decompressModule, decompressModuleAsync, moduleName, modulesDep, resolveModules, type KernelModule } from './kmod.ts';
 import { gzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { cacheDir } from './paths.ts';
@@ -61,4 +61,13 @@ test('kmod: compressed modules come out as plain ELF (gzip always, xz when the h
   if (xz.error || xz.status !== 0) return t.skip('no xz on this machine');
   assert.deepEqual(Buffer.from(decompressModule('kernel/a.ko.xz', xz.stdout)), elf);
   assert.throws(() => decompressModule('kernel/a.ko.xz', Buffer.from('not xz')), /cannot decompress/);
+});
+
+test('kmod: .ko.xz modules decompress in JS as well (no xz tool needed)', async (t) => {
+  const elf = Buffer.concat([Buffer.from('\x7fELF'), Buffer.alloc(100, 7)]);
+  const xz = spawnSync('xz', ['-c'], { input: elf });
+  if (xz.error || xz.status !== 0) return t.skip('no xz on this machine to make the fixture');
+  assert.deepEqual(Buffer.from(await decompressModuleAsync('kernel/a.ko.xz', xz.stdout)), elf);
+  await assert.rejects(decompressModuleAsync('kernel/a.ko.xz', Buffer.from('not xz')), /corrupt or truncated xz/);
+  assert.deepEqual(Buffer.from(await decompressModuleAsync('kernel/a.ko.gz', gzipSync(elf))), elf);
 });

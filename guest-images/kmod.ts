@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { modinfo } from './elf.ts';
 import type { FileTree } from './tree.ts';
+import { unxz } from './xz.ts';
 
 export const moduleName = (file: string) => file.replace(/\.ko(\.(xz|gz|zst))?$/, '').replace(/-/g, '_');
 
@@ -43,6 +44,11 @@ export function decompressModule(path: string, data: Uint8Array): Uint8Array {
   return new Uint8Array(result.stdout);
 }
 
+/** decompressModule, but .xz in JS (xz-decompress): no xz tool needed where apt is absent too. */
+export async function decompressModuleAsync(path: string, data: Uint8Array): Promise<Uint8Array> {
+  return path.endsWith('.ko.xz') ? unxz(data, `kernel module ${path}`) : decompressModule(path, data);
+}
+
 /**
  * Resolves `wanted` plus everything they depend on. Names built into the kernel
  * (modules.builtin) are reported in `builtin` instead. Returns modules in load
@@ -73,7 +79,7 @@ export async function resolveModules(tree: FileTree, releaseDir: string, wanted:
     visiting.add(name);
     const stored = await tree.read(`${releaseDir}/${path}`);
     if (!stored) throw new Error(`kernel module ${path} is not a readable file in the kernel package`);
-    const data = decompressModule(path, stored);
+    const data = await decompressModuleAsync(path, stored);
     const depends = (modinfo(data).get('depends') ?? []).flatMap((d) => d.split(',')).filter(Boolean).map(moduleName);
     for (const dep of depends) await visit(dep, name);
     visiting.delete(name);
