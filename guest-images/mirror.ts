@@ -14,7 +14,7 @@ import { unpackDeb } from './debfile.ts';
 import {
   HashMismatchError, KEYS_DIR, MAX_INRELEASE_BYTES, MirrorError, checkRelease, loadArchiveKeys, parsePackages, parseRelease, verifyInRelease, type IndexEntry,
 } from './release.ts';
-import type { FetchedPackage, PackageSource } from './source.ts';
+import { MissingPackageError, type FetchedPackage, type PackageSource } from './source.ts';
 import { readBounded } from './streams.ts';
 import { decompressMember } from './xz.ts';
 
@@ -262,7 +262,12 @@ export class MirrorSource implements PackageSource {
         const hit = this.candidates.get(p.name);
         if (!hit || hit.info !== p) throw new MirrorError(`${p.name} ${p.version} is not in the package lists read from the mirror`);
         const url = `${hit.base}/${p.filename}`;
-        const data = await this.get(url, p.size, `${p.name} ${p.version}`);
+        const data = await this.get(url, p.size, `${p.name} ${p.version}`).catch((error: unknown) => {
+          if (error instanceof FetchError && error.status === 404) {
+            throw new MissingPackageError(`${p.name} ${p.version} is in the signed package lists but the mirror does not serve ${url} (HTTP 404; a mirror mid-sync, or a partial one)`);
+          }
+          throw error;
+        });
         const actual = sha256(data);
         if (actual !== p.sha256 || data.length !== p.size) {
           throw new HashMismatchError(`${p.name} ${p.version} from ${url}: sha256 ${actual} (${data.length} bytes) does not match the Packages index (${p.sha256}, ${p.size} bytes)`);
