@@ -117,7 +117,10 @@ const truthy = (value: string | undefined) => value === '1' || value === 'true' 
 /** The package source a build uses, from the options, then the environment, then what the machine has. */
 export async function packageSource(opts: EnsureOptions, cacheRoot: string, log: Log, env: NodeJS.ProcessEnv = process.env, aptEtc = '/etc/apt'): Promise<PackageSource> {
   const kind = opts.source ?? (truthy(env.VMSWITCH_NO_APT) ? 'mirror' : 'auto');
-  if (kind === 'apt' || (kind === 'auto' && (await hasDebianTools()))) return new AptSource({ cacheRoot, log });
+  if (kind === 'apt' || (kind === 'auto' && (await hasDebianTools()))) {
+    if (opts.mirror || opts.securityMirror || opts.allowExpired) log('note: the mirror options apply to the mirror path; this build uses apt (add --no-apt to read the mirror)');
+    return new AptSource({ cacheRoot, log });
+  }
   if (kind === 'auto') log('apt-get/dpkg-deb not found: reading the Debian mirror directly (as with --no-apt)');
   const machine = await machineAptMirrors(aptEtc);
   const mirror = opts.mirror ?? (env.VMSWITCH_DEBIAN_MIRROR || machine.mirror);

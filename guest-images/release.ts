@@ -90,9 +90,12 @@ export async function verifyInRelease(armored: string, keys: openpgp.Key[], what
   return message.getText();
 }
 
+const RFC2822 = /^(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} (?:UTC|GMT|[+-]\d{4})$/;
+
 function parseDate(value: string | undefined, field: string, what: string): Date | undefined {
   if (value === undefined) return undefined;
-  const date = new Date(value);
+  // RFC 2822 as Debian writes it; Date's own parser would accept almost anything.
+  const date = RFC2822.test(value) ? new Date(value) : new Date(NaN);
   if (Number.isNaN(date.getTime())) throw new IndexFormatError(`${what}: bad ${field} '${value.slice(0, 60)}'`);
   return date;
 }
