@@ -105,6 +105,8 @@ async function withServer<T>(files: Map<string, Uint8Array>, fn: (url: string) =
   try {
     return await fn(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   } finally {
+    // Keep-alive sockets too: a later server on the same port must not be answered by this one.
+    server.closeAllConnections();
     server.close();
   }
 }

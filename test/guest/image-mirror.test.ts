@@ -102,6 +102,8 @@ async function withMirror<T>(files: Map<string, Uint8Array | string>, tamper: ((
   try {
     return await fn(url, requests);
   } finally {
+    // Keep-alive sockets too: a later server on the same port must not be answered by this one.
+    server.closeAllConnections();
     server.close();
   }
 }
