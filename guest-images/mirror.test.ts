@@ -98,8 +98,8 @@ async function makeArchive(validUntil = new Date(Date.now() + 7 * DAY), midSync 
 async function withServer<T>(files: Map<string, Uint8Array>, fn: (url: string) => Promise<T>): Promise<T> {
   const server = createServer((req, res) => {
     const data = files.get(new URL(req.url ?? '/', 'http://x').pathname);
-    if (!data) res.writeHead(404).end();
-    else res.writeHead(200, { 'content-length': data.length }).end(data);
+    if (!data) res.writeHead(404, { connection: 'close' }).end();
+    else res.writeHead(200, { 'content-length': data.length, connection: 'close' }).end(data);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {

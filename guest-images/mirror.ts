@@ -129,8 +129,18 @@ export class MirrorSource implements PackageSource {
     this.label = `mirror ${[...new Set(opts.suites.map((s) => s.base))].join(', ')}`;
   }
 
-  /** GETs a URL into memory, at most `limit` bytes. */
+  /** GETs a URL into memory, at most `limit` bytes; a network error (not an HTTP status) is retried once. */
   private async get(url: string, limit: number, what: string): Promise<Uint8Array> {
+    try {
+      return await this.getOnce(url, limit, what);
+    } catch (error) {
+      // A server may close an idle kept-alive connection just as it is reused.
+      if (error instanceof FetchError && error.status === undefined) return this.getOnce(url, limit, what);
+      throw error;
+    }
+  }
+
+  private async getOnce(url: string, limit: number, what: string): Promise<Uint8Array> {
     let response: Response;
     const signal = AbortSignal.timeout(this.opts.timeoutMs ?? 600_000);
     try {

@@ -80,12 +80,12 @@ async function serve(files: Map<string, Uint8Array | string>, tamper?: (path: st
     requests.push(path);
     const hit = files.get(path);
     if (hit === undefined) {
-      res.writeHead(404).end();
+      res.writeHead(404, { connection: 'close' }).end();
       return;
     }
     let data: Uint8Array = typeof hit === 'string' ? readFileSync(hit) : hit;
     if (tamper) data = tamper(path, data);
-    res.writeHead(200, { 'content-length': data.length }).end(data);
+    res.writeHead(200, { 'content-length': data.length, connection: 'close' }).end(data);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, requests };
