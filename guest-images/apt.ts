@@ -50,7 +50,7 @@ export function run(command: string, args: string[], opts: { cwd?: string; onLin
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') reject(new MissingToolError(`'${command}' was not found: building the guest image needs apt-get and dpkg-deb (a Debian or Ubuntu machine)`));
+      if (error.code === 'ENOENT') reject(new MissingToolError(`'${command}' was not found: building the guest image this way needs apt-get and dpkg-deb (a Debian or Ubuntu machine); without them, --no-apt (or VMSWITCH_NO_APT=1) reads a Debian mirror directly`));
       else reject(error);
     });
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));

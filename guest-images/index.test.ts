@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { imagePaths, readManifest, staleReason, type Manifest } from './index.ts';
+import { imagePaths, packageSource, readManifest, staleReason, type Manifest } from './index.ts';
+import { MirrorSource } from './mirror.ts';
+import { MirrorError } from './release.ts';
 import { recipeHash } from './manifest.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -41,6 +43,26 @@ test('image: stale when missing, when the recipe changed, or when a file no long
     assert.match((await staleReason(dir))!, /initramfs\.cpio\.gz is missing or does not match/);
     writeFileSync(join(dir, 'manifest.json'), '{broken');
     assert.match((await staleReason(dir))!, /no image/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('image: the package source: --no-apt / VMSWITCH_NO_APT pick the mirror; mirrors from options, env, then apt sources; none is a clear error', async () => {
+  const none = '/nonexistent-apt-etc';
+  const lines: string[] = [];
+  const log = (l: string) => lines.push(l);
+  await assert.rejects(packageSource({ source: 'mirror' }, '/c', log, {}, none), (e: Error) => e instanceof MirrorError && /no Debian mirror configured: pass --mirror URL .* or set VMSWITCH_DEBIAN_MIRROR/.test(e.message));
+  const fromEnv = await packageSource({}, '/c', log, { VMSWITCH_NO_APT: '1', VMSWITCH_DEBIAN_MIRROR: 'http://m.example/debian' }, none);
+  assert.ok(fromEnv instanceof MirrorSource);
+  assert.equal(fromEnv.label, 'mirror http://m.example/debian');
+  assert.ok(lines.some((l) => /bookworm-security is left out/.test(l)));
+  const fromOptions = await packageSource({ source: 'mirror', mirror: 'http://o.example/debian', securityMirror: 'http://s.example/debian-security' }, '/c', log, { VMSWITCH_DEBIAN_MIRROR: 'http://ignored.example/debian' }, none);
+  assert.equal(fromOptions.label, 'mirror http://o.example/debian, http://s.example/debian-security');
+  const dir = mkdtempSync(join(tmpdir(), 'vmswitch-aptetc-'));
+  try {
+    writeFileSync(join(dir, 'sources.list'), 'deb http://a.example/debian bookworm main\ndeb http://a.example/debian-security bookworm-security main\n');
+    assert.equal((await packageSource({ source: 'mirror' }, '/c', log, {}, dir)).label, 'mirror http://a.example/debian, http://a.example/debian-security');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

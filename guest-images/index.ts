@@ -6,7 +6,10 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_DIR, cacheDir } from './paths.ts';
 import { MANIFEST_FILE, OUTPUT_FILES, parseManifest, recipeHash, type Manifest } from './manifest.ts';
-import { prepareInputs, writeImage } from './build.ts';
+import { AptSource, hasDebianTools, prepareInputs, writeImage } from './build.ts';
+import { MirrorSource, debianSuites, machineAptMirrors } from './mirror.ts';
+import { MirrorError } from './release.ts';
+import type { PackageSource } from './source.ts';
 import { assemble } from './initramfs.ts';
 import type { Log } from './apt.ts';
 import { withBuildLock } from './lock.ts';
@@ -14,6 +17,8 @@ import { withBuildLock } from './lock.ts';
 export type { Manifest } from './manifest.ts';
 export { READY_LINE } from './init/init.ts';
 export { cacheDir } from './paths.ts';
+export { ExpiredReleaseError, HashMismatchError, MirrorError, SignatureError } from './release.ts';
+export { MissingPackageError } from './source.ts';
 
 export interface GuestImage {
   dir: string;
@@ -90,6 +95,41 @@ export interface EnsureOptions {
   outDir?: string;
   /** Defaults to $XDG_CACHE_HOME/vmswitch or ~/.cache/vmswitch. */
   cacheRoot?: string;
+  /**
+   * Where the Debian packages come from: 'apt' (the machine's apt-get and
+   * dpkg-deb), 'mirror' (a Debian mirror read directly, checked against the
+   * archive keys in keys/), or 'auto' (apt when it is there, else the mirror).
+   * Default: 'mirror' when VMSWITCH_NO_APT=1, else 'auto'.
+   */
+  source?: PackageSourceKind;
+  /** Mirror for bookworm and bookworm-updates; default VMSWITCH_DEBIAN_MIRROR, else the one the machine's apt sources name. */
+  mirror?: string;
+  /** Mirror for bookworm-security; default VMSWITCH_DEBIAN_SECURITY_MIRROR, else the machine's apt sources' (left out without one). */
+  securityMirror?: string;
+  /** Use Release files past their Valid-Until (mirror path); default VMSWITCH_ALLOW_EXPIRED=1. */
+  allowExpired?: boolean;
+}
+
+export type PackageSourceKind = 'auto' | 'apt' | 'mirror';
+
+const truthy = (value: string | undefined) => value === '1' || value === 'true' || value === 'yes';
+
+/** The package source a build uses, from the options, then the environment, then what the machine has. */
+export async function packageSource(opts: EnsureOptions, cacheRoot: string, log: Log, env: NodeJS.ProcessEnv = process.env, aptEtc = '/etc/apt'): Promise<PackageSource> {
+  const kind = opts.source ?? (truthy(env.VMSWITCH_NO_APT) ? 'mirror' : 'auto');
+  if (kind === 'apt' || (kind === 'auto' && (await hasDebianTools()))) {
+    if (opts.mirror || opts.securityMirror || opts.allowExpired) log('note: the mirror options apply to the mirror path; this build uses apt (add --no-apt to read the mirror)');
+    return new AptSource({ cacheRoot, log });
+  }
+  if (kind === 'auto') log('apt-get/dpkg-deb not found: reading the Debian mirror directly (as with --no-apt)');
+  const machine = await machineAptMirrors(aptEtc);
+  const mirror = opts.mirror ?? (env.VMSWITCH_DEBIAN_MIRROR || machine.mirror);
+  const securityMirror = opts.securityMirror ?? (env.VMSWITCH_DEBIAN_SECURITY_MIRROR || machine.securityMirror);
+  if (!mirror) {
+    throw new MirrorError('no Debian mirror configured: pass --mirror URL (the /debian folder of any Debian archive mirror) or set VMSWITCH_DEBIAN_MIRROR; --security-mirror (VMSWITCH_DEBIAN_SECURITY_MIRROR) adds bookworm-security');
+  }
+  if (!securityMirror) log('mirror: no security mirror configured (--security-mirror): bookworm-security is left out');
+  return new MirrorSource({ cacheRoot, log, suites: debianSuites(mirror, securityMirror), allowExpired: opts.allowExpired ?? truthy(env.VMSWITCH_ALLOW_EXPIRED) });
 }
 
 /** Returns the image, building it first when it is missing, stale, or `force` is set. */
@@ -102,7 +142,9 @@ export async function ensureImage(opts: EnsureOptions = {}): Promise<GuestImage>
       const reason = opts.force ? 'forced rebuild' : await staleReason(dir);
       if (!reason) return;
       log(`building the guest image (${reason}) ...`);
-      const inputs = await prepareInputs({ cacheRoot: opts.cacheRoot ?? cacheDir(), force: opts.force ?? false, log });
+      const cacheRoot = opts.cacheRoot ?? cacheDir();
+      const source = await packageSource(opts, cacheRoot, log);
+      const inputs = await prepareInputs({ cacheRoot, force: opts.force ?? false, log, source });
       const assembled = await assemble(inputs, log);
       await writeImage(assembled, dir);
       log(`guest image written to ${dir}`);

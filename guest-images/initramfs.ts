@@ -1,8 +1,7 @@
 // Assembling the guest root from unpacked packages: the kernel and its
 // modules, busybox and its applets, the tools and exactly the shared libraries
 // their ELF files need, /init and /etc. Same inputs, same bytes.
-import { readFile, readdir, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import type { Log } from './apt.ts';
 import type { BuildInputs, Unpacked } from './build.ts';
 import { isElf, parseElf } from './elf.ts';
@@ -13,13 +12,12 @@ import { deterministicGzip } from './gzip.ts';
 import { INIT_SCRIPT, CONFIG_SCRIPT, ORDER_NICS_SCRIPT } from './init/init.ts';
 import { GROUP, NSSWITCH, PASSWD, PROFILE, PROTOCOLS, SERVICES } from './init/etc.ts';
 import { BIN_DIRS, BIOS_FILES, KERNEL_MODULES } from './recipe.ts';
+import { listNames, type FileTree } from './tree.ts';
 
-async function listDir(dir: string): Promise<string[]> {
-  return readdir(dir).catch(() => [] as string[]);
-}
-
-async function isRegularOrLink(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isFile(), () => false);
+async function mustRead(tree: FileTree, path: string, pkg: Unpacked): Promise<Uint8Array> {
+  const data = await tree.read(path);
+  if (!data) throw new Error(`${pkg.info.name} ${pkg.info.version} has no file /${path}`);
+  return data;
 }
 
 export interface Assembled {
@@ -46,42 +44,44 @@ export async function assemble(inputs: BuildInputs, log: Log = () => {}): Promis
   root.charDevice('dev/console', 5, 1).charDevice('dev/null', 1, 3, 0o666);
 
   // Kernel and modules.
-  const bootFiles = (await listDir(join(inputs.kernel.dir, 'boot'))).filter((f) => f.startsWith('vmlinuz-'));
+  const kernelFiles = inputs.kernel.files;
+  const bootFiles = (await listNames(kernelFiles, 'boot')).filter((f) => f.startsWith('vmlinuz-'));
   if (bootFiles.length !== 1) throw new Error(`${inputs.kernel.info.name} has ${bootFiles.length} vmlinuz files, expected 1`);
   const kernelVersion = bootFiles[0]!.slice('vmlinuz-'.length);
-  const vmlinuz = await readFile(join(inputs.kernel.dir, 'boot', bootFiles[0]!));
-  const releaseDir = join(inputs.kernel.dir, 'lib/modules', kernelVersion);
-  const { modules, builtin } = await resolveModules(releaseDir, KERNEL_MODULES);
+  const vmlinuz = await mustRead(kernelFiles, `boot/${bootFiles[0]!}`, inputs.kernel);
+  const releaseDir = `lib/modules/${kernelVersion}`;
+  const { modules, builtin } = await resolveModules(kernelFiles, releaseDir, KERNEL_MODULES);
   const moduleRoot = `lib/modules/${kernelVersion}`;
   for (const m of modules) root.file(`${moduleRoot}/${m.path}`, m.data);
   root.file(`${moduleRoot}/modules.dep`, modulesDep(modules));
-  root.file(`${moduleRoot}/modules.builtin`, await readFile(join(releaseDir, 'modules.builtin')));
+  root.file(`${moduleRoot}/modules.builtin`, await mustRead(kernelFiles, `${releaseDir}/modules.builtin`, inputs.kernel));
   root.file('etc/vmswitch/modules', KERNEL_MODULES.filter((m) => !builtin.includes(m)).join('\n') + '\n');
   log(`kernel ${kernelVersion}: ${modules.length} modules (${modules.map((m) => m.name).join(' ')})${builtin.length ? `, built in: ${builtin.join(' ')}` : ''}`);
 
   // Busybox and its applets.
-  const busybox = await readFile(join(inputs.busybox.dir, 'bin/busybox'));
+  const busybox = await mustRead(inputs.busybox.files, 'bin/busybox', inputs.busybox);
   root.file('bin/busybox', busybox, 0o755);
   const applets = busyboxApplets(busybox).filter((a) => a !== 'busybox');
   for (const applet of applets) root.symlink(`bin/${applet}`, 'busybox');
 
   // Tools, then exactly the shared libraries their ELF files need (recursively).
-  const libIndex = new Map<string, { path: string; pkg: Unpacked }>();
+  const libIndex = new Map<string, { data: Uint8Array; pkg: Unpacked }>();
   for (const lib of inputs.libraries) {
     for (const dir of ['lib', 'lib/i386-linux-gnu', 'usr/lib', 'usr/lib/i386-linux-gnu']) {
-      for (const name of (await listDir(join(lib.dir, dir))).sort()) {
+      for (const name of (await listNames(lib.files, dir)).sort()) {
         if (!/\.so(\.|$)/.test(name) || libIndex.has(name)) continue;
-        if (await isRegularOrLink(join(lib.dir, dir, name))) libIndex.set(name, { path: join(lib.dir, dir, name), pkg: lib });
+        const data = await lib.files.read(`${dir}/${name}`);
+        if (data) libIndex.set(name, { data, pkg: lib });
       }
     }
   }
-  const pending: Array<{ what: string; data: Buffer }> = [];
+  const pending: Array<{ what: string; data: Uint8Array }> = [];
   let interpreter: string | undefined;
   for (const tool of inputs.tools) {
     let found = 0;
     for (const dir of BIN_DIRS) {
-      for (const name of (await listDir(join(tool.dir, dir))).sort()) {
-        const data = await readFile(join(tool.dir, dir, name)).catch(() => undefined);
+      for (const name of (await listNames(tool.files, dir)).sort()) {
+        const data = await tool.files.read(`${dir}/${name}`);
         if (!data || !isElf(data)) continue;
         root.file(`bin/${name}`, data, 0o755, { replace: true });
         pending.push({ what: `${tool.info.name}:/${dir}/${name}`, data });
@@ -104,7 +104,7 @@ export async function assemble(inputs: BuildInputs, log: Log = () => {}): Promis
       if (added.has(soname)) continue;
       const hit = libIndex.get(soname);
       if (!hit) throw new Error(`${what} needs ${soname}, which no package in the tools' dependencies provides`);
-      const lib = await readFile(hit.path);
+      const lib = hit.data;
       added.add(soname);
       root.file(`lib/${soname}`, lib, 0o755);
       libraries.push({ soname, package: hit.pkg.info.name });
@@ -117,7 +117,7 @@ export async function assemble(inputs: BuildInputs, log: Log = () => {}): Promis
     const hit = libIndex.get(base);
     if (!hit) throw new Error(`the dynamic loader ${interpreter} is in no library package`);
     if (!added.has(base)) {
-      root.file(`lib/${base}`, await readFile(hit.path), 0o755);
+      root.file(`lib/${base}`, hit.data, 0o755);
       libraries.push({ soname: base, package: hit.pkg.info.name });
       usedPackages.add(hit.pkg);
       added.add(base);
@@ -135,11 +135,11 @@ export async function assemble(inputs: BuildInputs, log: Log = () => {}): Promis
   root.file('etc/protocols', PROTOCOLS).file('etc/services', SERVICES).file('etc/hostname', 'vmswitch\n').file('etc/hosts', '127.0.0.1 localhost\n');
 
   const cpio = root.toCpio();
-  const bios = await readFile(join(inputs.bios.dir, BIOS_FILES.bios));
-  const vgaBios = await readFile(join(inputs.bios.dir, BIOS_FILES.vgaBios));
+  const bios = Buffer.from(await mustRead(inputs.bios.files, BIOS_FILES.bios, inputs.bios));
+  const vgaBios = Buffer.from(await mustRead(inputs.bios.files, BIOS_FILES.vgaBios, inputs.bios));
   const all = [inputs.kernel, inputs.busybox, inputs.bios, ...inputs.tools, ...inputs.libraries];
   return {
-    cpio, initramfs: deterministicGzip(cpio), kernelVersion, vmlinuz, bios, vgaBios,
+    cpio, initramfs: deterministicGzip(cpio), kernelVersion, vmlinuz: Buffer.from(vmlinuz), bios, vgaBios,
     modules: modules.map((m) => m.name), builtinModules: builtin, libraries,
     used: all.filter((u) => usedPackages.has(u)),
   };

@@ -1,11 +1,11 @@
 // Kernel modules for the guest: find the wanted modules in the kernel package,
 // follow their dependencies (the `depends=` of each module's .modinfo, since the
 // package ships no modules.dep), and write the modules.dep busybox modprobe reads.
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { modinfo } from './elf.ts';
+import type { FileTree } from './tree.ts';
+import { unxz } from './xz.ts';
 
 export const moduleName = (file: string) => file.replace(/\.ko(\.(xz|gz|zst))?$/, '').replace(/-/g, '_');
 
@@ -17,10 +17,12 @@ export interface KernelModule {
   data: Uint8Array;
 }
 
-async function walk(dir: string, rel: string, out: Map<string, string>): Promise<void> {
-  for (const entry of await readdir(join(dir, rel), { withFileTypes: true })) {
+/** Names sorted, so disk and memory trees (whose listing orders differ) index the same paths. */
+async function walk(tree: FileTree, dir: string, rel: string, out: Map<string, string>): Promise<void> {
+  const entries = (await tree.entries(`${dir}/${rel}`)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
     const path = rel ? `${rel}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) await walk(dir, path, out);
+    if (entry.kind === 'dir') await walk(tree, dir, path, out);
     else if (/\.ko(\.(xz|gz|zst))?$/.test(entry.name)) out.set(moduleName(entry.name), path);
   }
 }
@@ -42,15 +44,21 @@ export function decompressModule(path: string, data: Uint8Array): Uint8Array {
   return new Uint8Array(result.stdout);
 }
 
+/** decompressModule, but .xz in JS (xz-decompress): no xz tool needed where apt is absent too. */
+export async function decompressModuleAsync(path: string, data: Uint8Array): Promise<Uint8Array> {
+  return path.endsWith('.ko.xz') ? unxz(data, `kernel module ${path}`) : decompressModule(path, data);
+}
+
 /**
  * Resolves `wanted` plus everything they depend on. Names built into the kernel
  * (modules.builtin) are reported in `builtin` instead. Returns modules in load
  * order (dependencies first).
  */
-export async function resolveModules(releaseDir: string, wanted: readonly string[]): Promise<{ modules: KernelModule[]; builtin: string[] }> {
+export async function resolveModules(tree: FileTree, releaseDir: string, wanted: readonly string[]): Promise<{ modules: KernelModule[]; builtin: string[] }> {
   const index = new Map<string, string>();
-  await walk(releaseDir, 'kernel', index);
-  const builtinText = await readFile(join(releaseDir, 'modules.builtin'), 'utf8').catch(() => '');
+  await walk(tree, releaseDir, 'kernel', index);
+  const builtinBytes = await tree.read(`${releaseDir}/modules.builtin`);
+  const builtinText = builtinBytes ? new TextDecoder().decode(builtinBytes) : '';
   const builtinNames = new Set(builtinText.split('\n').filter(Boolean).map((l) => moduleName(l.split('/').pop()!)));
   const loaded = new Map<string, KernelModule>();
   const order: KernelModule[] = [];
@@ -69,7 +77,9 @@ export async function resolveModules(releaseDir: string, wanted: readonly string
       throw new Error(`kernel module '${name}'${from ? ` (needed by ${from})` : ''} is neither in the kernel package nor built in`);
     }
     visiting.add(name);
-    const data = decompressModule(path, new Uint8Array(await readFile(join(releaseDir, path))));
+    const stored = await tree.read(`${releaseDir}/${path}`);
+    if (!stored) throw new Error(`kernel module ${path} is not a readable file in the kernel package`);
+    const data = await decompressModuleAsync(path, stored);
     const depends = (modinfo(data).get('depends') ?? []).flatMap((d) => d.split(',')).filter(Boolean).map(moduleName);
     for (const dep of depends) await visit(dep, name);
     visiting.delete(name);
