@@ -59,6 +59,8 @@ export interface VmOptions {
   bootTimeoutMs?: number;
   /** Progress messages (image build, template creation). */
   log?: (line: string) => void;
+  /** v86's wasm, compiled once and shared (a VM thread gets the main thread's); default: v86 compiles its own. */
+  wasmModule?: WebAssembly.Module;
 }
 
 /** Why a VM stopped: stop() was called, or the guest powered off or rebooted. */
@@ -345,6 +347,7 @@ export class VirtualMachine {
       images: await readImages(image, true),
       cmdline: [KERNEL_ARGS, ...settings.map((word) => `vmswitch.${word}`)].join(' '),
       v86VirtioNet: specs.some((spec) => spec.model === 'v86-virtio'),
+      ...(opts.wasmModule ? { wasmModule: opts.wasmModule } : {}),
       setup: (platform) => {
         factories.forEach((factory, i) => nics.push(createContainedNic(factory, platform, { mac: parseMac(macs[i]!) }, `${name}/eth${i} (${specs[i]!.model})`)));
       },
@@ -377,6 +380,7 @@ export class VirtualMachine {
       memoryBytes: header.memoryMiB * 1024 * 1024,
       images: await readImages(image, false),
       v86VirtioNet: header.nics.some((nic) => nic.model === 'v86-virtio'),
+      ...(opts.wasmModule ? { wasmModule: opts.wasmModule } : {}),
       setup: (platform) => {
         factories.forEach((factory, i) =>
           nics.push(createContainedNic(factory, platform, { mac: parseMac(macs?.[i] ?? header.nics[i]!.mac) }, `${name}/eth${i} (${header.nics[i]!.model})`)),
