@@ -54,20 +54,7 @@ export type LaunchGuest = (launch: GuestLaunch) => Promise<LabGuest>;
 
 /** The default: a real guest on v86 in its own worker thread, or on the main thread (loaded only when a VM is first started). */
 export const launchVirtualMachine: LaunchGuest = async (launch) => {
-  if ((launch.thread ?? 'worker') === 'worker') {
-    const { startVmThread } = await import('../../emulator/worker/node-launch.ts');
-    return startVmThread({
-      name: launch.name,
-      nics: launch.nics,
-      hostname: launch.hostname,
-      ip: launch.ip,
-      hosts: launch.hosts,
-      template: launch.template,
-      ...(launch.log ? { log: launch.log } : {}),
-    });
-  }
-  const { VirtualMachine } = await import('../../emulator/vm.ts');
-  return VirtualMachine.start({
+  const options = {
     name: launch.name,
     nics: launch.nics,
     hostname: launch.hostname,
@@ -75,5 +62,11 @@ export const launchVirtualMachine: LaunchGuest = async (launch) => {
     hosts: launch.hosts,
     template: launch.template,
     ...(launch.log ? { log: launch.log } : {}),
-  });
+  };
+  if ((launch.thread ?? 'worker') === 'worker') {
+    const { startVmThread } = await import('../../emulator/worker/node-launch.ts');
+    return startVmThread(options);
+  }
+  const { VirtualMachine } = await import('../../emulator/vm.ts');
+  return VirtualMachine.start(options);
 };
