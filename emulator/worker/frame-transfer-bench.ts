@@ -9,13 +9,19 @@
 // - 'sab-bell': the same ring, the consumer woken by a small postMessage per
 //   batch (what a SAB ring needs in Node 20, see below).
 //
-// Finding (Node 20.20): Atomics.notify does not wake a worker whose event loop
-// is idle in Atomics.waitAsync: the promise settles only when the loop wakes
-// for something else (nodejs/node#44409, still open), so 'sab' moves almost
-// nothing until the end. With a doorbell message a ring saves the copy into a
-// fresh buffer per frame but pays a message per batch anyway.
-// Reports frames/s and CPU-s per million frames (both threads) for 64- and
-// 1500-byte frames, batches of 32 (what a busy NIC's task gives).
+// Measured 2026-11-29 on the shared 2-core machine (load 16-18, noisy), two runs:
+//   transfer   64 B: 143-148 kframes/s, 2.7-2.8 CPU-s per million frames
+//   sab        64 B: 793-1036 kframes/s, 0.5-0.6
+//   sab-bell   64 B: 375-634 kframes/s, 0.7-0.9
+//   transfer 1500 B: 57-83 kframes/s, 4.4-4.9
+//   sab      1500 B: 169-185 kframes/s, 2.9-3.1
+//   sab-bell 1500 B: 91-127 kframes/s, 3.5-4.6
+// The ring wins (2-7x frames/s, 0.6x-0.2x CPU). Caveats: this consumer copies
+// into one scratch buffer, while NIC.receive() needs a Frame it may keep (a
+// copy per frame again); and a pending Atomics.waitAsync alone does not keep
+// a Node 20 worker's event loop alive (nodejs/node#44729): the consumer needs
+// a ref'd handle (a VM thread always has some). The protocol still uses
+// transferables (see protocol.ts): the ring is not built yet.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 const RING_BYTES = 1 << 20;
@@ -93,10 +99,15 @@ function consumer(): void {
   const ring = ringOf(sab!);
   const scratch = new Uint8Array(65_536);
   const drain = (): void => void (frames += drainRing(ring, scratch));
+  // A pending waitAsync does not keep a worker alive in Node 20 (nodejs/node#44729): a ref'd timer does.
+  const keepAlive = setInterval(() => {}, 1000);
   const wait = (): void => {
     const seen = Atomics.load(ring.index, 2);
     drain();
-    if (Atomics.load(ring.index, 3) === 1) return port.postMessage(frames);
+    if (Atomics.load(ring.index, 3) === 1) {
+      clearInterval(keepAlive);
+      return port.postMessage(frames);
+    }
     const result = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number): { async: boolean; value: Promise<unknown> } }).waitAsync(ring.index, 2, seen);
     if (result.async) void result.value.then(wait);
     else setImmediate(wait);
@@ -146,7 +157,10 @@ async function run(mode: Mode, size: number): Promise<{ fps: number; cpuPerMilli
     Atomics.add(ring.index, 2, 1);
     Atomics.notify(ring.index, 2);
   } else worker.postMessage({ done: true });
-  const received = await new Promise<number>((resolve) => worker.once('message', resolve));
+  const received = await new Promise<number>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('exit', (code) => reject(new Error(`${mode}: the consumer exited (${code}) before answering`)));
+  });
   const seconds = (performance.now() - began) / 1000;
   const cpu = process.cpuUsage(cpu0);
   await worker.terminate();

@@ -5,8 +5,10 @@
 //
 // Channels, each independent of the others:
 // - frames: per NIC, in batches; each frame's buffer is transferred, one buffer
-//   per frame (wire.ts). Transferables beat a SharedArrayBuffer ring here (see
-//   frame-transfer.bench.ts and ARCHITECTURE.md "VM threads").
+//   per frame (wire.ts). A SharedArrayBuffer ring measured faster
+//   (frame-transfer-bench.ts: 2-7x frames/s at lower CPU) but is not built
+//   yet; transferables stay the path that works everywhere (no cross-origin
+//   isolation needed in a page).
 // - driver events per NIC (wire.ts), NIC counters: posted when they changed
 //   (at most every COUNTER_INTERVAL_MS) and on request ('counters' with an id).
 // - console: raw serial bytes out, 'input' in; any number of listeners on the
