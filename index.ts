@@ -27,6 +27,13 @@
 //   console.log(lab.ports());                              // per-port counters, deleted ports included
 //   await lab.close();
 //
+// Each Lab VM runs in its own worker thread (a fault domain; `new Lab({ thread: 'main' })`
+// keeps them on this thread). One VM in its own thread without a Lab:
+//
+//   const vm = await startVmThread({ name: 'a', nics: [{ model: 'e1000' }], ip: ['10.0.0.1/24'], template: true });
+//   vm.nics[0];                                            // a GuestNic mirror: attach it to a switch like any NIC
+//   await vm.exec('uname -a'); await vm.saveSnapshot(); await vm.stop();
+//
 // The switch alone (no emulator) is documented in host/index.ts, the VM
 // runtime in emulator/vm.ts, the Lab in host/lab/lab.ts.
 export * from './host/index.ts';
@@ -36,6 +43,11 @@ export { SwitchPortAttachment, NicAttachError, switchAttacher, portTypeFor } fro
 export * from './host/lab/index.ts';
 export { VirtualMachine, defaultMac, ExecTimeoutError, ShellClosedError } from './emulator/vm.ts';
 export type { VmOptions, NicSpec, StartInfo, VmEnd, ExecResult, ExecOptions } from './emulator/vm.ts';
+export { startVmThread, v86WasmModule, DEFAULT_RESOURCE_LIMITS } from './emulator/worker/node-launch.ts';
+export type { NodeVmThreadOptions } from './emulator/worker/node-launch.ts';
+export { VmThread, VmThreadError, VmThreadStartError } from './emulator/worker/vm-thread.ts';
+export type { VmThreadEnd, ThreadHandle } from './emulator/worker/vm-thread.ts';
+export type { VmThreadOptions } from './emulator/worker/protocol.ts';
 export { connectWire } from './emulator/net/wire.ts';
 export type { WireHandle, WireOptions } from './emulator/net/wire.ts';
 export { NIC_MODELS } from './emulator/net/nic.ts';

@@ -176,3 +176,8 @@ test('close() fails the pending call', async () => {
   setTimeout(() => s.close(), 20);
   await assert.rejects(pending, /stopped/);
 });
+
+test('non-ASCII output split across chunks comes back as the same UTF-8 text', async () => {
+  const { session: shell } = session(() => ({ output: 'grüße ✓ €\nnaïve', code: 0 }));
+  assert.deepEqual(await shell.exec('x'), { output: 'grüße ✓ €\nnaïve', exitCode: 0 });
+});

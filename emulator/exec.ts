@@ -8,8 +8,29 @@
 // "$(printf ...)": that saved ~200 ms per call in v86) and run with eval in a
 // subshell with stdin from /dev/null, so any quoting or newlines in it stay
 // intact and `exit N` ends only the subshell.
-import { randomBytes } from 'node:crypto';
-import type { SerialConsole } from './console.ts';
+//
+// Host-neutral (Web Crypto, TextEncoder/TextDecoder, no Buffer): the same
+// exec runs inside a VM's thread in Node and could in a Web Worker.
+
+/** What exec needs of the serial console (SerialConsole is one). */
+export interface ConsolePort {
+  onData(listener: (bytes: Uint8Array) => void): () => void;
+  write(input: string | Uint8Array): void;
+}
+
+/** A fresh nonce: `bytes` random bytes as hex. */
+function nonceHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/** Bytes as a string of one char per byte (what Buffer's 'latin1' gave; TextDecoder's 'latin1' is windows-1252). */
+function bytesToLatin1(bytes: Uint8Array): string {
+  let out = '';
+  for (let at = 0; at < bytes.length; at += 8192) out += String.fromCharCode(...bytes.subarray(at, at + 8192));
+  return out;
+}
+
+const utf8 = new TextDecoder();
 
 export interface ExecResult {
   output: string;
@@ -42,7 +63,7 @@ const SAFE = /[A-Za-z0-9 ,._+:@%/=-]/;
 /** The body of a $'...' word that yields `text` (UTF-8 bytes; anything but plain characters as \NNN octal). */
 export function escapeForDollarQuote(text: string): string {
   let out = '';
-  for (const byte of Buffer.from(text, 'utf8')) {
+  for (const byte of new TextEncoder().encode(text)) {
     const ch = String.fromCharCode(byte);
     out += byte < 0x80 && SAFE.test(ch) ? ch : '\\' + byte.toString(8).padStart(3, '0');
   }
@@ -83,14 +104,14 @@ export class ShellSession {
   /** How long each Ctrl-C / resync attempt waits for the shell after a timeout. */
   private readonly recoveryMs: number;
 
-  constructor(private readonly console: SerialConsole, opts: { recoveryMs?: number } = {}) {
+  constructor(private readonly console: ConsolePort, opts: { recoveryMs?: number } = {}) {
     this.recoveryMs = opts.recoveryMs ?? 3000;
     this.detach = console.onData((bytes) => this.onData(bytes));
   }
 
   private onData(bytes: Uint8Array): void {
     if (!this.waiter) return;
-    this.buffer += Buffer.from(bytes).toString('latin1');
+    this.buffer += bytesToLatin1(bytes);
     this.check();
   }
 
@@ -160,7 +181,7 @@ export class ShellSession {
     const deadline = Date.now() + timeoutMs;
     // Resend now and then: input typed before the shell started reading may be lost.
     while (Date.now() < deadline) {
-      const nonce = randomBytes(6).toString('hex');
+      const nonce = nonceHex(6);
       const pattern = new RegExp(`__VMSX${nonce}S`, 'g');
       const waiting = this.waitFor(`__VMSX${nonce}S`, pattern, Math.min(2000, Math.max(1, deadline - Date.now())));
       this.console.write(` printf '%s%s\\n' __VMS X${nonce}S\n`);
@@ -174,7 +195,7 @@ export class ShellSession {
   }
 
   private async execNow(command: string, timeoutMs: number): Promise<ExecResult> {
-    const nonce = randomBytes(6).toString('hex');
+    const nonce = nonceHex(6);
     const escaped = escapeForDollarQuote(command);
     // The command goes into a variable first: an assignment's value is never split or globbed.
     let assign: string;
@@ -218,7 +239,7 @@ export class ShellSession {
   }
 
   private decode(latin1: string): string {
-    return Buffer.from(latin1, 'latin1').toString('utf8');
+    return utf8.decode(Uint8Array.from(latin1, (ch) => ch.charCodeAt(0)));
   }
 
   close(): void {

@@ -1,6 +1,5 @@
 // A virtual machine: the guest image on v86, our NICs, the serial console,
 // exec, snapshots and template starts.
-import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -9,7 +8,9 @@ import { SerialConsole } from './console.ts';
 import { nicFactory } from './devices/index.ts';
 import { ShellSession, type ExecOptions, type ExecResult } from './exec.ts';
 import { GuestEndWatch, type GuestEnd } from './guest-end.ts';
+import { randomBytes } from 'node:crypto';
 import { formatMac, parseMac } from './net/frame.ts';
+import { defaultMac } from './default-mac.ts';
 import { ALL_NIC_MODELS, type GuestNic, type NicAttacher, type NicAttachment, type NicModel } from './net/nic.ts';
 import { createContainedNic } from './net/contain.ts';
 import { decodeSnapshot, encodeSnapshot, MAX_MEMORY_MIB, MIN_MEMORY_MIB, type SnapshotContent } from './snapshot.ts';
@@ -59,6 +60,8 @@ export interface VmOptions {
   bootTimeoutMs?: number;
   /** Progress messages (image build, template creation). */
   log?: (line: string) => void;
+  /** v86's wasm, compiled once and shared (a VM thread gets the main thread's); default: v86 compiles its own. */
+  wasmModule?: WebAssembly.Module;
 }
 
 /** Why a VM stopped: stop() was called, or the guest powered off or rebooted. */
@@ -102,15 +105,7 @@ export const KERNEL_ARGS = process.env.VMSWITCH_KERNEL_ARGS ?? 'console=ttyS0 qu
 /** The hostname a template is booted with, before personalisation. */
 const TEMPLATE_HOSTNAME = 'vmswitch';
 
-let macCounter = 0;
-
-/** A locally administered unicast MAC: derived from the VM name and NIC index (and a lab's id: two labs' MACs differ), or random. */
-export function defaultMac(name: string | undefined, index: number, labId?: string): string {
-  const bytes = name
-    ? createHash('sha256').update(labId ? `${labId}/${name}/${index}` : `${name}/${index}`).digest().subarray(0, 5)
-    : createHash('sha256').update(randomBytes(16)).update(String(macCounter++)).digest().subarray(0, 5);
-  return formatMac(Uint8Array.of(0x02, ...bytes));
-}
+export { defaultMac };
 
 function shellWord(value: string, what: string): string {
   if (!/^[A-Za-z0-9.:/,=_-]+$/.test(value)) throw new Error(`bad ${what}: ${JSON.stringify(value)}`);
@@ -345,6 +340,7 @@ export class VirtualMachine {
       images: await readImages(image, true),
       cmdline: [KERNEL_ARGS, ...settings.map((word) => `vmswitch.${word}`)].join(' '),
       v86VirtioNet: specs.some((spec) => spec.model === 'v86-virtio'),
+      ...(opts.wasmModule ? { wasmModule: opts.wasmModule } : {}),
       setup: (platform) => {
         factories.forEach((factory, i) => nics.push(createContainedNic(factory, platform, { mac: parseMac(macs[i]!) }, `${name}/eth${i} (${specs[i]!.model})`)));
       },
@@ -377,6 +373,7 @@ export class VirtualMachine {
       memoryBytes: header.memoryMiB * 1024 * 1024,
       images: await readImages(image, false),
       v86VirtioNet: header.nics.some((nic) => nic.model === 'v86-virtio'),
+      ...(opts.wasmModule ? { wasmModule: opts.wasmModule } : {}),
       setup: (platform) => {
         factories.forEach((factory, i) =>
           nics.push(createContainedNic(factory, platform, { mac: parseMac(macs?.[i] ?? header.nics[i]!.mac) }, `${name}/eth${i} (${header.nics[i]!.model})`)),

@@ -73,6 +73,8 @@ export interface MachineOptions {
   restore?: { state: Uint8Array; afterRestore(): void };
   /** An exception in one of our device handlers (the guest keeps running). */
   onDeviceError?: HandlerErrorSink;
+  /** v86's wasm compiled once elsewhere (VM threads share the main thread's): no compile per VM. */
+  wasmModule?: WebAssembly.Module;
   /** Give the machine v86's own virtio-net (for baseline comparisons); otherwise it has no v86 NIC. */
   v86VirtioNet?: boolean;
 }
@@ -167,6 +169,8 @@ export class V86Machine {
       disable_mouse: true,
       disable_speaker: true,
     };
+    const wasmModule = opts.wasmModule;
+    if (wasmModule) (config as { wasm_fn?: unknown }).wasm_fn = async (imports: WebAssembly.Imports) => (await WebAssembly.instantiate(wasmModule, imports)).exports;
     if (!opts.restore) {
       if (!opts.images.kernel || !opts.images.initrd) throw new Error('a cold boot needs a kernel and an initrd');
       config.bzimage = { buffer: arrayBufferOf(opts.images.kernel) };

@@ -353,3 +353,34 @@ test('port security holds on the sysfs route too: a MAC the guest set behind the
   assert.deepEqual(names().filter((n) => n.includes('NIC_UPDATED')), ['a/eth0:NIC_UPDATED:1'], 'one NIC_UPDATED, for the MTU');
   await lab.close();
 });
+
+test("a VM whose thread dies (ended 'failed') fails alone: its ports run the stop lifecycle, the state says why", async () => {
+  const endings: ((end: { reason: string; detail?: string }) => void)[] = [];
+  let made = 0;
+  const lab = new Lab({
+    connectTimeoutMs: 1000,
+    launch: async (launch) => {
+      const guest = new ScriptedGuest(launch, ++made, true);
+      return Object.assign(guest, { ended: new Promise<{ reason: string; detail?: string }>((resolve) => endings.push(resolve)) });
+    },
+  });
+  const oids: string[] = [];
+  lab.on('oid', (e) => oids.push(`${e.vm}:${e.oid.replace('OID_SWITCH_', '')}`));
+  const states: string[] = [];
+  lab.on('vm', (e) => states.push(`${e.vm}:${e.state}${e.detail ? `:${e.detail}` : ''}`));
+  await lab.start('a', { nics: ['e1000'] });
+  await lab.start('b', { nics: ['virtio', 'e1000'] });
+  oids.length = 0;
+  states.length = 0;
+  endings[1]!({ reason: 'failed', detail: "the VM's thread ended: ERR_WORKER_OUT_OF_MEMORY" });
+  for (let i = 0; i < 50 && lab.vm('b')!.state !== 'failed'; i++) await settle();
+  assert.equal(lab.vm('b')!.state, 'failed');
+  assert.deepEqual(states, ['b:stopping:' + "the VM's thread ended: ERR_WORKER_OUT_OF_MEMORY", 'b:failed:' + "the VM's thread ended: ERR_WORKER_OUT_OF_MEMORY"]);
+  assert.deepEqual(oids, ['NIC_DISCONNECT', 'NIC_DELETE', 'PORT_TEARDOWN', 'PORT_DELETE', 'NIC_DISCONNECT', 'NIC_DELETE', 'PORT_TEARDOWN', 'PORT_DELETE'].map((oid) => `b:${oid}`));
+  assert.equal(lab.vm('a')!.state, 'running');
+  assert.equal(lab.switch.ports().length, 1, "only a's port is left");
+  // It starts again like a stopped VM.
+  await lab.start('b');
+  assert.equal(lab.vm('b')!.state, 'running');
+  await lab.close();
+});

@@ -26,7 +26,7 @@ import { AclFilter } from '../extensions/acl.ts';
 import { MacLearningForwarder } from '../extensions/mac-learning.ts';
 import { PcapngCapture } from '../extensions/capture/capture.ts';
 import type { VlanProperty } from '../extensions/vlan.ts';
-import type { GuestExecResult, LabGuest, LaunchGuest } from './guest.ts';
+import type { GuestExecResult, LabGuest, LaunchGuest, VmThreadPlacement } from './guest.ts';
 import { launchVirtualMachine } from './guest.ts';
 import { LabError } from './errors.ts';
 import { LabPortRecords } from './port-records.ts';
@@ -64,8 +64,10 @@ export interface LabOptions {
   capture?: PcapngCapture;
   /** Start VMs from template snapshots (default true); false cold-boots every VM. */
   template?: boolean;
-  /** How VMs are started (default: VirtualMachine on v86). */
+  /** How VMs are started (default: v86 VMs, each in its own worker thread). */
   launch?: LaunchGuest;
+  /** For the default launch: each VM in its own worker thread (default) or all on the main thread (tests, debugging). */
+  thread?: VmThreadPlacement;
   /** How long start waits for each NIC's NIC_CONNECT (default 30 s; a NIC whose driver never binds stays 'created'). */
   connectTimeoutMs?: number;
   /** Default exec time limit (default 60 s). */
@@ -163,6 +165,7 @@ export class Lab {
   private readonly portRecords: LabPortRecords;
   private readonly launch: LaunchGuest;
   private readonly template: boolean;
+  private readonly thread: VmThreadPlacement;
   private readonly connectTimeoutMs: number;
   private readonly execTimeoutMs: number;
   /** NICs join the switch one at a time, so a vetoed PORT_CREATE (no port yet) can still be labelled. */
@@ -186,6 +189,7 @@ export class Lab {
     }
     this.launch = options.launch ?? launchVirtualMachine;
     this.template = options.template ?? true;
+    this.thread = options.thread ?? 'worker';
     this.connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
     this.execTimeoutMs = options.execTimeoutMs ?? 60_000;
     this.labId = options.labId ?? randomLabId();
@@ -269,6 +273,7 @@ export class Lab {
         hosts,
         template: this.template,
         labId: this.labId,
+        thread: this.thread,
         log: (message) => this.progress(message, vm.name),
       });
       await this.uplinks.personalise(vm.name, guest);
@@ -352,7 +357,14 @@ export class Lab {
       if (end) ended(end);
     });
     void guest.ended?.then((end) => {
-      if (end.reason !== 'stopped') ended(end.reason);
+      if (end.reason === 'failed') {
+        // Its thread died (a fault domain): only this VM ends; its ports run the same stop lifecycle.
+        if (vm.guest !== guest || vm.poweredOff) return;
+        vm.poweredOff = true;
+        const detail = end.detail ?? 'the VM failed';
+        this.progress(`the VM failed: ${detail}`, vm.name);
+        void this.queueStop(vm, detail, 'failed').catch(() => undefined);
+      } else if (end.reason !== 'stopped') ended(end.reason);
     });
   }
 
@@ -421,12 +433,16 @@ export class Lab {
   async stop(name: string, reason = 'host'): Promise<void> {
     const vm = this.vmMap.get(name);
     if (!vm) throw new LabError('no-vm', `no VM named '${name}'`);
-    const run = vm.busy.then(() => this.doStop(vm, reason));
+    await this.queueStop(vm, reason, 'stopped');
+  }
+
+  private async queueStop(vm: LabVm, reason: string, final: 'stopped' | 'failed'): Promise<void> {
+    const run = vm.busy.then(() => this.doStop(vm, reason, final));
     vm.busy = run.catch(() => undefined);
     await run;
   }
 
-  private async doStop(vm: LabVm, reason: string): Promise<void> {
+  private async doStop(vm: LabVm, reason: string, final: 'stopped' | 'failed'): Promise<void> {
     if (vm.state !== 'running' && vm.state !== 'starting') return;
     this.setState(vm, 'stopping', reason);
     vm.offConsole?.();
@@ -439,7 +455,7 @@ export class Lab {
     vm.portIds = [];
     await vm.guest?.stop();
     vm.guest = undefined;
-    this.setState(vm, 'stopped', reason);
+    this.setState(vm, final, reason);
   }
 
   /**

@@ -174,10 +174,14 @@ test('stopping a VM under a ping flood: the seed order, no delivery after discon
   const bNic = lab.vm('b')!.guest!.nics[0]!;
   let rxAtDisconnect = -1;
   let logAtDisconnect = -1;
+  let counted: Promise<void> | undefined;
   const off = lab.on('oid', (e) => {
     // Completed: from here on the NIC is 'disconnected'.
     if (e.portId === oldPort && e.oid === 'OID_SWITCH_NIC_DISCONNECT') {
       rxAtDisconnect = bNic.counters.rxFrames;
+      // A VM in its own thread: the mirror's counters are copies; ask for the count as of now (no frame goes to b any more).
+      const guest = lab.vm('b')!.guest!;
+      counted = guest.refreshCounters?.().then(() => void (rxAtDisconnect = bNic.counters.rxFrames));
       logAtDisconnect = observer.log.length;
     }
   });
@@ -190,6 +194,7 @@ test('stopping a VM under a ping flood: the seed order, no delivery after discon
   }
   await lab.stop('b');
   off();
+  await counted;
   const flooded = await flood;
 
   const stopOids = oids.slice(start).filter((e) => e.portId === oldPort);

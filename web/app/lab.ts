@@ -15,7 +15,7 @@ import { SwitchPortAttachment } from '../../host/attach.ts';
 import type { NicModel } from '../../emulator/net/nic.ts';
 import { NIC_MODELS } from '../../emulator/net/nic.ts';
 import { formatMac } from '../../emulator/net/frame.ts';
-import { RemoteNic } from './remote-nic.ts';
+import { RemoteNic } from '../../emulator/worker/remote-nic.ts';
 import { FrameLog } from './frame-log.ts';
 import type { FromWorker, ImageUrls, ToWorker, VmBootConfig, VmPhase } from '../worker/protocol.ts';
 

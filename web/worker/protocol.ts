@@ -1,30 +1,11 @@
 // Messages between the page (switch, UI) and a VM's Web Worker (v86 + NIC
 // models). Frames cross in batches with their ArrayBuffers transferred; each
 // buffer holds exactly one frame so a transfer never detaches anything else.
-import type { ChecksumRequest, Frame, GsoRequest, GsoType } from '../../emulator/net/frame.ts';
 import type { NicCounters, NicModel } from '../../emulator/net/nic.ts';
+import type { WireDriverEvent, WireFrame, WireRxOffloads } from '../../emulator/worker/wire.ts';
 
-export interface WireFrame {
-  data: Uint8Array;
-  csum?: ChecksumRequest;
-  gso?: GsoRequest;
-  csumVerified?: boolean;
-}
-
-export interface WireRxOffloads {
-  csum: boolean;
-  gso: GsoType[];
-  maxFrameSize: number;
-}
-
-export type WireDriverEvent =
-  | { type: 'ready' }
-  | { type: 'stopped'; reason: string }
-  | { type: 'features'; rxOffloads: WireRxOffloads }
-  | { type: 'mac'; mac: string }
-  | { type: 'mtu'; mtu: number }
-  /** The NIC's model threw in the worker and is dead (emulator/fault.ts); the page stops its port. */
-  | { type: 'failed'; message: string };
+export { toWire, fromWire } from '../../emulator/worker/wire.ts';
+export type { WireDriverEvent, WireFrame, WireRxOffloads } from '../../emulator/worker/wire.ts';
 
 export interface ImageUrls {
   kernel: string;
@@ -78,26 +59,3 @@ export type FromWorker =
   | { type: 'counters'; nic: number; counters: NicCounters }
   | { type: 'phase'; phase: VmPhase; detail?: string; elapsedMs?: number }
   | { type: 'error'; message: string };
-
-/**
- * A frame as a message part, its buffer added to `transfer`. Always a copy:
- * the switch hands one Frame to every destination of a flood, and a device may
- * keep its own reference, so the sender's bytes must never be detached.
- */
-export function toWire(frame: Frame, transfer: ArrayBuffer[]): WireFrame {
-  const own = frame.data.slice();
-  transfer.push(own.buffer);
-  const wire: WireFrame = { data: own };
-  if (frame.csum) wire.csum = { ...frame.csum };
-  if (frame.gso) wire.gso = { ...frame.gso };
-  if (frame.csumVerified) wire.csumVerified = true;
-  return wire;
-}
-
-export function fromWire(wire: WireFrame): Frame {
-  const frame: Frame = { data: wire.data };
-  if (wire.csum) frame.csum = wire.csum;
-  if (wire.gso) frame.gso = wire.gso;
-  if (wire.csumVerified) frame.csumVerified = true;
-  return frame;
-}

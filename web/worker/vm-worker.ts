@@ -2,11 +2,12 @@
 // from the device registry, the image fetched over HTTP. Frames, driver
 // events and console bytes go to the page by message; the switch is there.
 import './browser-globals.ts';
-import type { GuestNic, NicDriverEvent } from '../../emulator/net/nic.ts';
-import type { Frame, RxOffloads } from '../../emulator/net/frame.ts';
+import type { GuestNic } from '../../emulator/net/nic.ts';
+import type { Frame } from '../../emulator/net/frame.ts';
 import { formatMac, parseMac } from '../../emulator/net/frame.ts';
 import type { V86Machine } from '../../emulator/v86/adapter.ts';
-import { toWire, fromWire, type FromWorker, type ToWorker, type VmBootConfig, type WireDriverEvent, type WireRxOffloads } from './protocol.ts';
+import { toWire, fromWire, type FromWorker, type ToWorker, type VmBootConfig } from './protocol.ts';
+import { wireDriverEvent as wireEvent, wireOffloads } from '../../emulator/worker/wire.ts';
 import { GuestEndWatch } from '../../emulator/guest-end.ts';
 import { bootCommandLine, PromptWatcher, personaliseCommand } from './guest-setup.ts';
 import { fetchBytes } from './fetch.ts';
@@ -36,23 +37,6 @@ let consoleText = '';
 let consoleFlush = false;
 const guestEnd = new GuestEndWatch();
 let poweredOff = false;
-
-function wireOffloads(offloads: RxOffloads): WireRxOffloads {
-  return { csum: offloads.csum, gso: [...offloads.gso], maxFrameSize: offloads.maxFrameSize };
-}
-
-function wireEvent(event: NicDriverEvent): WireDriverEvent {
-  switch (event.type) {
-    case 'mac':
-      return { type: 'mac', mac: formatMac(event.mac) };
-    case 'features':
-      return { type: 'features', rxOffloads: wireOffloads(event.rxOffloads) };
-    case 'failed':
-      return { type: 'failed', message: `${event.error.name}: ${event.error.message}` };
-    default:
-      return event;
-  }
-}
 
 /** Per NIC, guest transmits of one task go out as one message. */
 function transmitSink(index: number) {

@@ -1,10 +1,11 @@
-// A guest NIC that lives in a VM's Web Worker, as the page's switch sees it:
-// the GuestNic interface, kept in step with the worker by messages. Frames to
-// the guest are batched per task and posted with their buffers transferred.
-import type { Frame, FrameSink, GsoType, RxOffloads } from '../../emulator/net/frame.ts';
-import { parseMac } from '../../emulator/net/frame.ts';
-import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../../emulator/net/nic.ts';
-import { fromWire, toWire, type WireDriverEvent, type WireFrame, type WireRxOffloads } from '../worker/protocol.ts';
+// A guest NIC that lives in a VM's thread (a Web Worker or a Node worker), as
+// the switch's thread sees it: the GuestNic interface, kept in step with the
+// worker by messages. Frames to the guest are batched per task and posted
+// with their buffers transferred.
+import type { Frame, FrameSink, GsoType, RxOffloads } from '../net/frame.ts';
+import { parseMac } from '../net/frame.ts';
+import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../net/nic.ts';
+import { fromWire, toWire, type WireDriverEvent, type WireFrame, type WireRxOffloads } from './wire.ts';
 
 /** How the NIC posts to its worker (a function so tests can stand in for a Worker). */
 export type PostToWorker = (message: unknown, transfer: Transferable[]) => void;
@@ -115,11 +116,11 @@ export class RemoteNic implements GuestNic {
   }
 
   saveState(): unknown {
-    throw new Error('a browser VM NIC is saved inside its worker, with its emulator');
+    throw new Error("a VM thread's NIC is saved inside its worker, with its emulator");
   }
 
   restoreState(): void {
-    throw new Error('a browser VM NIC is restored inside its worker, with its emulator');
+    throw new Error("a VM thread's NIC is restored inside its worker, with its emulator");
   }
 
   destroy(): void {
