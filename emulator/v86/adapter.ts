@@ -5,9 +5,10 @@ import { createRequire } from 'node:module';
 import { V86, type V86Options } from 'v86';
 import type { Platform, PciFunctionSpec, TraceSink } from '../platform.ts';
 import { traceSinkFromEnv } from '../trace.ts';
-import { busOf, cpuOf, virtioNetOf, type V86Cpu, type V86VirtioNetDevice } from './internals.ts';
+import { busOf, cpuOf, mainOf, virtioNetOf, type V86Cpu, type V86VirtioNetDevice } from './internals.ts';
 import { V86GuestMemory } from './memory.ts';
 import { PciBus, type HandlerErrorSink, type V86PciFunction } from './pci.ts';
+import { TickLoop } from './tick-loop.ts';
 import { TrackedTimers } from './timers.ts';
 
 /**
@@ -122,6 +123,8 @@ export class V86Machine {
   private pending: number[] = [];
   private flushScheduled = false;
   private destroyed = false;
+  /** Schedules v86's slices and fires the device timers (replaces v86's own Node scheduler). */
+  private readonly loop: TickLoop;
   private readonly onByte = (byte: number): void => {
     this.pending.push(byte);
     if (!this.flushScheduled) {
@@ -150,6 +153,7 @@ export class V86Machine {
     private readonly onError: HandlerErrorSink,
   ) {
     emulator.add_listener('serial0-output-byte', this.onByte);
+    this.loop = new TickLoop(mainOf(emulator), platform.timers);
   }
 
   static async create(opts: MachineOptions): Promise<V86Machine> {
@@ -248,5 +252,6 @@ export class V86Machine {
     this.outputListeners.clear();
     this.pending = [];
     await this.emulator.destroy();
+    this.loop.stop();
   }
 }
