@@ -10,6 +10,7 @@ import { V86GuestMemory } from './memory.ts';
 import { PciBus, type HandlerErrorSink, type V86PciFunction } from './pci.ts';
 import { TickLoop } from './tick-loop.ts';
 import { TrackedTimers } from './timers.ts';
+import { applyWasmTiering } from './wasm-tiering.ts';
 
 /**
  * v86's own virtio-net as a NIC model sees it (only when the machine was
@@ -177,6 +178,7 @@ export class V86Machine {
       config.initrd = { buffer: arrayBufferOf(opts.images.initrd) };
       config.cmdline = opts.cmdline ?? '';
     }
+    applyWasmTiering();
     const emulator = new V86(config);
     await new Promise<void>((resolve, reject) => {
       // v86 loads its wasm asynchronously; a broken install would otherwise wait forever.
