@@ -5,10 +5,12 @@ import { createRequire } from 'node:module';
 import { V86, type V86Options } from 'v86';
 import type { Platform, PciFunctionSpec, TraceSink } from '../platform.ts';
 import { traceSinkFromEnv } from '../trace.ts';
-import { busOf, cpuOf, virtioNetOf, type V86Cpu, type V86VirtioNetDevice } from './internals.ts';
+import { busOf, cpuOf, mainOf, virtioNetOf, type V86Cpu, type V86VirtioNetDevice } from './internals.ts';
 import { V86GuestMemory } from './memory.ts';
 import { PciBus, type HandlerErrorSink, type V86PciFunction } from './pci.ts';
+import { TickLoop } from './tick-loop.ts';
 import { TrackedTimers } from './timers.ts';
+import { applyWasmTiering } from './wasm-tiering.ts';
 
 /**
  * v86's own virtio-net as a NIC model sees it (only when the machine was
@@ -124,6 +126,8 @@ export class V86Machine {
   private pending: number[] = [];
   private flushScheduled = false;
   private destroyed = false;
+  /** Schedules v86's slices and fires the device timers (replaces v86's own Node scheduler). */
+  private readonly loop: TickLoop;
   private readonly onByte = (byte: number): void => {
     this.pending.push(byte);
     if (!this.flushScheduled) {
@@ -152,6 +156,7 @@ export class V86Machine {
     private readonly onError: HandlerErrorSink,
   ) {
     emulator.add_listener('serial0-output-byte', this.onByte);
+    this.loop = new TickLoop(mainOf(emulator), platform.timers);
   }
 
   static async create(opts: MachineOptions): Promise<V86Machine> {
@@ -177,6 +182,7 @@ export class V86Machine {
       config.initrd = { buffer: arrayBufferOf(opts.images.initrd) };
       config.cmdline = opts.cmdline ?? '';
     }
+    applyWasmTiering();
     const emulator = new V86(config);
     await new Promise<void>((resolve, reject) => {
       // v86 loads its wasm asynchronously; a broken install would otherwise wait forever.
@@ -252,5 +258,6 @@ export class V86Machine {
     this.outputListeners.clear();
     this.pending = [];
     await this.emulator.destroy();
+    this.loop.stop();
   }
 }

@@ -97,3 +97,27 @@ export function busOf(emulator: V86): V86Bus {
   if (!bus || typeof bus.send !== 'function') throw new Error('v86 bus not found: is this v86 0.5.462?');
   return bus;
 }
+
+/**
+ * v86's run loop (src/main.js): `do_tick` runs one slice of guest execution and
+ * calls `next_tick(t)`, which bumps `tick_counter`, sets `idle` and calls
+ * `yield(t, tick)` to be called back (`yield_callback(tick)`, ignored unless
+ * `tick` is still current) in t ms; t is how long the halted guest has nothing
+ * to do (0: run again at once). A raised IRQ while idle calls `next_tick(0)`.
+ */
+export interface V86Main {
+  /** Between run() and the stop that follows destroy(). */
+  running: boolean;
+  tick_counter: number;
+  idle: boolean;
+  yield(t: number, tick: number): void;
+  yield_callback(tick: number): void;
+}
+
+export function mainOf(emulator: V86): V86Main {
+  const main = (emulator as unknown as { v86?: V86Main }).v86;
+  if (!main || typeof main.yield !== 'function' || typeof main.yield_callback !== 'function' || typeof main.tick_counter !== 'number' || typeof main.running !== 'boolean') {
+    throw new Error('v86 run loop not found: is this v86 0.5.462?');
+  }
+  return main;
+}
