@@ -15,7 +15,13 @@ export type LabErrorCode =
   /** start() after close(). */
   | 'closed'
   /** The launched guest has another number of NICs than the VM defines. */
-  | 'nic-count';
+  | 'nic-count'
+  /** addSwitch(): a switch of that name is already in the lab. */
+  | 'switch-exists'
+  /** A NIC names a switch the lab does not have. */
+  | 'no-switch'
+  /** A VM's set-up commands (addresses, routes, sysctls) failed in the guest. */
+  | 'setup-failed';
 
 export class LabError extends Error {
   constructor(
