@@ -21,7 +21,9 @@ export type LabErrorCode =
   /** A NIC names a switch the lab does not have. */
   | 'no-switch'
   /** A VM's set-up commands (addresses, routes, sysctls) failed in the guest. */
-  | 'setup-failed';
+  | 'setup-failed'
+  /** No link with that name. */
+  | 'no-link';
 
 export class LabError extends Error {
   constructor(
