@@ -92,6 +92,30 @@ export const EXTENSION_DROP_REASONS = {
   hairpin: 'hairpin',
   /** acl: no rule matched and the default action is deny. */
   aclDefault: 'acl:default',
+  // impairment (extensions/impairment.ts), netem's knobs per port and direction.
+  /** impairment: the port's link is set down (the device catalogue's spelling: the cable is out). */
+  linkDown: 'link-down',
+  /** impairment: lost by the port's loss percentage. */
+  impairmentLoss: 'impairment-loss',
+  /** impairment: the port's delay/rate queue already holds `limitFrames` frames (tail drop, as netem's limit). */
+  impairmentQueueFull: 'impairment-queue-full',
+  /**
+   * impairment: excluded copy that is not lost but late: the copy toward a
+   * port with a receive impairment leaves its batch and is delivered again,
+   * originated by the extension, when its delay or rate allows.
+   */
+  impairmentDeferred: 'impairment-deferred',
+  /** impairment: frames still queued for or from a NIC when it disconnected or the extension was removed (netem's queue reset). */
+  impairmentFlushed: 'impairment-flushed',
+  // guards (extensions/guards.ts), Hyper-V's DHCP guard and router guard on VM ports.
+  /** dhcp-guard: a DHCP server message (UDP source port 67, or a DHCPv6 server message) from a VM port not allowed to serve. */
+  dhcpGuard: 'dhcp-guard',
+  /** router-guard: an IPv6 router advertisement or redirect, or an ICMP redirect/router advertisement, from a VM port not allowed to route. */
+  routerGuard: 'router-guard',
+  /** A guard: an IPv6 first fragment whose extension-header chain ends before the upper-layer header (RFC 7113's evasion), from a guarded port. */
+  guardUnparsableIpv6: 'guard-unparsable-ipv6',
+  /** dhcp-server: a frame to UDP port 67 that is not a well-formed DHCP message (truncated, bad options, bad cookie). */
+  dhcpMalformed: 'dhcp-malformed',
 } as const;
 
 /** acl: a deny rule matched: `acl:<rule name>` (the name is the user's, default "rule N"). */

@@ -8,11 +8,13 @@ import type { Nic } from './nic.ts';
 import type { Extension, ExtensionContext, HeldFrame, SwitchParameters } from './extension.ts';
 import type { DataPath } from './datapath.ts';
 import { SwitchError } from './errors.ts';
+import type { Scheduler } from './clock.ts';
 
 /** What an extension context needs from the switch. */
 export interface ExtensionContextHost {
   readonly name: string;
   readonly now: () => number;
+  readonly timers: Scheduler;
   readonly events: Emitter<SwitchEvents>;
   readonly datapath: DataPath;
   parameters(): SwitchParameters;
@@ -46,6 +48,7 @@ export function makeExtensionContext(extension: Extension, host: ExtensionContex
   return {
     switchName: host.name,
     now: host.now,
+    timers: host.timers,
     query,
     port: (portId) => host.findPort(portId),
     nic: (portId, nicIndex) => host.findNic(portId, nicIndex),

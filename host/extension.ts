@@ -6,6 +6,7 @@ import type { Frame } from '../emulator/net/frame.ts';
 import type { OidReply, OidRequest, OidStatus } from './oid.ts';
 import type { NicInfo, NicParameters } from './nic.ts';
 import type { PortInfo, PortParameters } from './port.ts';
+import type { Scheduler } from './clock.ts';
 import type { DropReason, ExtensionDropReason, InjectionRefusal } from './drop-reasons.ts';
 
 export type ExtensionKind = 'capture' | 'filter' | 'forwarding';
@@ -115,6 +116,8 @@ export interface ExtensionContext {
   readonly switchName: string;
   /** The switch's clock, in ms. */
   now(): number;
+  /** Timers on that clock (a FakeClock in tests): schedule(atMs, fn) / cancel(id). */
+  readonly timers: Scheduler;
   query(oid: 'OID_SWITCH_PARAMETERS'): SwitchParameters;
   query(oid: 'OID_SWITCH_PORT_ARRAY'): PortParameters[];
   query(oid: 'OID_SWITCH_NIC_ARRAY'): NicParameters[];

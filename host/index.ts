@@ -30,6 +30,11 @@
 // Capture to a file (Node only, so not exported here): import { captureToFile }
 // from './extensions/capture/file.ts'; in a browser use PcapngCapture({ write }) or bytes().
 //
+// Timers: `sw.timers` / `context.timers` (clock.ts) schedule(atMs, fn) / cancel(id) on the switch's clock;
+// tests pass `new Switch({ timers: new FakeClock() })` and move time with `advance(ms)`.
+// More extensions: ImpairmentExtension (netem per port and direction; add it as the topmost filter),
+// DhcpServerExtension, DhcpGuard and RouterGuard (port property allow-dhcp-server / allow-router).
+//
 // Writing an extension: implement `Extension` (extension.ts) with only the
 // callbacks you need; kind 'capture' | 'filter' | 'forwarding' (at most one).
 export { Switch } from './switch.ts';
@@ -83,3 +88,22 @@ export type { MirrorSession, MirrorOptions } from './extensions/mirror.ts';
 export { PcapngCapture } from './extensions/capture/capture.ts';
 export type { CaptureOptions } from './extensions/capture/capture.ts';
 export { PcapngWriter } from './extensions/capture/pcapng.ts';
+export { TimerScheduler, FakeClock } from './clock.ts';
+export type { Scheduler, TimerId } from './clock.ts';
+export { ImpairmentExtension, impairmentProblem, DEFAULT_LIMIT_FRAMES } from './extensions/impairment.ts';
+export type { Impairment, PortImpairment, ImpairmentOptions, ImpairmentCounters } from './extensions/impairment.ts';
+export { DhcpServerExtension, DhcpConfigError } from './extensions/dhcp-server.ts';
+export type { DhcpServerOptions, DhcpReservation, DhcpLease, DhcpServerCounters } from './extensions/dhcp-server.ts';
+export { parseDhcp, locateDhcp, buildDhcpReply, DhcpType, DhcpOption } from './extensions/dhcp-message.ts';
+export type { DhcpMessage, DhcpProblem } from './extensions/dhcp-message.ts';
+export {
+  DhcpGuard,
+  RouterGuard,
+  guardClass,
+  GuardClass,
+  allowDhcpServerProperty,
+  allowRouterProperty,
+  ALLOW_DHCP_SERVER_PROPERTY,
+  ALLOW_ROUTER_PROPERTY,
+} from './extensions/guards.ts';
+export type { GuardCounters, GuardOptions } from './extensions/guards.ts';

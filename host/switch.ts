@@ -27,11 +27,15 @@ import { SwitchError, errorMessage } from './errors.ts';
 import { checkMac, checkMtu } from './validate.ts';
 import { VlanPolicy, vlanPropertyProblem } from './extensions/vlan.ts';
 import { MacLearningForwarder } from './extensions/mac-learning.ts';
+import { TimerScheduler } from './clock.ts';
+import type { Scheduler } from './clock.ts';
 
 export interface SwitchOptions {
   name?: string;
-  /** Milliseconds; inject a virtual clock in tests. Default Date.now. */
+  /** Milliseconds; inject a virtual clock in tests. Default Date.now (or `timers.now` when only `timers` is given). */
   clock?: () => number;
+  /** Timers on the switch's clock (clock.ts): tests pass a FakeClock (as `timers`, and it is then the clock too). Default: setTimeout on `clock`. */
+  timers?: Scheduler;
   /** The stack, any order (sorted by kind). Default: a MAC-learning forwarding extension only. */
   extensions?: Extension[];
   /** How long NIC_DELETE waits for in-flight frames, OIDs and references (default 5000 ms). */
@@ -72,6 +76,8 @@ export class Switch {
   readonly name: string;
   readonly events = new Emitter<SwitchEvents>();
   readonly now: () => number;
+  /** Timers on `now`'s clock, for extensions that act later (also `context.timers`). */
+  readonly timers: Scheduler;
   private readonly portMap = new Map<number, Port>();
   private nextPortId = 1;
   private connected: Nic[] = [];
@@ -87,13 +93,15 @@ export class Switch {
 
   constructor(options: SwitchOptions = {}) {
     this.name = options.name ?? 'switch';
-    this.now = options.clock ?? Date.now;
+    this.now = options.clock ?? (options.timers ? options.timers.now.bind(options.timers) : Date.now);
+    this.timers = options.timers ?? new TimerScheduler(this.now);
     this.nicDrainTimeoutMs = options.nicDrainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.portDrainTimeoutMs = options.portDrainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     // One view of the switch for the data path, the OID engine and extension contexts: live tables, no copies.
     const host = {
       name: this.name,
       now: this.now,
+      timers: this.timers,
       events: this.events,
       counters: this.switchCounters,
       stack: this.stack,
