@@ -78,13 +78,11 @@ export async function runLab(plan: LabPlan): Promise<number> {
   let topo: LabTopology | undefined;
   if (labFile) {
     const { LabTopology } = await import('../../host/lab/topology.ts');
-    const { labImpairer } = await import('../../host/lab/impairer.ts');
     const base = dirname(resolve(plan.file!));
     try {
       topo = await LabTopology.create(labFile, {
         template: !plan.cold,
         openCapture: (file, options) => captureToFile(resolve(base, file), options),
-        impairer: labImpairer,
       });
     } catch (error) {
       oidLog?.end();

@@ -12,6 +12,7 @@ import type { Impairment } from './file/index.ts';
 import { LabTopology, type PortImpairer } from './topology.ts';
 import { scriptedLaunch } from './testing.ts';
 import { setupCommands } from './guest-setup.ts';
+import { FakeClock } from '../clock.ts';
 import type { LabOidEvent } from './lab.ts';
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
@@ -227,6 +228,43 @@ test('topology: a failing set-up fails the start and leaves no port', async () =
   try {
     await assert.rejects(topo.start(), /set-up failed .*Network unreachable/);
     assert.equal(topo.switches.get('lan1')!.switch.ports().filter((p) => p.name !== 'link:wan').length, 0);
+  } finally {
+    await topo.close();
+  }
+});
+
+test('topology: a link delay (the real impairment extension on the switch clock) holds frames until due, each way on its own', async () => {
+  const clock = new FakeClock();
+  const { launch, guests } = scriptedLaunch();
+  const text = `
+switches: { s1: {}, s2: {} }
+links: { wan: { between: [s1, s2], impairment: { s1->s2: { delay: 50ms }, s2->s1: { delay: 20ms } } } }
+vms:
+  a: { nics: [{ model: e1000, switch: s1 }] }
+  b: { nics: [{ model: e1000, switch: s2 }] }
+`;
+  const topo = await LabTopology.create(parseLabFile(text), { launch, connectTimeoutMs: 500, timers: clock });
+  try {
+    await topo.start();
+    const a = guests.get('a')!.nics[0]!;
+    const b = guests.get('b')!.nics[0]!;
+    a.send(ethFrame(BROADCAST, a.mac, { ethertype: 0x88b5 }));
+    await settle();
+    clock.advance(49);
+    await settle();
+    assert.equal(b.received.length, 0, 'held by the 50 ms delay');
+    clock.advance(1);
+    await settle();
+    assert.equal(b.received.length, 1);
+    b.send(ethFrame(BROADCAST, b.mac, { ethertype: 0x88b5 }));
+    await settle();
+    clock.advance(20);
+    await settle();
+    assert.equal(a.received.length, 1, 's2 -> s1 takes 20 ms');
+    topo.setImpairment({ link: 'wan' }, { s1: null });
+    a.send(ethFrame(BROADCAST, a.mac, { ethertype: 0x88b5 }));
+    await settle();
+    assert.equal(b.received.length, 2, 'cleared while running: at once');
   } finally {
     await topo.close();
   }

@@ -16,6 +16,7 @@
 // (PcapngCapture takes its ports at construction), so a VM restarted later is
 // not in them.
 import type { Extension } from '../extension.ts';
+import type { Scheduler } from '../clock.ts';
 import { Switch } from '../switch.ts';
 import { AclFilter, type AclRule } from '../extensions/acl.ts';
 import { MacLearningForwarder } from '../extensions/mac-learning.ts';
@@ -25,6 +26,7 @@ import { Lab, type LabOptions } from './lab.ts';
 import { LabError } from './errors.ts';
 import { LabLink } from './links.ts';
 import { launchAddress, setupCommands } from './guest-setup.ts';
+import { labImpairer } from './impairer.ts';
 import type { Impairment, LabPlan, NicImpairment, PlanCapture, PlanSwitch, PortRef } from './file/schema.ts';
 import type { GuestExecResult } from './guest.ts';
 
@@ -43,10 +45,10 @@ export interface PortImpairer {
 export interface LabTopologyOptions extends Omit<LabOptions, 'switch' | 'capture' | 'name'> {
   /** Opens a capture file named in the lab file (relative to it); without it such captures stay in memory. */
   openCapture?: (file: string, options: Omit<CaptureOptions, 'write'>) => OpenedCapture;
-  /** Makes a switch's impairment extension; without it impairments in the file are reported and not applied. */
-  impairer?: (sw: Switch) => PortImpairer;
-  /** Every switch's clock (default Date.now). */
-  clock?: () => number;
+  /** Makes a switch's impairment extension (default: impairer.ts's); null: none, and impairments in the file are reported, not applied. */
+  impairer?: ((sw: Switch) => PortImpairer) | null;
+  /** Every switch's clock and timers (tests: a FakeClock, clock.ts). Default: Date.now and setTimeout. */
+  timers?: Scheduler;
 }
 
 /** What a switch of the plan runs with. */
@@ -89,7 +91,7 @@ export class LabTopology {
   static async create(plan: LabPlan, options: LabTopologyOptions = {}): Promise<LabTopology> {
     if (!plan.switches.length) throw new LabError('no-switch', 'the lab has no switches');
     const stacks = plan.switches.map((ps) => buildSwitch(ps, options));
-    const { openCapture: _o, impairer: _i, clock: _c, ...labOptions } = options;
+    const { openCapture: _o, impairer: _i, timers: _t, ...labOptions } = options;
     const lab = new Lab({ ...labOptions, switch: stacks[0]!.switch });
     const topo = new LabTopology(plan, lab, options);
     for (const [index, stack] of stacks.entries()) {
@@ -311,8 +313,9 @@ function buildSwitch(plan: PlanSwitch, options: LabTopologyOptions): TopologySwi
   const acl = plan.acl ? new AclFilter({ defaultAction: plan.acl.defaultAction }) : undefined;
   const mirror = plan.mirror.length ? new PortMirror() : undefined;
   const extensions: Extension[] = [forwarder, ...(acl ? [acl] : []), ...(mirror ? [mirror] : [])];
-  const sw = new Switch({ name: plan.name, extensions, ...(options.clock ? { clock: options.clock } : {}) });
-  const impairer = options.impairer?.(sw);
-  if (impairer) sw.addExtension(impairer.extension);
+  const sw = new Switch({ name: plan.name, extensions, ...(options.timers ? { timers: options.timers } : {}) });
+  const impairer = options.impairer === null ? undefined : (options.impairer ?? labImpairer)(sw);
+  // The topmost filter: the filters below see a sent frame when it "arrives", and on egress it is the last before delivery.
+  if (impairer) sw.addExtension(impairer.extension, 0);
   return { plan, switch: sw, forwarder, acl, mirror, capture: undefined, impairer };
 }
