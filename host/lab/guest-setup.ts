@@ -16,8 +16,9 @@ export function launchAddress(addresses: readonly string[]): string {
 
 /**
  * Commands that finish a VM's set-up, in order. IPv6 addresses skip duplicate
- * address detection (`nodad`): the lab file already refuses duplicates, and
- * DAD would leave the address unusable for a second or more after start.
+ * address detection (accept_dad 0 on the NIC first; busybox ip has no
+ * `nodad`): the lab file already refuses duplicates, and DAD would leave the
+ * address unusable for a second or more after start.
  */
 export function setupCommands(vm: PlanVm): string[] {
   const commands: string[] = [];
@@ -27,9 +28,10 @@ export function setupCommands(vm: PlanVm): string[] {
   }
   for (const nic of vm.nics) {
     const first = launchAddress(nic.addresses);
+    if (nic.addresses.some(isIpv6)) commands.push(`echo 0 > /proc/sys/net/ipv6/conf/${nic.name}/accept_dad`);
     for (const cidr of nic.addresses) {
       if (cidr === first) continue;
-      commands.push(isIpv6(cidr) ? `ip -6 addr add ${cidr} dev ${nic.name} nodad` : `ip addr add ${cidr} dev ${nic.name}`);
+      commands.push(isIpv6(cidr) ? `ip -6 addr add ${cidr} dev ${nic.name}` : `ip addr add ${cidr} dev ${nic.name}`);
     }
   }
   if (vm.gateway) commands.push(`ip route replace default via ${vm.gateway}`);

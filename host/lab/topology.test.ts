@@ -77,12 +77,14 @@ test('topology: guest set-up commands for addresses beyond the first, gateways, 
   assert.deepEqual(setupCommands(plan.vms[1]!), [
     'echo 1 > /proc/sys/net/ipv4/ip_forward',
     'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding',
-    'ip -6 addr add 2001:db8:2::1/64 dev eth0 nodad',
+    'echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad',
+    'ip -6 addr add 2001:db8:2::1/64 dev eth0',
     'ip addr add 10.0.3.1/24 dev eth0',
     'ip route replace 10.9.0.0/16 via 10.0.2.254',
   ]);
   assert.deepEqual(setupCommands(plan.vms[0]!), [
-    'ip -6 addr add 2001:db8:1::10/64 dev eth0 nodad',
+    'echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad',
+    'ip -6 addr add 2001:db8:1::10/64 dev eth0',
     'ip route replace default via 10.0.1.1',
     'ip -6 route replace default via 2001:db8:1::1',
   ]);

@@ -4,9 +4,10 @@
 // read once the VMs and links are known.
 import { AclFilter } from '../../extensions/acl.ts';
 import type { Field, Reader } from './reader.ts';
-import { LIMITS, type NicImpairment, type PlanAclRule, type PlanCapture, type PlanMirrorSession, type PlanSwitch, type PortRef } from './schema.ts';
+import { LIMITS, type NicImpairment, type PlanDhcp, type PlanAclRule, type PlanCapture, type PlanMirrorSession, type PlanSwitch, type PortRef } from './schema.ts';
 import { formatCidr, hasHostBits, networkOf, normaliseMac, parseCidr } from './address.ts';
 import { readNicImpairment } from './impairment.ts';
+import { readDhcp, readGuards } from './dhcp.ts';
 import { readVlanList, vlansOf, type LinkDraft, type NicDraft } from './validate.ts';
 
 export interface LabIndex {
@@ -22,6 +23,8 @@ export interface SwitchSettings {
   capture: Field;
   acl: Field;
   mirror: Field;
+  dhcp: PlanDhcp | undefined;
+  guards: { dhcp: boolean; router: boolean } | undefined;
 }
 
 const CAPTURE_FILE = /^[A-Za-z0-9_][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_][A-Za-z0-9._-]*)*\.pcapng$/;
@@ -31,7 +34,7 @@ const PROTOCOL_NAMES = ['icmp', 'icmpv6', 'tcp', 'udp'] as const;
 
 export function readSwitchSettings(r: Reader, at: Field): SwitchSettings | null {
   if (!r.present(at)) return null;
-  const f = r.fields(at, ['capture', 'acl', 'mirror', 'macLearning', 'impairment'] as const);
+  const f = r.fields(at, ['capture', 'acl', 'mirror', 'macLearning', 'impairment', 'dhcp', 'guards'] as const);
   if (!f) return null;
   let macLearning: SwitchSettings['macLearning'] = null;
   if (r.present(f.macLearning)) {
@@ -45,7 +48,9 @@ export function readSwitchSettings(r: Reader, at: Field): SwitchSettings | null 
     }
   }
   const impairment = r.present(f.impairment) ? (readNicImpairment(r, f.impairment) ?? null) : null;
-  return { impairment, macLearning, capture: f.capture, acl: f.acl, mirror: f.mirror };
+  const dhcp = r.present(f.dhcp) ? readDhcp(r, f.dhcp) : undefined;
+  const guards = r.present(f.guards) ? readGuards(r, f.guards) : undefined;
+  return { impairment, macLearning, capture: f.capture, acl: f.acl, mirror: f.mirror, dhcp, guards };
 }
 
 /** `a.eth0` (a NIC on this switch) or `wan` (a link with an end on it). */
