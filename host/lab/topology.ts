@@ -47,6 +47,8 @@ export interface LabTopologyOptions extends Omit<LabOptions, 'switch' | 'capture
   openCapture?: (file: string, options: Omit<CaptureOptions, 'write'>) => OpenedCapture;
   /** Makes a switch's impairment extension (default: impairer.ts's); null: none, and impairments in the file are reported, not applied. */
   impairer?: ((sw: Switch) => PortImpairer) | null;
+  /** How many VMs start at once (default 2). */
+  startConcurrency?: number;
   /** Every switch's clock and timers (tests: a FakeClock, clock.ts). Default: Date.now and setTimeout. */
   timers?: Scheduler;
 }
@@ -91,7 +93,7 @@ export class LabTopology {
   static async create(plan: LabPlan, options: LabTopologyOptions = {}): Promise<LabTopology> {
     if (!plan.switches.length) throw new LabError('no-switch', 'the lab has no switches');
     const stacks = plan.switches.map((ps) => buildSwitch(ps, options));
-    const { openCapture: _o, impairer: _i, timers: _t, ...labOptions } = options;
+    const { openCapture: _o, impairer: _i, timers: _t, startConcurrency: _s, ...labOptions } = options;
     const lab = new Lab({ ...labOptions, switch: stacks[0]!.switch });
     const topo = new LabTopology(plan, lab, options);
     for (const [index, stack] of stacks.entries()) {
@@ -132,11 +134,22 @@ export class LabTopology {
     return topo;
   }
 
-  /** Starts every VM at once (each restores its template in parallel; NICs join one at a time). */
+  /**
+   * Starts every VM, `startConcurrency` at a time (default 2: restoring a
+   * template is CPU-bound, and more at once on a small machine only makes
+   * each slower and its boot-time commands time out). NICs join one at a time.
+   */
   async start(): Promise<void> {
-    const results = await Promise.allSettled(this.plan.vms.map((vm) => this.lab.start(vm.name)));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const queue = this.plan.vms.map((vm) => vm.name);
+    const failures: unknown[] = [];
+    const worker = async (): Promise<void> => {
+      for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+        if (failures.length) return;
+        await this.lab.start(name).catch((error: unknown) => void failures.push(error));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.options.startConcurrency ?? 2) }, worker));
+    if (failures.length) throw failures[0];
     for (const { sw, capture } of this.pendingCaptures.splice(0)) this.addPortCapture(sw, capture);
     this.bindPorts();
   }
