@@ -27,12 +27,17 @@ export function setupCommands(vm: PlanVm): string[] {
     commands.push('echo 1 > /proc/sys/net/ipv4/ip_forward', 'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding');
   }
   for (const nic of vm.nics) {
-    const first = launchAddress(nic.addresses);
+    // A DHCP NIC's IPv4 address is its reservation: the server gives it.
+    const first = nic.dhcp ? nic.addresses.find((cidr) => !isIpv6(cidr)) : launchAddress(nic.addresses);
     if (nic.addresses.some(isIpv6)) commands.push(`echo 0 > /proc/sys/net/ipv6/conf/${nic.name}/accept_dad`);
     for (const cidr of nic.addresses) {
       if (cidr === first) continue;
       commands.push(isIpv6(cidr) ? `ip -6 addr add ${cidr} dev ${nic.name}` : `ip addr add ${cidr} dev ${nic.name}`);
     }
+  }
+  for (const nic of vm.nics) {
+    // -n: fail when no lease comes, -q: quit once bound; the image's default script applies the lease.
+    if (nic.dhcp) commands.push(`udhcpc -i ${nic.name} -n -q -t 5 -T 2 >/dev/null`);
   }
   if (vm.gateway) commands.push(`ip route replace default via ${vm.gateway}`);
   if (vm.gateway6) commands.push(`ip -6 route replace default via ${vm.gateway6}`);

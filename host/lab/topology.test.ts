@@ -271,3 +271,31 @@ vms:
     await topo.close();
   }
 });
+
+test('topology: a DHCP server and guards on the switch, guard exceptions as port properties, udhcpc in the set-up', async () => {
+  const text = `
+switches:
+  lan:
+    dhcp: { server: 10.0.5.1/24, gateway: 10.0.5.1 }
+    guards: { dhcp: true, router: true }
+vms:
+  c: { nics: [{ model: e1000, switch: lan, dhcp: true, mac: 52:54:00:00:05:0c, addresses: [10.0.5.20/24] }] }
+  r: { nics: [{ model: virtio, switch: lan, allow: [dhcp-server], addresses: [10.0.5.2/24] }] }
+`;
+  const { launch, guests } = scriptedLaunch();
+  const topo = await LabTopology.create(parseLabFile(text), { launch, connectTimeoutMs: 500 });
+  try {
+    await topo.start();
+    const stack = topo.switches.get('lan')!;
+    const names = stack.switch.extensions().map((e) => e.name);
+    for (const name of ['dhcp-guard', 'router-guard']) assert.ok(names.includes(name), names.join(' '));
+    assert.ok(stack.dhcpServer && names.includes(stack.dhcpServer.name));
+    assert.deepEqual(guests.get('c')!.launch.ip, ['-'], 'a DHCP NIC has no static address');
+    assert.deepEqual(guests.get('c')!.commands, ['udhcpc -i eth0 -n -q -t 5 -T 2 >/dev/null']);
+    const rPort = topo.lab.vm('r')!.portIds[0]!;
+    assert.equal(stack.dhcpGuard!.allows(rPort), true);
+    assert.equal(stack.dhcpGuard!.allows(topo.lab.vm('c')!.portIds[0]!), false);
+  } finally {
+    await topo.close();
+  }
+});

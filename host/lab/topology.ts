@@ -22,6 +22,10 @@ import { AclFilter, type AclRule } from '../extensions/acl.ts';
 import { MacLearningForwarder } from '../extensions/mac-learning.ts';
 import { PortMirror, type MirrorSession } from '../extensions/mirror.ts';
 import { PcapngCapture, type CaptureOptions } from '../extensions/capture/capture.ts';
+import { DhcpServerExtension } from '../extensions/dhcp-server.ts';
+import { DhcpGuard, RouterGuard, allowDhcpServerProperty, allowRouterProperty } from '../extensions/guards.ts';
+import type { PortProperty } from '../port.ts';
+import { dhcpServerOptions } from './file/dhcp.ts';
 import { Lab, type LabOptions } from './lab.ts';
 import { LabError } from './errors.ts';
 import { LabLink } from './links.ts';
@@ -62,6 +66,9 @@ export interface TopologySwitch {
   readonly mirror: PortMirror | undefined;
   capture: PcapngCapture | undefined;
   readonly impairer: PortImpairer | undefined;
+  readonly dhcpServer: DhcpServerExtension | undefined;
+  readonly dhcpGuard: DhcpGuard | undefined;
+  readonly routerGuard: RouterGuard | undefined;
 }
 
 /** A target of setImpairment: a VM's NIC or a link. */
@@ -114,9 +121,10 @@ export class LabTopology {
           nics: vm.nics.map((nic) => ({
             model: nic.model,
             switch: nic.switch,
-            ip: launchAddress(nic.addresses),
+            ip: nic.dhcp ? '-' : launchAddress(nic.addresses),
             ...(nic.mac !== null ? { mac: nic.mac } : {}),
             ...(nic.vlan ? { vlan: nic.vlan } : {}),
+            ...(nic.allow?.length ? { properties: guardExceptions(nic.allow) } : {}),
           })),
           setup: setupCommands(vm),
         });
@@ -321,14 +329,29 @@ export class LabTopology {
   }
 }
 
+function guardExceptions(allow: readonly ('dhcp-server' | 'router')[]): PortProperty[] {
+  return allow.map((what) => (what === 'dhcp-server' ? allowDhcpServerProperty() : allowRouterProperty()));
+}
+
 function buildSwitch(plan: PlanSwitch, options: LabTopologyOptions): TopologySwitch {
   const forwarder = new MacLearningForwarder({ ...plan.macLearning });
   const acl = plan.acl ? new AclFilter({ defaultAction: plan.acl.defaultAction }) : undefined;
   const mirror = plan.mirror.length ? new PortMirror() : undefined;
-  const extensions: Extension[] = [forwarder, ...(acl ? [acl] : []), ...(mirror ? [mirror] : [])];
+  const dhcpServer = plan.dhcp ? new DhcpServerExtension(dhcpServerOptions(plan.dhcp)) : undefined;
+  // The guards first among the filters: a rogue server's offer is dropped before anything else sees it.
+  const dhcpGuard = plan.guards?.dhcp ? new DhcpGuard() : undefined;
+  const routerGuard = plan.guards?.router ? new RouterGuard() : undefined;
+  const extensions: Extension[] = [
+    ...(dhcpGuard ? [dhcpGuard] : []),
+    ...(routerGuard ? [routerGuard] : []),
+    forwarder,
+    ...(acl ? [acl] : []),
+    ...(mirror ? [mirror] : []),
+    ...(dhcpServer ? [dhcpServer] : []),
+  ];
   const sw = new Switch({ name: plan.name, extensions, ...(options.timers ? { timers: options.timers } : {}) });
   const impairer = options.impairer === null ? undefined : (options.impairer ?? labImpairer)(sw);
   // The topmost filter: the filters below see a sent frame when it "arrives", and on egress it is the last before delivery.
   if (impairer) sw.addExtension(impairer.extension, 0);
-  return { plan, switch: sw, forwarder, acl, mirror, capture: undefined, impairer };
+  return { plan, switch: sw, forwarder, acl, mirror, capture: undefined, impairer, dhcpServer, dhcpGuard, routerGuard };
 }
