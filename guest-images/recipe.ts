@@ -14,9 +14,11 @@ export const TOOL_PACKAGES = ['ethtool', 'tcpdump', 'iperf3', 'nftables'] as con
  * Loaded at boot in this order (dependencies are resolved from the modules
  * themselves). The nf_* ones are what `nft` needs for a NAT router: tables,
  * the nat chain type, masquerade and conntrack matches (nf_nat, nf_conntrack
- * come as their dependencies).
+ * come as their dependencies; crc32c_generic is libcrc32c's soft
+ * dependency, which modinfo's depends= does not list: without it
+ * libcrc32c, and so nf_tables, fails to load).
  */
-export const KERNEL_MODULES = ['af_packet', '8021q', 'e1000', 'virtio_pci', 'virtio_net', 'nf_tables', 'nft_chain_nat', 'nft_masq', 'nft_ct'] as const;
+export const KERNEL_MODULES = ['af_packet', '8021q', 'e1000', 'virtio_pci', 'virtio_net', 'crc32c_generic', 'nf_tables', 'nft_chain_nat', 'nft_masq', 'nft_ct'] as const;
 
 /** Where tool executables live inside their packages. */
 export const BIN_DIRS = ['bin', 'sbin', 'usr/bin', 'usr/sbin'] as const;

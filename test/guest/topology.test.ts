@@ -22,7 +22,8 @@ function impairment(spec: string): Impairment {
 
 before(async () => {
   const plan = parseLabFile(readFileSync(new URL('../../examples/two-lans-router.yaml', import.meta.url), 'utf8'));
-  topo = await LabTopology.create(plan);
+  // One at a time: the first run cold-boots the templates, slow on a loaded machine.
+  topo = await LabTopology.create(plan, { startConcurrency: 1 });
   topo.lab.on('progress', (e) => process.stderr.write(`# ${e.vm ?? ''} ${e.message}\n`));
   await topo.start();
   commandResults = await topo.runCommands({ timeoutMs: 60_000 });
