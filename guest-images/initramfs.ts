@@ -132,7 +132,7 @@ export async function assemble(inputs: BuildInputs, log: Log = () => {}): Promis
   root.file('init', INIT_SCRIPT, 0o755);
   root.file('bin/vmswitch-config', CONFIG_SCRIPT, 0o755);
   root.file('bin/vmswitch-order-nics', ORDER_NICS_SCRIPT, 0o755);
-  root.file('usr/share/udhcpc/default.script', UDHCPC_SCRIPT, 0o755);
+  root.file('etc/udhcpc/default.script', UDHCPC_SCRIPT, 0o755);
   root.file('etc/profile', PROFILE).file('etc/passwd', PASSWD).file('etc/group', GROUP).file('etc/nsswitch.conf', NSSWITCH);
   root.file('etc/protocols', PROTOCOLS).file('etc/services', SERVICES).file('etc/hostname', 'vmswitch\n').file('etc/hosts', '127.0.0.1 localhost\n');
 

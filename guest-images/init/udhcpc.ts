@@ -1,4 +1,5 @@
-// busybox udhcpc's default script (/usr/share/udhcpc/default.script), which
+// busybox udhcpc's default script (/etc/udhcpc/default.script, the path
+// Debian's busybox is built with), which
 // Debian's busybox-static does not ship: udhcpc calls it with `deconfig`,
 // `bound`, `renew`, `leasefail` or `nak` and the lease in the environment
 // ($interface $ip $mask $router $dns $domain). It applies the
