@@ -5,6 +5,8 @@
 // server identifier. Replies are the switch's own frames: injected from
 // port 0 straight to the NIC the request came from, in the request's VLAN.
 // Client messages still go on (another allowed server may answer too).
+// The server also answers ARP for its own address (a renewing client unicasts
+// to it), so `serverIp` must be an address no guest uses.
 //
 // Hostile input: a frame to UDP port 67 that is not a well-formed DHCP
 // message is dropped as `dhcp-malformed` and counted by problem. Requests the
@@ -68,6 +70,8 @@ export interface DhcpServerCounters {
   ignored: number;
   /** Replies the switch refused to inject (the client's NIC went away). */
   refused: number;
+  /** ARP requests for the server's address answered. */
+  arpReplies: number;
   /** Malformed messages by problem. */
   malformed: Partial<Record<DhcpProblem, number>>;
 }
@@ -120,6 +124,7 @@ export class DhcpServerExtension implements Extension {
     sent: { offer: 0, ack: 0, nak: 0 },
     ignored: 0,
     refused: 0,
+    arpReplies: 0,
     malformed: {},
   };
 
@@ -159,6 +164,7 @@ export class DhcpServerExtension implements Extension {
     }
     this.vlan = options.vlan ?? null;
     if (!Array.isArray(options.reservations)) throw new DhcpConfigError('reservations must be a list (it may be empty)');
+    if (this.gateway === this.serverIp) throw new DhcpConfigError('serverIp and gateway must differ (the server answers ARP for its address)');
     const taken = new Set<number>([this.serverIp, ...(this.gateway !== null ? [this.gateway] : [])]);
     for (const r of options.reservations) {
       let mac: Uint8Array;
@@ -211,9 +217,13 @@ export class DhcpServerExtension implements Extension {
     for (let i = 0; i < batch.count; i++) {
       if (batch.isDropped(i)) continue;
       const data = batch.frame(i).data;
-      // Cheap reject first: IPv4 or a VLAN tag, then UDP port 67 (locateDhcp).
+      // Cheap reject first: IPv4, ARP or a VLAN tag, then UDP port 67 (locateDhcp).
       const t = data.length >= 14 ? data[12]! : 0;
       if (t !== 0x08 && t !== 0x81 && t !== 0x88) continue;
+      if (this.arpFor(data) !== null) {
+        if (this.vlan === null || batch.vlan(i) === this.vlan) this.answerArp(context, batch, i);
+        continue;
+      }
       const where = locateDhcp(data);
       if (where === null) continue;
       if (typeof where === 'string') {
@@ -234,6 +244,41 @@ export class DhcpServerExtension implements Extension {
       if (!src) continue;
       this.answer(context, message, src.portId, src.index, batch.vlan(i));
     }
+  }
+
+  /** Offset of an ARP request for serverIp (behind up to two tags), or null. */
+  private arpFor(data: Uint8Array): number | null {
+    let off = 12;
+    for (let k = 0; k < 2 && off + 2 <= data.length; k++) {
+      const tpid = (data[off]! << 8) | data[off + 1]!;
+      if (tpid !== 0x8100 && tpid !== 0x88a8) break;
+      off += 4;
+    }
+    if (off + 2 + 28 > data.length || data[off] !== 0x08 || data[off + 1] !== 0x06) return null;
+    const a = off + 2;
+    // Ethernet/IPv4, lengths 6 and 4, a request.
+    if (data[a] !== 0 || data[a + 1] !== 1 || data[a + 2] !== 8 || data[a + 3] !== 0 || data[a + 4] !== 6 || data[a + 5] !== 4 || data[a + 6] !== 0 || data[a + 7] !== 1) return null;
+    const target = ((data[a + 24]! << 24) | (data[a + 25]! << 16) | (data[a + 26]! << 8) | data[a + 27]!) >>> 0;
+    return target === this.serverIp ? a : null;
+  }
+
+  private answerArp(context: ExtensionContext, batch: IngressBatch, i: number): void {
+    const src = batch.source(i);
+    const data = batch.frame(i).data;
+    const a = this.arpFor(data);
+    if (!src || a === null) return;
+    const reply = new Uint8Array(42);
+    reply.set(data.subarray(a + 8, a + 14), 0);
+    reply.set(this.serverMac, 6);
+    reply[12] = 0x08;
+    reply[13] = 0x06;
+    reply.set([0, 1, 8, 0, 6, 4, 0, 2], 14);
+    reply.set(this.serverMac, 22);
+    reply.set(data.subarray(a + 24, a + 28), 28);
+    reply.set(data.subarray(a + 8, a + 18), 32);
+    const result = context.inject([{ data: reply }], { destination: { portId: src.portId, nicIndex: src.index }, vlan: batch.vlan(i) });
+    if (result.accepted) this.stats.arpReplies++;
+    else this.stats.refused++;
   }
 
   private malformed(batch: IngressBatch, i: number, problem: DhcpProblem): void {

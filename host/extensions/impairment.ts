@@ -7,6 +7,9 @@
 // toward that NIC when due). Add it as the topmost filter (position 0), so
 // the filters below see a sent frame when it "arrives", and on egress it is
 // the last filter before delivery, as netem sits on a device's egress queue.
+// On a link's port (host/lab/file/schema.ts: LINK_PORT_TYPE) the owner is the
+// link: `receive` on switch A's end is what A sends over the link (A->B),
+// `send` what arrives from B (B->A).
 //
 // Time is the switch's clock and timers (context.timers: a FakeClock in
 // tests); randomness a seeded generator, so a run is repeatable. With no
@@ -66,17 +69,6 @@ export const DEFAULT_LIMIT_FRAMES = 1000;
 
 /** The token bucket's depth: one full-size Ethernet frame (a rate limit with next to no burst, as netem's rate). */
 const BUCKET_BITS = 1514 * 8;
-
-const NONE: Impairment = Object.freeze({
-  delayMs: 0,
-  jitterMs: 0,
-  lossPercent: 0,
-  duplicatePercent: 0,
-  reorderPercent: 0,
-  rateBitsPerSecond: 0,
-  limitFrames: 0,
-  down: false,
-});
 
 /** A queued frame: a held one (sent direction), or a copy to originate (duplicates, received direction). */
 interface Entry {
@@ -166,7 +158,16 @@ export function impairmentProblem(value: unknown): string | null {
 function normalise(value: Partial<Impairment>): Impairment {
   const problem = impairmentProblem(value);
   if (problem) throw new RangeError(`impairment: ${problem}`);
-  return Object.freeze({ ...NONE, ...value, down: value.down === true });
+  return Object.freeze({
+    delayMs: value.delayMs ?? 0,
+    jitterMs: value.jitterMs ?? 0,
+    lossPercent: value.lossPercent ?? 0,
+    duplicatePercent: value.duplicatePercent ?? 0,
+    reorderPercent: value.reorderPercent ?? 0,
+    rateBitsPerSecond: value.rateBitsPerSecond ?? 0,
+    limitFrames: value.limitFrames ?? 0,
+    down: value.down === true,
+  });
 }
 
 function isNone(i: Impairment): boolean {
@@ -176,6 +177,13 @@ function isNone(i: Impairment): boolean {
 }
 
 const R = EXTENSION_DROP_REASONS;
+/** slot()'s answers besides a time. */
+const GOES_ON = -Infinity;
+const QUEUE_FULL = Infinity;
+
+function sameRun(a: Entry, b: Entry): boolean {
+  return a.dstPort === b.dstPort && a.dstNic === b.dstNic && a.vlan === b.vlan && a.srcPort === b.srcPort && a.srcNic === b.srcNic;
+}
 
 export class ImpairmentExtension implements Extension {
   readonly name: string;
@@ -264,18 +272,42 @@ export class ImpairmentExtension implements Extension {
       this.flushLane(this.receiveLanes, request.port.id);
       this.sendLanes.delete(request.port.id);
       this.receiveLanes.delete(request.port.id);
+      this.refreshHooks();
       this.settings.delete(request.port.id);
+      this.retired.delete(`send:${request.port.id}`);
+      this.retired.delete(`receive:${request.port.id}`);
     }
   }
 
-  ingress(batch: IngressBatch): void {
-    if (this.sendLanes.size === 0) return;
+  /**
+   * The data path skips an extension without an ingress (egress) callback, so
+   * these are present only while some port has a send (receive) lane: with no
+   * impairment set the extension costs nothing per batch.
+   */
+  ingress: ((batch: IngressBatch) => void) | undefined = undefined;
+  egress: ((batch: EgressBatch) => void) | undefined = undefined;
+  private readonly ingressHook = (batch: IngressBatch): void => this.onIngress(batch);
+  private readonly egressHook = (batch: EgressBatch): void => this.onEgress(batch);
+
+  private refreshHooks(): void {
+    this.ingress = this.sendLanes.size > 0 ? this.ingressHook : undefined;
+    this.egress = this.receiveLanes.size > 0 ? this.egressHook : undefined;
+  }
+
+  private onIngress(batch: IngressBatch): void {
     const context = this.context;
     if (!context) return;
     const now = batch.time;
+    // A batch from a port has one source: look its lane up once.
+    let lastPort = -1;
+    let lane: Lane | undefined;
     for (let i = 0; i < batch.count; i++) {
       if (batch.isDropped(i)) continue;
-      const lane = this.sendLanes.get(batch.sourcePortId(i));
+      const portId = batch.sourcePortId(i);
+      if (portId !== lastPort) {
+        lane = this.sendLanes.get(portId);
+        lastPort = portId;
+      }
       if (lane === undefined) continue;
       const frame = batch.frame(i) as Frame;
       const copies = this.decide(lane, now);
@@ -285,20 +317,18 @@ export class ImpairmentExtension implements Extension {
       }
       const src = batch.source(i);
       for (let c = 0; c < copies; c++) {
-        const at = this.depart(lane, now, frame.data.length);
-        if (at <= now && (c === 0 ? lane.length === 0 || at < 0 : false)) {
-          // Due now with nothing ahead (or sent ahead by reordering): it goes on in this batch.
-          if (at < 0) lane.counters.reordered++;
-          else lane.counters.passed++;
+        const at = this.slot(lane, now, frame.data.length);
+        if (at === GOES_ON) {
+          // It goes on in this batch; a duplicate right after it.
+          if (c > 0) this.emitSent(lane, frame, src ? src.portId : 0, src ? src.index : 0, batch.vlan(i));
           continue;
         }
-        if (lane.length >= lane.limit) {
-          lane.counters.queueFull++;
+        if (at === QUEUE_FULL) {
           if (c === 0) batch.drop(i, R.impairmentQueueFull);
           continue;
         }
         const entry: Entry = {
-          at: Math.max(at, now),
+          at,
           held: c === 0 ? batch.hold(i) : null,
           frame,
           vlan: batch.vlan(i),
@@ -312,11 +342,12 @@ export class ImpairmentExtension implements Extension {
     }
   }
 
-  egress(batch: EgressBatch): void {
-    if (this.receiveLanes.size === 0) return;
+  private onEgress(batch: EgressBatch): void {
     const context = this.context;
     if (!context) return;
     const now = batch.time;
+    let lastPort = -1;
+    let lastLane: Lane | undefined;
     for (let i = 0; i < batch.count; i++) {
       if (batch.isDropped(i)) continue;
       const frame = batch.frame(i) as Frame;
@@ -324,7 +355,11 @@ export class ImpairmentExtension implements Extension {
       for (let d = batch.firstDestination(i); d >= 0; d = batch.nextDestination(d)) {
         if (batch.excluded(d) !== null) continue;
         const nic = batch.destination(d);
-        const lane = this.receiveLanes.get(nic.portId);
+        if (nic.portId !== lastPort) {
+          lastLane = this.receiveLanes.get(nic.portId);
+          lastPort = nic.portId;
+        }
+        const lane = lastLane;
         if (lane === undefined) continue;
         const copies = this.decide(lane, now);
         if (copies === 0) {
@@ -333,20 +368,18 @@ export class ImpairmentExtension implements Extension {
         }
         const src = batch.source(i);
         for (let c = 0; c < copies; c++) {
-          const at = this.depart(lane, now, frame.data.length);
-          if (c === 0 && at <= now && (lane.length === 0 || at < 0)) {
-            if (at < 0) lane.counters.reordered++;
-            else lane.counters.passed++;
+          const at = this.slot(lane, now, frame.data.length);
+          if (at === GOES_ON) {
+            if (c > 0) this.emitReceived(lane, [this.mark(frame)], src ? src.portId : 0, src ? src.index : 0, nic.portId, nic.index, batch.vlan(i));
             continue;
           }
-          if (lane.length >= lane.limit) {
-            lane.counters.queueFull++;
+          if (at === QUEUE_FULL) {
             if (c === 0) batch.exclude(d, R.impairmentQueueFull);
             continue;
           }
           if (c === 0) batch.exclude(d, R.impairmentDeferred);
           const entry: Entry = {
-            at: Math.max(at, now),
+            at,
             held: null,
             frame,
             vlan: batch.vlan(i),
@@ -386,12 +419,33 @@ export class ImpairmentExtension implements Extension {
   }
 
   /**
+   * Where one copy of an arriving frame goes (counted): GOES_ON (due now with
+   * nothing queued ahead, or sent ahead by reordering), QUEUE_FULL, or the
+   * time it is queued for.
+   */
+  private slot(lane: Lane, now: number, bytes: number): number {
+    const at = this.depart(lane, now, bytes);
+    if (at <= now && (lane.length === 0 || at < 0)) {
+      if (at < 0) lane.counters.reordered++;
+      else lane.counters.passed++;
+      return GOES_ON;
+    }
+    if (lane.length >= lane.limit) {
+      lane.counters.queueFull++;
+      return QUEUE_FULL;
+    }
+    return Math.max(at, now);
+  }
+
+  /**
    * When a frame of `bytes` arriving now may leave: -1 when reordering sends
    * it ahead at once, otherwise delay +- jitter, never before the frame ahead
    * (jitter does not reorder), then the token bucket.
    */
   private depart(lane: Lane, now: number, bytes: number): number {
-    const config = lane.config ?? NONE;
+    const config = lane.config;
+    // No impairment any more, frames still queued: behind them, no later.
+    if (config === null) return lane.lastDepart > now ? lane.lastDepart : now;
     if (config.reorderPercent > 0 && config.delayMs > 0 && this.random.next() * 100 < config.reorderPercent) return -1;
     let at = now + config.delayMs;
     if (config.jitterMs > 0) at += config.jitterMs * (2 * this.random.next() - 1);
@@ -429,48 +483,53 @@ export class ImpairmentExtension implements Extension {
     if (!context || lanes.get(portId) !== lane) return;
     const now = context.now();
     let run: Frame[] | null = null;
-    let runEntry: Entry | null = null;
-    const flushRun = (): void => {
-      if (run === null || runEntry === null) return;
-      const e = runEntry;
-      const n = run.length;
-      const source = e.srcPort > 0 && context.nic(e.srcPort, e.srcNic)?.state === 'connected' ? { portId: e.srcPort, nicIndex: e.srcNic } : undefined;
-      const result = context.inject(run, {
-        destination: { portId: e.dstPort, nicIndex: e.dstNic },
-        ...(source ? { source } : { vlan: e.vlan }),
-      });
-      if (result.accepted) lane.counters.released += n;
-      else lane.counters.flushed += n;
-      run = null;
-      runEntry = null;
-    };
+    let first: Entry | null = null;
     while (lane.length > 0 && lane.queue[lane.head]!.at <= now) {
       const e = lane.shift();
       if (e.held) {
-        flushRun();
         context.resume(e.held);
         lane.counters.released++;
       } else if (lanes === this.sendLanes) {
-        flushRun();
-        // A duplicate of a sent frame: originated on behalf of its NIC, below this extension.
-        const result = context.inject([e.frame], e.srcPort > 0 ? { source: { portId: e.srcPort, nicIndex: e.srcNic } } : { vlan: e.vlan });
-        if (result.accepted) lane.counters.released++;
-        else lane.counters.flushed++;
+        this.emitSent(lane, e.frame, e.srcPort, e.srcNic, e.vlan);
       } else {
-        // A fresh object per copy marks it as this extension's own on its way back up.
-        const copy: Frame = { ...e.frame };
-        this.released.add(copy);
-        if (runEntry !== null && (runEntry.dstPort !== e.dstPort || runEntry.dstNic !== e.dstNic || runEntry.vlan !== e.vlan || runEntry.srcPort !== e.srcPort || runEntry.srcNic !== e.srcNic)) flushRun();
-        (run ??= []).push(copy);
-        runEntry = e;
+        if (first !== null && !sameRun(first, e)) {
+          this.emitReceived(lane, run!, first.srcPort, first.srcNic, first.dstPort, first.dstNic, first.vlan);
+          run = null;
+        }
+        if (run === null) first = e;
+        (run ??= []).push(this.mark(e.frame));
       }
     }
-    flushRun();
+    if (run !== null && first !== null) this.emitReceived(lane, run, first.srcPort, first.srcNic, first.dstPort, first.dstNic, first.vlan);
     if (lane.length > 0) {
       lane.timer = context.timers.schedule(lane.queue[lane.head]!.at, () => this.release(lanes, portId, lane));
     } else if (lane.config === null) {
       this.retire(lanes, portId, lane);
     }
+  }
+
+  /** A copy of a sent frame (a duplicate): originated on behalf of its NIC, below this extension. */
+  private emitSent(lane: Lane, frame: Frame, srcPort: number, srcNic: number, vlan: number): void {
+    const context = this.context!;
+    const result = context.inject([frame], srcPort > 0 ? { source: { portId: srcPort, nicIndex: srcNic } } : { vlan });
+    if (result.accepted) lane.counters.released++;
+    else lane.counters.flushed++;
+  }
+
+  /** Frames a port receives late (or twice): originated toward its NIC, on behalf of their source while it is connected (so filters below see the same source). */
+  private emitReceived(lane: Lane, frames: Frame[], srcPort: number, srcNic: number, dstPort: number, dstNic: number, vlan: number): void {
+    const context = this.context!;
+    const source = srcPort > 0 && context.nic(srcPort, srcNic)?.state === 'connected' ? { portId: srcPort, nicIndex: srcNic } : undefined;
+    const result = context.inject(frames, { destination: { portId: dstPort, nicIndex: dstNic }, ...(source ? { source } : { vlan }) });
+    if (result.accepted) lane.counters.released += frames.length;
+    else lane.counters.flushed += frames.length;
+  }
+
+  /** A fresh object per copy marks it as this extension's own on its way back up (not impaired twice). */
+  private mark(frame: Frame): Frame {
+    const copy: Frame = { ...frame };
+    this.released.add(copy);
+    return copy;
   }
 
   private apply(lanes: Map<number, Lane>, portId: number, config: Impairment | null, direction: 'send' | 'receive'): void {
@@ -485,6 +544,7 @@ export class ImpairmentExtension implements Extension {
           this.retired.delete(`${direction}:${portId}`);
         }
         lanes.set(portId, fresh);
+        this.refreshHooks();
       }
       return;
     }
@@ -497,6 +557,7 @@ export class ImpairmentExtension implements Extension {
     if (lane.timer !== 0) this.context?.timers.cancel(lane.timer);
     lane.timer = 0;
     lanes.delete(portId);
+    this.refreshHooks();
     this.retired.set(`${lanes === this.sendLanes ? 'send' : 'receive'}:${portId}`, { ...lane.counters });
   }
 

@@ -276,7 +276,7 @@ test('topology: a DHCP server and guards on the switch, guard exceptions as port
   const text = `
 switches:
   lan:
-    dhcp: { server: 10.0.5.1/24, gateway: 10.0.5.1 }
+    dhcp: { server: 10.0.5.2/24, gateway: 10.0.5.1 }
     guards: { dhcp: true, router: true }
 vms:
   c: { nics: [{ model: e1000, switch: lan, dhcp: true, mac: 52:54:00:00:05:0c, addresses: [10.0.5.20/24] }] }

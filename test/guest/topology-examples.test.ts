@@ -51,7 +51,7 @@ const MORE: Record<string, (topo: LabTopology) => Promise<void>> = {
     for (let i = 0; i < 3; i++) await lab.exec('client', 'udhcpc -i eth0 -n -q -t 3 -T 2 -s /tmp/record.sh >/dev/null 2>&1; true', { timeoutMs: 60_000 });
     const leases = (await lab.exec('client', 'cat /tmp/leases')).output.trim().split('\n');
     assert.equal(leases.length, 3, leases.join(' / '));
-    for (const lease of leases) assert.equal(lease.trim(), '10.0.5.20 10.0.5.1', 'every lease from the switch, none from the rogue');
+    for (const lease of leases) assert.equal(lease.trim(), '10.0.5.20 10.0.5.2', 'every lease from the switch, none from the rogue');
     const dropped = Object.values(guard.counters().dropped).reduce((a, b) => a + b, 0) - droppedBefore;
     assert.ok(dropped > 0, 'the rogue did answer, and the guard dropped its messages');
   },

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 const GOOD = `
 switches:
   lan:
-    dhcp: { server: 10.0.5.1/24, gateway: 10.0.5.1, dns: [10.0.5.1], leaseSeconds: 600, pool: { from: 10.0.5.100, to: 10.0.5.150 } }
+    dhcp: { server: 10.0.5.2/24, gateway: 10.0.5.1, dns: [10.0.5.1], leaseSeconds: 600, pool: { from: 10.0.5.100, to: 10.0.5.150 } }
     guards: { dhcp: true, router: true }
 vms:
   c: { nics: [{ model: e1000, switch: lan, dhcp: true, mac: 52:54:00:00:05:0c, addresses: [10.0.5.20/24] }] }
@@ -18,7 +18,7 @@ vms:
 test('dhcp: the server, its reservations from DHCP NICs, guards and guard exceptions reach the plan; the plan writes back', () => {
   const plan = parseLabFile(GOOD);
   assert.deepEqual(plan.switches[0]!.dhcp, {
-    serverIp: '10.0.5.1',
+    serverIp: '10.0.5.2',
     subnet: '10.0.5.0/24',
     gateway: '10.0.5.1',
     dns: ['10.0.5.1'],

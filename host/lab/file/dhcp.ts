@@ -6,7 +6,7 @@
 //
 //   switches:
 //     lan:
-//       dhcp: { server: 10.0.5.1/24, gateway: 10.0.5.1, dns: [10.0.5.1], leaseSeconds: 600,
+//       dhcp: { server: 10.0.5.2/24, gateway: 10.0.5.1, dns: [10.0.5.1], leaseSeconds: 600,
 //               pool: { from: 10.0.5.100, to: 10.0.5.150 } }
 //       guards: { dhcp: true, router: true }
 //   vms:
