@@ -31,26 +31,10 @@ const MORE: Record<string, (topo: LabTopology) => Promise<void>> = {
     const out = await topo.lab.exec('red1', 'ip neigh flush dev eth0; ping -c 3 -W 5 192.168.10.2', { timeoutMs: 60_000 });
     assert.match(out.output, /3 packets received/);
     const seen: Record<string, string> = {};
-    for (const vm of watchers) seen[vm] = (await topo.lab.exec(vm, 'sleep 1; kill %1 2>/dev/null; killall tcpdump 2>/dev/null; sleep 1; cat /tmp/seen')).output;
+    for (const vm of watchers) seen[vm] = (await topo.lab.exec(vm, 'sleep 1; killall tcpdump 2>/dev/null; sleep 1; cat /tmp/seen')).output;
     assert.match(seen.red2!, /192\.168\.10\.1 > 192\.168\.10\.2: ICMP echo request/, 'the capture on VLAN 10 works');
     assert.equal(seen.blue1!.trim(), '', 'no VLAN 10 frame reached blue1');
     assert.equal(seen.blue2!.trim(), '', 'no VLAN 10 frame crossed the trunk to blue2');
-    const blue = await topo.lab.exec('blue1', 'ping -c 2 -W 5 192.168.20.2', { timeoutMs: 60_000 });
-    assert.match(blue.output, /2 packets received/, 'VLAN 20 crosses the trunk too');
-  },
-  'nat-router.yaml': ['host', '203.0.113.20'],
-  'dhcp-guard.yaml': ['client', '10.0.5.66'],
-};
-
-/** Extra checks per example, with the lab running and its ping done. */
-const MORE: Record<string, (topo: LabTopology) => Promise<void>> = {
-  'trunk-two-vlans.yaml': async (topo) => {
-    // ARP broadcasts of VLAN 10 cross the trunk to red2 only: the VLAN 20 ports deliver nothing meanwhile.
-    const tx = (vm: string) => topo.lab.ports().find((row) => row.vm === vm)!.counters.txPackets;
-    const before = { blue1: tx('blue1'), blue2: tx('blue2') };
-    const out = await topo.lab.exec('red1', 'ip neigh flush dev eth0; ping -c 3 -W 5 192.168.10.2', { timeoutMs: 60_000 });
-    assert.match(out.output, /3 packets received/);
-    assert.deepEqual({ blue1: tx('blue1'), blue2: tx('blue2') }, before, 'no VLAN 10 frame reached a VLAN 20 port');
     const blue = await topo.lab.exec('blue1', 'ping -c 2 -W 5 192.168.20.2', { timeoutMs: 60_000 });
     assert.match(blue.output, /2 packets received/, 'VLAN 20 crosses the trunk too');
   },
