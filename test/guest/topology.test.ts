@@ -131,17 +131,23 @@ test("10% loss on a's sends shows in ping's statistics within exact binomial bou
   assert.ok(lost >= lo && lost <= hi, `${lost} of ${n} lost; expected ${lo}..${hi}\n${out}`);
 });
 
-test('a 1 Mbit/s rate limit caps iperf3 near 1 Mbit/s', async () => {
-  await ok('b', 'iperf3 -s -D -1 >/dev/null 2>&1');
+test('a 1 Mbit/s rate limit caps iperf3 near 1 Mbit/s (and the same run without it goes well above)', async () => {
+  const receiverKbits = async (): Promise<[number, string]> => {
+    await ok('b', 'iperf3 -s -D -1 >/dev/null 2>&1; sleep 0.5');
+    const out = await ok('a', 'iperf3 -c 10.0.2.10 -t 10 -f k 2>&1', 120_000);
+    // The receiver's figure: what came through the bucket (TCP payload, so a little under the frame rate).
+    const line = out.split('\n').find((l) => /receiver/.test(l));
+    return [Number(/([0-9.]+) Kbits\/sec/.exec(line ?? '')?.[1]), out];
+  };
   topo.setImpairment({ vm: 'a', nic: 'eth0' }, { send: impairment('rate=1mbit') });
-  let out: string;
+  let limited: [number, string];
   try {
-    out = await ok('a', 'iperf3 -c 10.0.2.10 -t 6 -f k 2>&1', 120_000);
+    limited = await receiverKbits();
   } finally {
     topo.setImpairment({ vm: 'a', nic: 'eth0' }, { send: null });
   }
-  // The receiver's figure: what came through the bucket (TCP payload, so a little under the frame rate).
-  const line = out.split('\n').find((l) => /receiver/.test(l));
-  const kbits = Number(/([0-9.]+) Kbits\/sec/.exec(line ?? '')?.[1]);
-  assert.ok(kbits >= 700 && kbits <= 1010, `receiver ${kbits} Kbit/s\n${out}`);
+  const free = await receiverKbits();
+  // The cap is the firm bound; the floor is loose because a loaded machine stalls the guests now and then.
+  assert.ok(limited[0] <= 1010 && limited[0] >= 400, `limited: receiver ${limited[0]} Kbit/s\n${limited[1]}`);
+  assert.ok(free[0] >= 2 * limited[0], `without the limit ${free[0]} Kbit/s, with it ${limited[0]} Kbit/s\n${free[1]}`);
 });
