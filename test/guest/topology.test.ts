@@ -131,23 +131,23 @@ test("10% loss on a's sends shows in ping's statistics within exact binomial bou
   assert.ok(lost >= lo && lost <= hi, `${lost} of ${n} lost; expected ${lo}..${hi}\n${out}`);
 });
 
-test('a 1 Mbit/s rate limit caps iperf3 near 1 Mbit/s (and the same run without it goes well above)', async () => {
-  const receiverKbits = async (): Promise<[number, string]> => {
-    await ok('b', 'iperf3 -s -D -1 >/dev/null 2>&1; sleep 0.5');
-    const out = await ok('a', 'iperf3 -c 10.0.2.10 -t 10 -f k 2>&1', 120_000);
-    // The receiver's figure: what came through the bucket (TCP payload, so a little under the frame rate).
-    const line = out.split('\n').find((l) => /receiver/.test(l));
-    return [Number(/([0-9.]+) Kbits\/sec/.exec(line ?? '')?.[1]), out];
-  };
+test('a 1 Mbit/s rate limit caps iperf3 near 1 Mbit/s, with the bucket holding frames back', async () => {
+  const extension = topo.switches.get('lan1')!.impairer!.extension as ImpairmentExtension;
+  const port = topo.lab.vm('a')!.portIds[0]!;
+  const queuedBefore = extension.counters(port).send.queued;
+  await ok('b', 'iperf3 -s -D -1 >/dev/null 2>&1; sleep 0.5');
   topo.setImpairment({ vm: 'a', nic: 'eth0' }, { send: impairment('rate=1mbit') });
-  let limited: [number, string];
+  let out: string;
   try {
-    limited = await receiverKbits();
+    out = await ok('a', 'iperf3 -c 10.0.2.10 -t 10 -f k 2>&1', 120_000);
   } finally {
     topo.setImpairment({ vm: 'a', nic: 'eth0' }, { send: null });
   }
-  const free = await receiverKbits();
-  // The cap is the firm bound; the floor is loose because a loaded machine stalls the guests now and then.
-  assert.ok(limited[0] <= 1010 && limited[0] >= 400, `limited: receiver ${limited[0]} Kbit/s\n${limited[1]}`);
-  assert.ok(free[0] >= 2 * limited[0], `without the limit ${free[0]} Kbit/s, with it ${limited[0]} Kbit/s\n${free[1]}`);
+  // The receiver's figure: what came through the bucket (TCP payload, so a little under the frame rate).
+  const line = out.split('\n').find((l) => /receiver/.test(l));
+  const kbits = Number(/([0-9.]+) Kbits\/sec/.exec(line ?? '')?.[1]);
+  // The cap is the firm bound; the floor is loose: on a loaded machine the guests stall now and then
+  // (unlimited runs measured 0.5-1 Mbit/s across the router at load 20 on 2 cores).
+  assert.ok(kbits <= 1010 && kbits >= 300, `receiver ${kbits} Kbit/s\n${out}`);
+  assert.ok(extension.counters(port).send.queued - queuedBefore > 100, 'the token bucket held frames back: the cap is the limiter, not a slow guest');
 });
