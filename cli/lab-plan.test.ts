@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseLabArgs, type LabPlan } from './lab-plan.ts';
+import { checkStepNames, defaultMaxVms, parseLabArgs, type LabPlan } from './lab-plan.ts';
 import { UsageError } from './args.ts';
 
 function plan(args: string): LabPlan {
@@ -9,8 +9,8 @@ function plan(args: string): LabPlan {
   return result as LabPlan;
 }
 
-function rejects(args: string[], pattern: RegExp): void {
-  assert.throws(() => parseLabArgs(args), (error: unknown) => {
+function rejects(args: string[], pattern: RegExp, options?: { maxVms?: number }): void {
+  assert.throws(() => parseLabArgs(args, options), (error: unknown) => {
     assert.ok(error instanceof UsageError, 'a usage error (exit 2)');
     assert.match(error.message, /^vmswitch lab: /);
     assert.doesNotMatch(error.message, /\n/, 'one line');
@@ -55,7 +55,7 @@ test('--help wins', () => {
 });
 
 test('bad arguments give one-line usage errors', () => {
-  rejects([], /at least one --vm/);
+  rejects([], /--file LAB\.yaml or at least one --vm/);
   rejects(['--vm', 'a:ne2k'], /unknown NIC model 'ne2k'/);
   rejects(['--vm', 'a:e1000+'], /unknown NIC model ''/);
   rejects(['--vm', 'a'], /NAME:/);
@@ -67,7 +67,57 @@ test('bad arguments give one-line usage errors', () => {
   rejects(['--vm', 'a:e1000', '--sleep', '-5'], /--sleep takes milliseconds/);
   rejects(['--vm', 'a:e1000', '--bogus'], /unknown option '--bogus'/);
   rejects(['--vm', 'a:e1000', 'stray'], /unexpected argument 'stray'/);
-  rejects(Array.from({ length: 9 }, (_, i) => [`--vm`, `v${i}:e1000`]).flat(), /at most 8 VMs/);
+});
+
+test('the --vm cap is what the machine holds at 128 MiB a VM, and no more than 10.0.0.0/24 numbers', () => {
+  assert.equal(defaultMaxVms(1024 * 1024 * 1024), 8);
+  assert.equal(defaultMaxVms(24 * 1024 * 1024 * 1024), 192);
+  assert.equal(defaultMaxVms(1024 * 1024 * 1024 * 1024), 254);
+  assert.equal(defaultMaxVms(64 * 1024 * 1024), 1);
+  const nine = Array.from({ length: 9 }, (_, i) => [`--vm`, `v${i}:e1000`]).flat();
+  rejects(nine, /at most 8 VMs/, { maxVms: 8 });
+  assert.equal((parseLabArgs(nine, { maxVms: 9 }) as LabPlan).vms.length, 9);
+});
+
+test('--file: steps name VMs of the file (checked once it is read), --impair parses both forms', () => {
+  const p = plan('--exec a:true --file lab.yaml --impair a:eth0=delay=50ms,loss=5% --impair wan=rate=1mbit --impair wan=none');
+  assert.equal(p.file, 'lab.yaml');
+  assert.deepEqual(p.steps[0], { kind: 'exec', vm: 'a', command: 'true' }, 'a step before --file is checked later too');
+  assert.deepEqual(p.steps[1], {
+    kind: 'impair',
+    target: { vm: 'a', nic: 'eth0' },
+    impairment: { delayMs: 50, jitterMs: 0, lossPercent: 5, duplicatePercent: 0, reorderPercent: 0, rateBitsPerSecond: 0, limitFrames: 1000, down: false },
+  });
+  assert.deepEqual(p.steps[2], { kind: 'impair', target: { link: 'wan' }, impairment: { delayMs: 0, jitterMs: 0, lossPercent: 0, duplicatePercent: 0, reorderPercent: 0, rateBitsPerSecond: 1e6, limitFrames: 1000, down: false } });
+  assert.deepEqual(p.steps[3], { kind: 'impair', target: { link: 'wan' }, impairment: null });
+  const names = { vms: [{ name: 'a', nics: ['eth0'] }, { name: 'b', nics: ['eth0', 'eth1'] }], links: ['wan'] };
+  checkStepNames(p, names);
+  const bad = (args: string[], pattern: RegExp) =>
+    assert.throws(() => checkStepNames(parseLabArgs(args) as LabPlan, names), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.doesNotMatch(error.message, /\n/);
+      assert.match(error.message, pattern);
+      return true;
+    });
+  bad(['--file', 'x.yaml', '--exec', 'c:true'], /--exec names 'c', which x\.yaml does not define \(its VMs: a, b\)/);
+  bad(['--file', 'x.yaml', '--impair', 'a:eth1=loss=1%'], /VM 'a' has no eth1/);
+  bad(['--file', 'x.yaml', '--impair', 'lan=loss=1%'], /link 'lan', which x\.yaml does not define/);
+  bad(['--file', 'x.yaml', '--console', 'z'], /--console names 'z'/);
+});
+
+test('--file and --impair: bad input gives one-line usage errors', () => {
+  rejects(['--file', 'a.yaml', '--vm', 'a:e1000'], /--file and --vm do not mix/);
+  rejects(['--file', 'a.yaml', '--file', 'b.yaml'], /--file is given twice/);
+  rejects(['--file', 'a.yaml', '--pcap', 'x.pcapng'], /a lab file sets 'capture' per switch/);
+  rejects(['--vm', 'a:e1000', '--impair', 'a:eth0=loss=5%'], /--impair needs a lab file/);
+  rejects(['--file', 'a.yaml', '--impair', 'a:eth0'], /VM:ethN=SPEC or LINK=SPEC/);
+  rejects(['--file', 'a.yaml', '--impair', 'a:eth0=loss=5'], /needs a % sign/);
+  rejects(['--file', 'a.yaml', '--impair', 'a:eth0=speed=5'], /unknown impairment 'speed'/);
+  rejects(['--file', 'a.yaml', '--impair', 'a:eth0=rate=1mbps'], /means bytes per second/);
+  rejects(['--file', 'a.yaml', '--impair', 'a:eth0=jitter=5ms'], /need a delay/);
+  rejects(['--file', 'a.yaml', '--impair', 'a:eth0=loss=1%,loss=2%'], /given twice/);
+  rejects(['--file', 'a.yaml', '--impair', 'a:wlan0=loss=1%'], /'wlan0' is not a NIC/);
+  rejects(['--file', 'a.yaml', '--impair', 'A:eth0=loss=1%'], /'A' is not a VM name/);
 });
 
 test('--vm NAME:MODEL@CIDR gives eth0 that address; others keep 10.0.0.n/24', () => {

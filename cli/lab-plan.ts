@@ -1,6 +1,10 @@
-// `vmswitch lab` arguments -> a plan: the VMs and the steps, in command-line
-// order. Kept apart from running it so that every rule is unit-tested.
+// `vmswitch lab` arguments -> a plan: the VMs (or a lab file) and the steps,
+// in command-line order. Kept apart from running it so that every rule is
+// unit-tested.
+import { totalmem } from 'node:os';
 import { NIC_MODELS, type NicModel } from '../emulator/net/nic.ts';
+import { parseImpairmentSpec } from '../host/lab/file/impairment.ts';
+import type { Impairment } from '../host/lab/file/schema.ts';
 import { UsageError } from './args.ts';
 import { parseCidr } from '../host/lab/file/address.ts';
 import { VxlanConfigError, parseVxlanSpec, type VxlanConfig } from '../host/uplink/vxlan.ts';
@@ -16,9 +20,13 @@ export type LabStep =
   | { kind: 'exec'; vm: string; command: string }
   | { kind: 'stop'; vm: string }
   | { kind: 'start'; vm: string }
-  | { kind: 'sleep'; ms: number };
+  | { kind: 'sleep'; ms: number }
+  /** Both directions of a VM's NIC (`vm`, `nic`) or of a link (`link`); null clears. */
+  | { kind: 'impair'; target: { vm: string; nic: string } | { link: string }; impairment: Impairment | null };
 
 export interface LabPlan {
+  /** A lab file instead of --vm (its VMs are checked against the steps once it is read: checkStepNames). */
+  file?: string;
   vms: LabVmSpec[];
   steps: LabStep[];
   oidLog?: string;
@@ -34,7 +42,14 @@ export interface LabPlan {
 }
 
 const VM_NAME = /^[a-z][a-z0-9-]{0,30}$/;
-const MAX_VMS = 8;
+const GUEST_MIB = 128;
+/** 10.0.0.n/24 for n = 1..254. */
+const MAX_ADDRESSED_VMS = 254;
+
+/** As many --vm as the machine holds at the default 128 MiB each (at least one), and no more than 10.0.0.0/24 numbers. */
+export function defaultMaxVms(totalBytes = totalmem()): number {
+  return Math.max(1, Math.min(MAX_ADDRESSED_VMS, Math.floor(totalBytes / (GUEST_MIB * 1024 * 1024))));
+}
 
 function fail(message: string): never {
   throw new UsageError(`vmswitch lab: ${message}`);
@@ -48,11 +63,14 @@ function splitNamed(flag: string, value: string | undefined): [string, string] {
   return [value.slice(0, colon), value.slice(colon + 1)];
 }
 
-export function parseLabArgs(argv: string[]): LabPlan | 'help' {
+export function parseLabArgs(argv: string[], options: { maxVms?: number } = {}): LabPlan | 'help' {
+  const maxVms = options.maxVms ?? defaultMaxVms();
   const plan: LabPlan = { vms: [], steps: [], cold: false };
   const known = (name: string) => plan.vms.some((vm) => vm.name === name);
+  // With --file the VMs are in the file: checkStepNames checks the steps once it is read.
   const requireVm = (flag: string, name: string) => {
-    if (!known(name)) fail(`${flag} names '${name}', which no --vm defines (VMs must be defined before the steps that use them)`);
+    if (!VM_NAME.test(name)) fail(`${flag}: '${name}' is not a VM name`);
+    if (plan.file === undefined && !argv.includes('--file') && !known(name)) fail(`${flag} names '${name}', which no --vm defines (VMs must be defined before the steps that use them)`);
   };
 
   for (let i = 0; i < argv.length; i++) {
@@ -70,7 +88,7 @@ export function parseLabArgs(argv: string[]): LabPlan | 'help' {
         const [name, rest] = splitNamed(flag, value());
         if (!VM_NAME.test(name)) fail(`VM name '${name}' must be lower-case letters, digits and '-', starting with a letter`);
         if (known(name)) fail(`VM '${name}' is defined twice`);
-        if (plan.vms.length >= MAX_VMS) fail(`at most ${MAX_VMS} VMs`);
+        if (plan.vms.length >= maxVms) fail(`at most ${maxVms} VMs (this machine's RAM at ${GUEST_MIB} MiB each)`);
         const at = rest.indexOf('@');
         const models = at < 0 ? rest : rest.slice(0, at);
         const ip = at < 0 ? `10.0.0.${plan.vms.length + 1}/24` : vmAddress(name, rest.slice(at + 1));
@@ -99,6 +117,15 @@ export function parseLabArgs(argv: string[]): LabPlan | 'help' {
         const ms = value();
         if (!/^[0-9]{1,7}$/.test(ms)) fail(`--sleep takes milliseconds (0-9999999), not '${ms}'`);
         plan.steps.push({ kind: 'sleep', ms: Number(ms) });
+        break;
+      }
+      case '--file': {
+        if (plan.file !== undefined) fail('--file is given twice');
+        plan.file = value();
+        break;
+      }
+      case '--impair': {
+        plan.steps.push(parseImpairArg(value(), requireVm));
         break;
       }
       case '--oid-log':
@@ -143,7 +170,13 @@ export function parseLabArgs(argv: string[]): LabPlan | 'help' {
         fail(flag.startsWith('-') ? `unknown option '${flag}'` : `unexpected argument '${flag}'`);
     }
   }
-  if (!plan.vms.length) fail('needs at least one --vm NAME:MODEL[+MODEL...]');
+  if (plan.file !== undefined && plan.vms.length) fail('--file and --vm do not mix (a lab file names its own VMs)');
+  if (plan.file !== undefined && plan.pcap !== undefined) fail("--pcap captures the one switch of the --vm form; a lab file sets 'capture' per switch");
+  if (plan.file === undefined && !plan.vms.length) fail('needs --file LAB.yaml or at least one --vm NAME:MODEL[+MODEL...]');
+  if (plan.file === undefined) {
+    const impair = plan.steps.find((step) => step.kind === 'impair');
+    if (impair) fail('--impair needs a lab file (--file): the --vm form has no impairment extension');
+  }
   return plan;
 }
 
@@ -155,16 +188,65 @@ function vmAddress(name: string, text: string): string {
   return text;
 }
 
-export const LAB_USAGE = `usage: vmswitch lab --vm NAME:MODEL[+MODEL...][@CIDR]... [steps] [options]
+/** `NAME:ETH=SPEC` (a VM's NIC) or `LINK=SPEC` (a link of the lab file). */
+function parseImpairArg(text: string, requireVm: (flag: string, name: string) => void): LabStep {
+  const eq = text.indexOf('=');
+  if (eq <= 0) fail(`--impair takes VM:ethN=SPEC or LINK=SPEC (e.g. a:eth0=delay=50ms,loss=5%), not '${text}'`);
+  const where = text.slice(0, eq);
+  const impairment = parseImpairmentSpec(text.slice(eq + 1));
+  if (typeof impairment === 'string') fail(`--impair ${where}: ${impairment}`);
+  const colon = where.indexOf(':');
+  if (colon < 0) {
+    if (!VM_NAME.test(where)) fail(`--impair: '${where}' is not a link name`);
+    return { kind: 'impair', target: { link: where }, impairment };
+  }
+  const vm = where.slice(0, colon);
+  const nic = where.slice(colon + 1);
+  requireVm('--impair', vm);
+  if (!/^eth[0-9]$/.test(nic)) fail(`--impair ${where}: '${nic}' is not a NIC (eth0..eth7)`);
+  return { kind: 'impair', target: { vm, nic }, impairment };
+}
 
-Starts the VMs on one extensible switch (the n-th VM gets 10.0.0.n/24 on eth0
-unless @CIDR says otherwise; every VM's name resolves in every guest), runs the
-steps in command-line order, prints each OID as it happens and the per-port
-counters at the end.
+/** With --file: every VM, NIC and link the steps name must be in the file. Throws a UsageError naming the first that is not. */
+export function checkStepNames(plan: LabPlan, lab: { vms: { name: string; nics: string[] }[]; links: string[] }): void {
+  const vmOf = (name: string) => lab.vms.find((vm) => vm.name === name);
+  const needVm = (flag: string, name: string) => {
+    const vm = vmOf(name);
+    if (!vm) fail(`${flag} names '${name}', which ${plan.file} does not define (its VMs: ${lab.vms.map((v) => v.name).join(', ') || 'none'})`);
+    return vm;
+  };
+  for (const step of plan.steps) {
+    if (step.kind === 'sleep') continue;
+    if (step.kind !== 'impair') {
+      needVm(`--${step.kind}`, step.vm);
+      continue;
+    }
+    const target = step.target;
+    if ('link' in target) {
+      if (!lab.links.includes(target.link)) fail(`--impair names link '${target.link}', which ${plan.file} does not define (its links: ${lab.links.join(', ') || 'none'})`);
+    } else if (!needVm('--impair', target.vm).nics.includes(target.nic)) {
+      fail(`--impair: VM '${target.vm}' has no ${target.nic}`);
+    }
+  }
+  if (plan.console !== undefined) needVm('--console', plan.console);
+}
 
+export const LAB_USAGE = `usage: vmswitch lab --file LAB.yaml [steps] [options]
+       vmswitch lab --vm NAME:MODEL[+MODEL...][@CIDR]... [steps] [options]
+
+Starts a lab file's switches, links and VMs (each VM's commands run once all
+are up), or VMs on one extensible switch (the n-th --vm gets 10.0.0.n/24 on
+eth0 unless @CIDR says otherwise); every VM's name resolves in every guest.
+Then runs the steps in command-line order, prints each OID as it happens and
+the per-port counters at the end.
+
+  --file LAB.yaml     a lab file (YAML or JSON; see examples/)
   --vm NAME:MODELS[@CIDR]  a VM; MODELS is e1000 or virtio, joined by + for more
                       NICs; CIDR is eth0's address (e.g. a:virtio@10.0.0.11/24)
 steps:
+  --impair NAME:ETH=SPEC  impair a VM's NIC both ways (SPEC: delay=50ms,jitter=5ms,
+                      loss=5%,duplicate=1%,reorder=25%,rate=1mbit,limit=1000,down=true,
+                      or none); --impair LINK=SPEC a link of the lab file
   --exec NAME:CMD     run CMD in VM NAME (the run fails if CMD exits non-zero)
   --stop NAME         stop VM NAME (NIC_DISCONNECT ... PORT_DELETE)
   --start NAME        start VM NAME again (a new port)

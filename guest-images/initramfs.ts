@@ -10,6 +10,7 @@ import { modulesDep, resolveModules } from './kmod.ts';
 import { RootFs } from './rootfs.ts';
 import { deterministicGzip } from './gzip.ts';
 import { INIT_SCRIPT, CONFIG_SCRIPT, ORDER_NICS_SCRIPT } from './init/init.ts';
+import { UDHCPC_SCRIPT } from './init/udhcpc.ts';
 import { GROUP, NSSWITCH, PASSWD, PROFILE, PROTOCOLS, SERVICES } from './init/etc.ts';
 import { BIN_DIRS, BIOS_FILES, KERNEL_MODULES } from './recipe.ts';
 import { listNames, type FileTree } from './tree.ts';
@@ -131,6 +132,7 @@ export async function assemble(inputs: BuildInputs, log: Log = () => {}): Promis
   root.file('init', INIT_SCRIPT, 0o755);
   root.file('bin/vmswitch-config', CONFIG_SCRIPT, 0o755);
   root.file('bin/vmswitch-order-nics', ORDER_NICS_SCRIPT, 0o755);
+  root.file('etc/udhcpc/default.script', UDHCPC_SCRIPT, 0o755);
   root.file('etc/profile', PROFILE).file('etc/passwd', PASSWD).file('etc/group', GROUP).file('etc/nsswitch.conf', NSSWITCH);
   root.file('etc/protocols', PROTOCOLS).file('etc/services', SERVICES).file('etc/hostname', 'vmswitch\n').file('etc/hosts', '127.0.0.1 localhost\n');
 

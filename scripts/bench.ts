@@ -8,7 +8,7 @@ import type { BenchEntry, BenchGroup } from '../bench/types.ts';
 const benchDir = fileURLToPath(new URL('../bench/', import.meta.url));
 const resultsPath = join(benchDir, 'results.json');
 /** Run order when no group is named: cheap ones first. */
-const PREFERRED_ORDER = ['switch', 'e1000', 'virtio', 'boot', 'lab', 'vxlan'];
+const PREFERRED_ORDER = ['switch', 'e1000', 'virtio', 'boot', 'lab', 'topology', 'vxlan'];
 
 export function availableGroups(): string[] {
   const names = readdirSync(benchDir)

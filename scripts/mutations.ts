@@ -117,7 +117,7 @@ export const MUTATIONS: Mutation[] = [
     name: 'lab-oid-event-without-model',
     description: "the lab's OID events for a VM's port lose the NIC model",
     file: 'host/lab/lab.ts',
-    edits: [{ search: "record ? { ...event, vm: record.vm, nic: `eth${record.index}`, model: record.model } : { ...event }", replace: "record ? { ...event, vm: record.vm, nic: `eth${record.index}` } : { ...event }" }],
+    edits: [{ search: "record ? { ...event, vm: record.vm, nic: `eth${record.index}`, model: record.model, ...this.switchLabel(sw) } : { ...event, ...this.switchLabel(sw) }", replace: "record ? { ...event, vm: record.vm, nic: `eth${record.index}`, ...this.switchLabel(sw) } : { ...event, ...this.switchLabel(sw) }" }],
     tests: ['host/lab/lab.test.ts'],
   },
   {

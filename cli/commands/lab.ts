@@ -1,19 +1,25 @@
-// `vmswitch lab`: VMs on one extensible switch, steps run in command-line
-// order, every OID printed as it happens, per-port counters at the end.
+// `vmswitch lab`: a lab file's switches, links and VMs (or VMs on one
+// extensible switch), steps run in command-line order, every OID printed as
+// it happens, per-port counters at the end.
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { once } from 'node:events';
 import type { Command } from '../main.ts';
 import { UsageError } from '../args.ts';
-import { LAB_USAGE, parseLabArgs, type LabPlan, type LabStep } from '../lab-plan.ts';
+import { LAB_USAGE, checkStepNames, parseLabArgs, type LabPlan, type LabStep } from '../lab-plan.ts';
 import type { Lab } from '../../host/lab/index.ts';
+import type { LabTopology } from '../../host/lab/topology.ts';
+import type { LabPlan as LabFilePlan } from '../../host/lab/file/index.ts';
 import { attachConsole } from '../console-attach.ts';
 import { formatEndpoint } from '../../host/uplink/vxlan.ts';
 import { formatUplinkSummary } from '../../host/uplink/summary.ts';
+import { labIdForFile } from '../../host/lab/uplinks.ts';
 
 const EXEC_TIMEOUT_MS = 600_000;
 
 export const command: Command = {
-  summary: 'VMs on one switch: run steps, print the OID lifecycle and counters',
+  summary: 'a lab file (switches, links, VMs) or VMs on one switch: run steps, print the OID lifecycle and counters',
   async run(argv) {
     const plan = parseLabArgs(argv);
     if (plan === 'help') {
@@ -34,7 +40,30 @@ async function openOutput(path: string, flag: string): Promise<WriteStream> {
   return stream;
 }
 
+/** Reads and validates the lab file; a problem becomes a one-line usage error naming the file, line and field. */
+async function readLabFile(plan: LabPlan): Promise<LabFilePlan> {
+  const path = plan.file!;
+  const { parseLabFile, LabFileError, formatIssue } = await import('../../host/lab/file/index.ts');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`vmswitch lab: --file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let labPlan: LabFilePlan;
+  try {
+    labPlan = parseLabFile(text, { file: basename(path) });
+  } catch (error) {
+    if (!(error instanceof LabFileError)) throw error;
+    const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
+    throw new UsageError(`vmswitch lab: ${formatIssue(error.issues[0]!)}${more}`);
+  }
+  checkStepNames(plan, { vms: labPlan.vms.map((vm) => ({ name: vm.name, nics: vm.nics.map((nic) => nic.name) })), links: labPlan.links.map((link) => link.name) });
+  return labPlan;
+}
+
 export async function runLab(plan: LabPlan): Promise<number> {
+  const labFile = plan.file !== undefined ? await readLabFile(plan) : undefined;
   const { Lab, formatOidLine, formatPortTable, oidLogRecord, makeStyle } = await import('../../host/lab/index.ts');
   const { captureToFile } = await import('../../host/extensions/capture/file.ts');
   const style = makeStyle(process.stdout.isTTY === true && !process.env.NO_COLOR);
@@ -60,12 +89,27 @@ export async function runLab(plan: LabPlan): Promise<number> {
       throw new UsageError(`vmswitch lab: --vxlan: ${(error as Error).message}`);
     }
   }
-  const lab = new Lab({
+  const labOptions = {
     template: !plan.cold,
-    ...(pcap ? { capture: pcap.capture } : {}),
-    ...(plan.labId !== undefined ? { labId: plan.labId } : {}),
+    ...(plan.labId !== undefined ? { labId: plan.labId } : labFile ? { labId: labIdForFile(resolve(plan.file!)) } : {}),
     ...(plan.vmMtu !== undefined ? { vmMtu: plan.vmMtu } : {}),
-  });
+  };
+  let topo: LabTopology | undefined;
+  if (labFile) {
+    const { LabTopology } = await import('../../host/lab/topology.ts');
+    const base = dirname(resolve(plan.file!));
+    try {
+      topo = await LabTopology.create(labFile, {
+        ...labOptions,
+        openCapture: (file, options) => captureToFile(resolve(base, file), options),
+      });
+    } catch (error) {
+      await uplink?.close();
+      oidLog?.end();
+      throw error;
+    }
+  }
+  const lab = topo?.lab ?? new Lab({ ...labOptions, ...(pcap ? { capture: pcap.capture } : {}) });
   if (pcap) pcap.capture.enabled = true;
   const began = Date.now();
   lab.on('oid', (event) => {
@@ -92,6 +136,26 @@ export async function runLab(plan: LabPlan): Promise<number> {
       await lab.attachUplink(uplink);
       console.log(style.bold(`== uplink ${uplink.description} -> ${plan.vxlan!.peers.map(formatEndpoint).join(', ')} (MTU ${uplink.mtu}, lab id ${lab.labId})`));
     }
+    if (topo) {
+      for (const link of topo.links.values()) console.log(style.bold(`== link ${link.name}: ${link.ends.map((end) => `${end.switch.name} port ${end.portId}`).join(' <-> ')}`));
+      console.log(style.bold(`== start ${topo.plan.vms.map((vm) => vm.name).join(', ')}`));
+      try {
+        await topo.start();
+        const results = await topo.runCommands({
+          timeoutMs: EXEC_TIMEOUT_MS,
+          onResult: (result) => {
+            console.log(style.bold(`== ${result.vm}$ ${result.command}`));
+            process.stdout.write(result.output);
+            if (result.output && !result.output.endsWith('\n')) process.stdout.write('\n');
+            if (result.exitCode !== 0) console.log(style.red(`(exit status ${result.exitCode})`));
+          },
+        });
+        if (results.some((result) => result.exitCode !== 0)) ok = false;
+      } catch (error) {
+        console.log(style.red(`start failed: ${(error as Error).message}`));
+        ok = false;
+      }
+    }
     for (const spec of plan.vms) lab.define(spec.name, { nics: spec.models.map((model, i) => ({ model, ...(i === 0 ? { ip: spec.ip } : {}) })) });
     for (const spec of plan.vms) {
       if (interrupted) break;
@@ -110,13 +174,13 @@ export async function runLab(plan: LabPlan): Promise<number> {
         if (left && !interrupted) console.log(style.dim(`(skipping the remaining ${left} step${left === 1 ? '' : 's'})`));
         break;
       }
-      ok = await runStep(lab, step, style);
+      ok = await runStep(lab, topo, step, style);
     }
     if (ok && !interrupted && plan.console !== undefined) await attachVmConsole(lab, plan.console);
   } finally {
     process.off('SIGINT', onSignal);
     console.log(style.bold('== stop'));
-    await lab.close();
+    await (topo ? topo.close() : lab.close());
     console.log(style.bold('== per-port counters (rx: from the VM into the switch, tx: from the switch to the VM)'));
     console.log(formatPortTable(lab.ports(), style));
     if (uplink) console.log(formatUplinkSummary(uplink, lab.externalPort));
@@ -130,8 +194,25 @@ export async function runLab(plan: LabPlan): Promise<number> {
   return ok ? 0 : 1;
 }
 
-async function runStep(lab: Lab, step: LabStep, style: ReturnType<typeof import('../../host/lab/format.ts').makeStyle>): Promise<boolean> {
+async function runStep(lab: Lab, topo: LabTopology | undefined, step: LabStep, style: ReturnType<typeof import('../../host/lab/format.ts').makeStyle>): Promise<boolean> {
   switch (step.kind) {
+    case 'impair': {
+      const target = 'link' in step.target ? `link ${step.target.link}` : `${step.target.vm}.${step.target.nic}`;
+      console.log(style.bold(`== impair ${target}: ${step.impairment ? JSON.stringify(step.impairment) : 'none'}`));
+      try {
+        if (!topo) throw new Error('no lab file');
+        if ('link' in step.target) {
+          const link = topo.plan.links.find((l) => l.name === (step.target as { link: string }).link)!;
+          topo.setImpairment(step.target, Object.fromEntries(link.ends.map((end) => [end.switch, step.impairment])));
+        } else {
+          topo.setImpairment(step.target, { send: step.impairment, receive: step.impairment });
+        }
+        return true;
+      } catch (error) {
+        console.log(style.red(`impair failed: ${(error as Error).message}`));
+        return false;
+      }
+    }
     case 'exec': {
       console.log(style.bold(`== ${step.vm}$ ${step.command}`));
       try {

@@ -19,7 +19,15 @@ export type LabErrorCode =
   /** attachUplink(): the lab's switch already has its one external port. */
   | 'uplink-exists'
   /** Setting the VM MTU an uplink asks for failed in the guest. */
-  | 'guest-mtu';
+  | 'guest-mtu'
+  /** addSwitch(): a switch of that name is already in the lab. */
+  | 'switch-exists'
+  /** A NIC names a switch the lab does not have. */
+  | 'no-switch'
+  /** A VM's set-up commands (addresses, routes, sysctls) failed in the guest. */
+  | 'setup-failed'
+  /** No link with that name. */
+  | 'no-link';
 
 export class LabError extends Error {
   constructor(

@@ -61,7 +61,7 @@ function drops(record: Record<string, number>): string {
 export function formatPortTable(rows: readonly LabPortRow[], style: Style = plain): string {
   const header = ['port', 'vm/nic', 'model', 'mac', 'state', 'rx pkts', 'rx bytes', 'tx pkts', 'tx bytes', 'drops'];
   const body = rows.map((row) => [
-    String(row.portId),
+    row.switch !== undefined ? `${row.switch}:${row.portId}` : String(row.portId),
     `${row.vm}/${row.nic}`,
     row.model,
     row.mac,

@@ -34,8 +34,11 @@ export interface LabGuest {
 
 export interface GuestLaunch {
   name: string;
-  nics: { model: NicModel }[];
+  /** mac: lower-case colon-separated (default: derived from the name). */
+  nics: { model: NicModel; mac?: string }[];
   hostname: string;
+  /** Guest RAM (default: the runtime's). */
+  memoryMiB?: number;
   /** CIDR per NIC ('-': none). */
   ip: string[];
   /** Every lab VM's name -> eth0 address, for the guest's /etc/hosts. */
@@ -60,8 +63,9 @@ export const launchVirtualMachine: LaunchGuest = async (launch) => {
   const labId = launch.labId;
   const options = {
     name: launch.name,
-    nics: labId ? launch.nics.map((nic, i) => ({ ...nic, mac: defaultMac(launch.name, i, labId) })) : launch.nics,
+    nics: labId ? launch.nics.map((nic, i) => ({ ...nic, mac: nic.mac ?? defaultMac(launch.name, i, labId) })) : launch.nics,
     hostname: launch.hostname,
+    ...(launch.memoryMiB !== undefined ? { memoryMiB: launch.memoryMiB } : {}),
     ip: launch.ip,
     hosts: launch.hosts,
     template: launch.template,

@@ -1,4 +1,6 @@
-// The Lab: VMs whose NICs are ports of one extensible switch. It starts and
+// The Lab: VMs whose NICs are ports of extensible switches (one by default;
+// more with addSwitch, each NIC naming its switch, links in links.ts, a whole
+// lab file in topology.ts). It starts and
 // stops VMs by name (the seed's OID lifecycle through host/attach.ts), gives
 // every guest every VM's name in /etc/hosts, labels the switch's OID stream
 // with VM names, and keeps per-port counters (also of ports already deleted:
@@ -38,6 +40,10 @@ import type { ExternalPort, ExternalPortOptions } from '../uplink/external-port.
 
 export interface LabNicSpec {
   model: NicModel;
+  /** The lab switch this NIC joins, by name (default: the lab's first switch). */
+  switch?: string;
+  /** Lower-case colon-separated MAC (default: derived from the VM's name and the NIC's place). */
+  mac?: string;
   /** CIDR for this NIC; eth0 defaults to 10.0.0.n/24 (n: the VM's place in the lab), others to none. */
   ip?: string;
   /** The port's VLAN (access or trunk), added before NIC_CREATE. */
@@ -51,6 +57,14 @@ export interface LabVmOptions {
   nics: (NicModel | LabNicSpec)[];
   /** Default: the VM's name. */
   hostname?: string;
+  /** Guest RAM in MiB (default: the runtime's, 128). */
+  memoryMiB?: number;
+  /**
+   * Shell commands that finish the guest's set-up on every start (further
+   * addresses, routes, sysctls: a restart comes from the template and has
+   * none of them). The start fails when one exits non-zero.
+   */
+  setup?: string[];
 }
 
 export type LabVmState = 'defined' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -88,6 +102,8 @@ export interface LabOidEvent extends OidEvent {
   /** The guest's interface, e.g. 'eth0'. */
   nic?: string;
   model?: NicModel;
+  /** The switch's name, when the lab has more than one. */
+  switch?: string;
 }
 
 export interface LabVmEvent {
@@ -140,6 +156,11 @@ export class LabVm {
   readonly faults: LabFaultEvent[] = [];
   offNicFaults: (() => void)[] = [];
 
+  /** The switch of each NIC's port while it runs, in NIC order (beside portIds). */
+  portSwitches: Switch[] = [];
+  memoryMiB: number | undefined;
+  setup: string[] = [];
+
   constructor(
     readonly name: string,
     readonly order: number,
@@ -147,14 +168,15 @@ export class LabVm {
     public hostname: string,
   ) {}
 
-  /** eth0's address without the prefix length (what other guests' /etc/hosts say). */
+  /** The first NIC address without the prefix length (what other guests' /etc/hosts say). */
   get address(): string | undefined {
-    const ip = this.nics[0]?.ip;
-    return ip && ip !== '-' ? ip.split('/')[0] : undefined;
+    const ip = this.nics.find((nic) => nic.ip && nic.ip !== '-')?.ip;
+    return ip ? ip.split('/')[0] : undefined;
   }
 }
 
 export class Lab {
+  /** The first (default) switch; addSwitch adds more. */
   readonly switch: Switch;
   /** The default stack's extensions (undefined when a switch was passed in). */
   readonly capture: PcapngCapture | undefined;
@@ -162,7 +184,8 @@ export class Lab {
   readonly forwarder: MacLearningForwarder | undefined;
   readonly events = new Emitter<LabEvents>();
   private readonly vmMap = new Map<string, LabVm>();
-  private readonly portRecords: LabPortRecords;
+  /** Every lab switch by name, with the records of its VM ports (port ids are per switch). */
+  private readonly switchMap = new Map<string, { sw: Switch; records: LabPortRecords }>();
   private readonly launch: LaunchGuest;
   private readonly template: boolean;
   private readonly thread: VmThreadPlacement;
@@ -194,9 +217,36 @@ export class Lab {
     this.execTimeoutMs = options.execTimeoutMs ?? 60_000;
     this.labId = options.labId ?? randomLabId();
     this.uplinks.vmMtu = options.vmMtu;
-    this.portRecords = new LabPortRecords(this.switch);
-    this.offSwitch.push(this.switch.on('oid', (event) => this.onOid(event)));
-    this.offSwitch.push(this.switch.on('state', (event) => this.portRecords.onState(event)));
+    this.addSwitch(this.switch);
+  }
+
+  /** Adds a switch VM NICs can join (LabNicSpec.switch names it); its extensions stay as they are. */
+  addSwitch(sw: Switch): void {
+    if (this.switchMap.has(sw.name)) throw new LabError('switch-exists', `the lab already has a switch named '${sw.name}'`);
+    const records = new LabPortRecords(sw);
+    this.switchMap.set(sw.name, { sw, records });
+    this.offSwitch.push(sw.on('oid', (event) => this.onOid(sw, records, event)));
+    this.offSwitch.push(sw.on('state', (event) => records.onState(event)));
+  }
+
+  /** The lab's switches, the first one first. */
+  switches(): Switch[] {
+    return [...this.switchMap.values()].map((entry) => entry.sw);
+  }
+
+  switchNamed(name: string): Switch | undefined {
+    return this.switchMap.get(name)?.sw;
+  }
+
+  private records(sw: Switch): LabPortRecords {
+    return this.switchMap.get(sw.name)!.records;
+  }
+
+  private switchFor(vm: string, nic: LabNicSpec): Switch {
+    if (nic.switch === undefined) return this.switch;
+    const sw = this.switchMap.get(nic.switch)?.sw;
+    if (!sw) throw new LabError('no-switch', `VM '${vm}': no switch named '${nic.switch}' in the lab`);
+    return sw;
   }
 
   on<K extends keyof LabEvents>(name: K, listener: (event: LabEvents[K]) => void): () => void {
@@ -216,11 +266,14 @@ export class Lab {
       const spec = typeof nic === 'string' ? { model: nic } : { ...nic };
       if (!NIC_MODELS.includes(spec.model)) throw new LabError('unknown-model', `VM '${name}': unknown NIC model '${String(spec.model)}' (expected ${NIC_MODELS.join(' or ')})`);
       if (spec.ip === undefined && index === 0) spec.ip = `10.0.0.${order}/24`;
+      this.switchFor(name, spec);
       return spec;
     });
     const vm = existing ?? new LabVm(name, order, nics, options.hostname ?? name);
     vm.nics = nics;
     vm.hostname = options.hostname ?? name;
+    vm.memoryMiB = options.memoryMiB;
+    vm.setup = [...(options.setup ?? [])];
     this.vmMap.set(name, vm);
     return vm;
   }
@@ -267,8 +320,9 @@ export class Lab {
       const hosts = this.hosts();
       guest = await this.launch({
         name: vm.name,
-        nics: vm.nics.map((nic) => ({ model: nic.model })),
+        nics: vm.nics.map((nic) => ({ model: nic.model, ...(nic.mac !== undefined ? { mac: nic.mac } : {}) })),
         hostname: vm.hostname,
+        ...(vm.memoryMiB !== undefined ? { memoryMiB: vm.memoryMiB } : {}),
         ip: vm.nics.map((nic) => nic.ip ?? '-'),
         hosts,
         template: this.template,
@@ -283,14 +337,17 @@ export class Lab {
       this.watchNicFaults(vm, guest);
       await this.attachAll(vm, guest, attachments);
       vm.portIds = attachments.map((a) => a.portId);
+      vm.portSwitches = vm.nics.map((nic) => this.switchFor(vm.name, nic));
       vm.starts++;
       this.watchPowerOff(vm, guest);
       await this.waitConnected(vm);
       if (this.uplinks.guestMtu() !== undefined) await this.syncLinkSettings(vm).catch(() => undefined);
+      await this.runSetup(vm, guest);
       this.setState(vm, 'running');
     } catch (error) {
       for (const attachment of attachments.reverse()) await attachment.detach().catch(() => undefined);
       vm.portIds = [];
+      vm.portSwitches = [];
       vm.offConsole?.();
       for (const off of vm.offNicFaults.splice(0)) off();
       await guest?.stop().catch(() => undefined);
@@ -311,9 +368,10 @@ export class Lab {
         const spec = vm.nics[index]!;
         this.attaching = { vm: vm.name, index, model: nic.model };
         const properties = [...(spec.vlan ? [spec.vlan] : []), ...(spec.properties ?? [])];
-        const attachment = await SwitchPortAttachment.attach(this.switch, nic, { vmName: vm.name, index }, { properties });
+        const sw = this.switchFor(vm.name, spec);
+        const attachment = await SwitchPortAttachment.attach(sw, nic, { vmName: vm.name, index }, { properties });
         attachments.push(attachment);
-        const record = this.portRecords.get(attachment.portId);
+        const record = this.records(sw).get(attachment.portId);
         if (record) record.attachment = attachment;
       }
     } finally {
@@ -323,23 +381,33 @@ export class Lab {
   }
 
   private waitConnected(vm: LabVm): Promise<void> {
-    const pending = () => vm.portIds.filter((portId) => this.switch.nic(portId, 0)?.state !== 'connected');
+    const pending = () => vm.portIds.flatMap((portId, i) => (vm.portSwitches[i]!.nic(portId, 0)?.state !== 'connected' ? [i] : []));
     if (!pending().length) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        off();
+        for (const off of offs) off();
         resolve();
       };
-      const off = this.switch.on('state', () => {
-        if (!pending().length) done();
-      });
+      const offs = [...new Set(vm.portSwitches)].map((sw) =>
+        sw.on('state', () => {
+          if (!pending().length) done();
+        }),
+      );
       const timer = setTimeout(() => {
         // Not an error: the NIC connects whenever the guest's driver binds it (e.g. after `ip link set up`).
-        this.progress(`${pending().map((id) => this.portRecords.describe(id)).join(', ')}: the guest's driver has not bound the adapter yet (no NIC_CONNECT)`, vm.name);
+        this.progress(`${pending().map((i) => this.records(vm.portSwitches[i]!).describe(vm.portIds[i]!)).join(', ')}: the guest's driver has not bound the adapter yet (no NIC_CONNECT)`, vm.name);
         done();
       }, this.connectTimeoutMs);
     });
+  }
+
+  /** The VM's set-up commands, one exec for all (every exec is a round trip over the serial console). */
+  private async runSetup(vm: LabVm, guest: LabGuest): Promise<void> {
+    if (!vm.setup.length) return;
+    const script = vm.setup.join(' && ');
+    const result = await guest.exec(script, { timeoutMs: this.execTimeoutMs });
+    if (result.exitCode !== 0) throw new LabError('setup-failed', `${vm.name}: set-up failed (exit status ${result.exitCode}): ${result.output.trim().split('\n').slice(-3).join(' / ')}`);
   }
 
   private watchPowerOff(vm: LabVm, guest: LabGuest): void {
@@ -376,6 +444,7 @@ export class Lab {
         nic.onDriverEvent((event) => {
           if (event.type !== 'failed' || vm.guest !== guest) return;
           const portId = vm.portIds[index];
+          const sw = vm.portSwitches[index];
           const fault: LabFaultEvent = {
             time: this.switch.now(),
             vm: vm.name,
@@ -385,7 +454,7 @@ export class Lab {
             message: `${event.error.name}: ${event.error.message}`,
           };
           vm.faults.push(fault);
-          const record = portId !== undefined ? this.portRecords.get(portId) : undefined;
+          const record = portId !== undefined && sw ? this.records(sw).get(portId) : undefined;
           if (record) record.fault = fault.message;
           this.events.emit('fault', fault);
           this.progress(`eth${index} (${nic.model}) failed and is out of service; its port is stopped, the VM keeps running: ${fault.message}`, vm.name);
@@ -426,7 +495,7 @@ export class Lab {
   /** NIC_UPDATED for every MTU or MAC the guest changed that the switch does not know yet. */
   async syncLinkSettings(name: string | LabVm): Promise<void> {
     const vm = typeof name === 'string' ? this.running(name) : name;
-    if (vm.guest) await syncLinkSettings(this.switch, vm.guest, vm.portIds);
+    if (vm.guest) await syncLinkSettings(vm.portSwitches, vm.guest, vm.portIds);
   }
 
   /** The seed's stop lifecycle for each NIC (NIC_DISCONNECT, drain, NIC_DELETE, PORT_TEARDOWN, PORT_DELETE), then the VM stops. */
@@ -448,11 +517,12 @@ export class Lab {
     vm.offConsole?.();
     vm.offConsole = undefined;
     for (const off of vm.offNicFaults.splice(0)) off();
-    for (const portId of vm.portIds) {
-      const attachment = this.portRecords.get(portId)?.attachment;
+    for (const [i, portId] of vm.portIds.entries()) {
+      const attachment = this.records(vm.portSwitches[i]!).get(portId)?.attachment;
       if (attachment) await attachment.detach();
     }
     vm.portIds = [];
+    vm.portSwitches = [];
     await vm.guest?.stop();
     vm.guest = undefined;
     this.setState(vm, final, reason);
@@ -474,9 +544,10 @@ export class Lab {
     return this.uplinks.port;
   }
 
-  /** Per-port counters of every port a lab VM had, in port id order. */
+  /** Per-port counters of every port a lab VM had, in port id order (switch by switch when there are several, each row naming its switch). */
   ports(): LabPortRow[] {
-    return this.portRecords.rows();
+    if (this.switchMap.size === 1) return this.records(this.switch).rows();
+    return [...this.switchMap.values()].flatMap(({ sw, records }) => records.rows().map((row) => ({ ...row, switch: sw.name })));
   }
 
   /** Stops every running VM (in parallel) and detaches from the switch's events. */
@@ -507,11 +578,11 @@ export class Lab {
     this.events.emit('progress', { time: this.switch.now(), ...(vm !== undefined ? { vm } : {}), message });
   }
 
-  private onOid(event: OidEvent): void {
-    let record = this.portRecords.get(event.portId);
+  private onOid(sw: Switch, records: LabPortRecords, event: OidEvent): void {
+    let record = records.get(event.portId);
     if (!record && event.oid === 'OID_SWITCH_PORT_CREATE') {
       // Ports this lab's VMs make are named "vm/ethN" (host/attach.ts); others (made directly on the switch) are not labelled.
-      const match = /^([a-z][a-z0-9-]*)\/eth([0-9]+)$/.exec(this.switch.port(event.portId)?.name ?? '');
+      const match = /^([a-z][a-z0-9-]*)\/eth([0-9]+)$/.exec(sw.port(event.portId)?.name ?? '');
       const owner = match && this.vmMap.has(match[1]!) ? { vm: match[1]!, index: Number(match[2]) } : event.status !== 'success' ? this.attaching : undefined;
       if (owner) {
         const vm = this.vmMap.get(owner.vm)!;
@@ -519,19 +590,24 @@ export class Lab {
         const guestNic = vm.guest?.nics[owner.index];
         const labelled: LabOidEvent = { ...event, vm: owner.vm, nic: `eth${owner.index}`, model };
         if (event.status === 'success') {
-          record = this.portRecords.open(event.portId, { vm: owner.vm, index: owner.index, model, mac: guestNic ? formatMac(guestNic.mac) : '' });
+          record = records.open(event.portId, { vm: owner.vm, index: owner.index, model, mac: guestNic ? formatMac(guestNic.mac) : '' });
         } else {
-          this.events.emit('oid', labelled);
+          this.events.emit('oid', { ...labelled, ...this.switchLabel(sw) });
           return;
         }
       }
     }
     if (!record && this.attaching && event.status !== 'success' && event.oid === 'OID_SWITCH_NIC_CREATE') {
       // Unreachable in practice (the port record exists); kept so a veto is never unlabelled.
-      this.events.emit('oid', { ...event, vm: this.attaching.vm, nic: `eth${this.attaching.index}`, model: this.attaching.model });
+      this.events.emit('oid', { ...event, vm: this.attaching.vm, nic: `eth${this.attaching.index}`, model: this.attaching.model, ...this.switchLabel(sw) });
       return;
     }
-    this.events.emit('oid', record ? { ...event, vm: record.vm, nic: `eth${record.index}`, model: record.model } : { ...event });
+    this.events.emit('oid', record ? { ...event, vm: record.vm, nic: `eth${record.index}`, model: record.model, ...this.switchLabel(sw) } : { ...event, ...this.switchLabel(sw) });
+  }
+
+  /** Events name their switch once the lab has more than one. */
+  private switchLabel(sw: Switch): { switch?: string } {
+    return this.switchMap.size > 1 ? { switch: sw.name } : {};
   }
 }
 

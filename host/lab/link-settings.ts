@@ -16,11 +16,11 @@ export function mayChangeLinkSettings(command: string): boolean {
 
 /**
  * NIC_UPDATED for every MTU or MAC the guest changed that the switch does not
- * know yet. `portIds[i]` is the port of the guest's eth<i>. One exec over the
+ * know yet. `portIds[i]` is the port of the guest's eth<i> on `switches[i]`. One exec over the
  * serial console for all NICs (about 0.5 s), so callers run it only when a
  * command may have changed something.
  */
-export async function syncLinkSettings(sw: Switch, guest: LabGuest, portIds: readonly number[]): Promise<void> {
+export async function syncLinkSettings(switches: readonly Switch[], guest: LabGuest, portIds: readonly number[]): Promise<void> {
   if (!portIds.length) return;
   const files = portIds.map((_, i) => `/sys/class/net/eth${i}/mtu /sys/class/net/eth${i}/address`).join(' ');
   const result = await guest.exec(`cat ${files}`, { timeoutMs: 10_000 });
@@ -29,6 +29,8 @@ export async function syncLinkSettings(sw: Switch, guest: LabGuest, portIds: rea
   for (const [i, portId] of portIds.entries()) {
     const mtu = Number(lines[i * 2]);
     const macText = lines[i * 2 + 1] ?? '';
+    const sw = switches[i];
+    if (!sw) continue;
     const known = sw.nic(portId, 0);
     if (!known || known.state === 'deleted') continue;
     if (isValidMtu(mtu) && mtu !== known.mtu) await sw.updateNic(portId, 0, { mtu });

@@ -12,6 +12,8 @@ import type { Switch } from '../switch.ts';
 /** One switch port of a lab VM, live or deleted. */
 export interface LabPortRow {
   portId: number;
+  /** The port's switch, when the lab has more than one (port ids are per switch). */
+  switch?: string;
   vm: string;
   /** 'eth0', ... */
   nic: string;

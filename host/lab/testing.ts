@@ -1,8 +1,12 @@
 // Helpers for tests of lab VMs on the switch: an observer extension that
 // records, in one ordered log, the OIDs going down the stack and every frame
-// copy the switch is about to deliver; and small packet helpers.
+// copy the switch is about to deliver; small packet helpers; scripted lab
+// guests (no emulator) for runner tests.
 import type { EgressBatch, Extension } from '../extension.ts';
 import type { OidReply, OidRequest } from '../oid.ts';
+import { parseMac } from '../../emulator/net/frame.ts';
+import { ScriptedNic, mac } from '../testing.ts';
+import type { GuestExecResult, GuestLaunch, LabGuest, LaunchGuest } from './guest.ts';
 
 export type ObservedEntry =
   | { kind: 'oid'; seq: number; oid: string; portId: number; nicIndex?: number }
@@ -60,4 +64,40 @@ export function icmpType(data: Uint8Array): number | undefined {
   if (data.length < 34 || data[12] !== 0x08 || data[13] !== 0x00 || data[23] !== 1) return undefined;
   const ihl = (data[14]! & 0x0f) * 4;
   return data[14 + ihl];
+}
+
+/** A lab guest with no emulator: ScriptedNics (driver ready), every command recorded and answered with `answer` (default: exit 0). */
+export class ScriptedLabGuest implements LabGuest {
+  readonly nics: ScriptedNic[];
+  readonly commands: string[] = [];
+  isStopped = false;
+  readonly console = { onData: () => () => undefined };
+  constructor(
+    readonly launch: GuestLaunch,
+    index: number,
+    private readonly answer: (command: string) => GuestExecResult = () => ({ output: '', exitCode: 0 }),
+  ) {
+    this.nics = launch.nics.map((n, i) => new ScriptedNic(n.model, n.mac ? parseMac(n.mac) : mac(index * 16 + i + 1), true));
+  }
+  async exec(command: string): Promise<GuestExecResult> {
+    if (this.isStopped) throw new Error('stopped');
+    this.commands.push(command);
+    return this.answer(command);
+  }
+  async stop(): Promise<void> {
+    this.isStopped = true;
+    for (const nic of this.nics) nic.destroy();
+  }
+}
+
+/** A LaunchGuest of ScriptedLabGuests, by VM name in `guests`. */
+export function scriptedLaunch(answer?: (vm: string, command: string) => GuestExecResult): { launch: LaunchGuest; guests: Map<string, ScriptedLabGuest> } {
+  const guests = new Map<string, ScriptedLabGuest>();
+  let count = 0;
+  const launch: LaunchGuest = async (request) => {
+    const guest = new ScriptedLabGuest(request, ++count, answer ? (command) => answer(request.name, command) : undefined);
+    guests.set(request.name, guest);
+    return guest;
+  };
+  return { launch, guests };
 }

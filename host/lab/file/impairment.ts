@@ -106,3 +106,49 @@ export function readLinkImpairment(r: Reader, at: Field, a: string, b: string): 
   const both = readImpairment(r, at);
   return both === undefined ? undefined : [both, both === null ? null : { ...both }];
 }
+
+/**
+ * One direction's impairment from the command line's short form,
+ * `delay=50ms,jitter=5ms,loss=5%,rate=1mbit,limit=100,down=true` (`none`
+ * clears). Returns the impairment (null: none) or why not.
+ */
+export function parseImpairmentSpec(text: string): Impairment | null | string {
+  if (text === 'none') return null;
+  const out: Impairment = { ...NO_IMPAIRMENT };
+  const seen = new Set<string>();
+  for (const pair of text.split(',')) {
+    const eq = pair.indexOf('=');
+    const key = eq > 0 ? pair.slice(0, eq) : pair;
+    const value = eq > 0 ? pair.slice(eq + 1) : '';
+    if (!(FIELDS as readonly string[]).includes(key)) return `unknown impairment '${key}' (expected ${FIELDS.join(', ')}, or none)`;
+    if (eq <= 0 || !value) return `${key} needs a value (${key}=...)`;
+    if (seen.has(key)) return `${key} is given twice`;
+    seen.add(key);
+    let parsed: number | string | boolean;
+    switch (key as (typeof FIELDS)[number]) {
+      case 'delay':
+      case 'jitter':
+        parsed = parseDurationMs(value, MAX_DELAY_MS);
+        break;
+      case 'loss':
+      case 'duplicate':
+      case 'reorder':
+        parsed = parsePercent(value);
+        break;
+      case 'rate':
+        parsed = parseRateBits(value, MAX_RATE_BITS);
+        break;
+      case 'limit':
+        parsed = /^[0-9]{1,6}$/.test(value) && Number(value) >= 1 && Number(value) <= MAX_LIMIT_FRAMES ? Number(value) : `limit must be a frame count 1..${MAX_LIMIT_FRAMES}, not '${value}'`;
+        break;
+      case 'down':
+        parsed = value === 'true' ? true : value === 'false' ? false : `down is true or false, not '${value}'`;
+        break;
+    }
+    if (typeof parsed === 'string') return parsed;
+    const field = ({ delay: 'delayMs', jitter: 'jitterMs', loss: 'lossPercent', duplicate: 'duplicatePercent', reorder: 'reorderPercent', rate: 'rateBitsPerSecond', limit: 'limitFrames', down: 'down' } as const)[key as (typeof FIELDS)[number]];
+    (out as unknown as Record<string, number | boolean>)[field] = parsed;
+  }
+  if ((out.jitterMs > 0 || out.reorderPercent > 0) && out.delayMs === 0) return 'jitter and reorder need a delay';
+  return isNone(out) ? null : out;
+}

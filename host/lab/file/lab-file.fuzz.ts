@@ -17,6 +17,22 @@ import { AclFilter } from '../../extensions/acl.ts';
 import { vlanPropertyProblem } from '../../extensions/vlan.ts';
 import { MAX_MEMORY_MIB, MIN_MEMORY_MIB } from '../../../emulator/snapshot.ts';
 import { LabFileError, MAX_ISSUES, parseLabFile, planToDocument, type LabPlan } from './index.ts';
+import { parseImpairmentSpec } from './impairment.ts';
+
+const SPEC_WORDS = ['delay', 'jitter', 'loss', 'duplicate', 'reorder', 'rate', 'limit', 'down', 'none', '=', ',', '50ms', '1.5s', '250us', '5%', '100%', '101%', '1mbit', '1mbps', '7bit', 'true', 'false', '0', '1000', '100001', '1e3', '-1', '', 'x'];
+
+/** `--impair`'s SPEC from the command line: an impairment, null, or a reason; never a throw or a value out of range. */
+function checkSpec(text: string): void {
+  const result = parseImpairmentSpec(text);
+  if (result === null || typeof result === 'string') return;
+  for (const [key, value] of Object.entries(result)) {
+    if (key === 'down') {
+      if (typeof value !== 'boolean') throw new Error(`${JSON.stringify(text)}: down ${String(value)}`);
+    } else if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`${JSON.stringify(text)}: ${key} ${String(value)}`);
+  }
+  if (result.lossPercent > 100 || result.duplicatePercent > 100 || result.reorderPercent > 100) throw new Error(`${JSON.stringify(text)}: a percentage over 100`);
+  if ((result.jitterMs > 0 || result.reorderPercent > 0) && result.delayMs === 0) throw new Error(`${JSON.stringify(text)}: jitter/reorder without delay accepted`);
+}
 
 const EXAMPLES_DIR = new URL('../../../examples/', import.meta.url);
 const EXAMPLES = readdirSync(EXAMPLES_DIR)
@@ -29,6 +45,7 @@ const WORDS = [
   'lan1', 'lan2', 'sw1', 'sw2', 'site-a', 'router', 'a.eth0', 'router.eth1', 'trunk', 'wan', 'eth0',
   'switches', 'vms', 'links', 'nics', 'model', 'switch', 'vlan', 'addresses', 'mac', 'between', 'impairment', 'acl', 'rules', 'mirror', 'capture', 'routes', 'gateway', 'gateway6',
   'e1000', 'virtio', '10.0.1.1/24', '10.0.1.1', '10.0.1.0/24', '2001:db8::1/64', 'fe80::1', '::', '255.255.255.255', '52:54:00:00:00:01', 'ff:ff:ff:ff:ff:ff',
+  'dhcp', 'guards', 'allow', 'dhcp-server', 'server', 'pool', '10.0.5.1/24',
   '0', '1', '4094', '4095', '-1', '1e999', '.nan', '0x0806', '80', '2048', '65536', 'true', 'null', '~', '50ms', '5%', '1mbit', '1mbps', 'lan1->lan2', 'site-a->site-b',
 ];
 
@@ -156,6 +173,15 @@ function check(text: string): void {
 }
 
 export const targets: FuzzTarget[] = [
+  {
+    name: 'lab-file.impair-spec',
+    quick: 2000,
+    run(rng) {
+      let text = '';
+      for (let i = rng.int(12); i >= 0; i--) text += rng.pick(SPEC_WORDS);
+      checkSpec(text);
+    },
+  },
   {
     name: 'lab-file.text',
     quick: 1500,

@@ -14,6 +14,8 @@
 //       macLearning: { agingMs: 300000, maxEntries: 8192 }
 //       impairment: { delay: 10ms }        # default for this switch's VM ports that set none
 //       uplinks: [{ type: vxlan, vni: 42, local: 127.0.0.1, port: 4789, peers: [127.0.0.2:4789] }]  # uplinks.ts
+//       dhcp: { server: 10.0.1.2/24, gateway: 10.0.1.1, pool: { from: 10.0.1.100, to: 10.0.1.150 } }
+//       guards: { dhcp: true, router: true }   # Hyper-V's DHCP/router guards on VM ports (dhcp.ts)
 //     lan2: {}
 //   vms:
 //     a:
@@ -28,6 +30,8 @@
 //           vlan: 10                       # or { mode: access, vlanId: 10 } or
 //                                          #    { mode: trunk, allowed: [10, 20], nativeVlanId: 1 }
 //           impairment: { loss: 1% }       # both directions, or { send: {...}, receive: {...} }
+//           dhcp: true                     # udhcpc at start; an IPv4 address above is its reservation
+//           allow: [dhcp-server, router]   # past the switch's guards
 //       gateway: 10.0.1.1                  # IPv4 default route; gateway6 for IPv6
 //       routes: [{ to: 10.0.3.0/24, via: 10.0.1.254 }]
 //       commands: [ "ping -c 1 b" ]        # run in order once the guest is up
@@ -146,6 +150,18 @@ export interface PlanCapture {
   enabled: boolean;
 }
 
+/** A switch's DHCP server (dhcp.ts); reservations come from its NICs with `dhcp: true`. */
+export interface PlanDhcp {
+  serverIp: string;
+  /** The network in CIDR. */
+  subnet: string;
+  gateway: string | null;
+  dns: string[];
+  leaseSeconds: number | null;
+  pool: { from: string; to: string } | null;
+  reservations: { mac: string; ip: string }[];
+}
+
 export interface PlanSwitch {
   name: string;
   capture: PlanCapture | null;
@@ -155,6 +171,10 @@ export interface PlanSwitch {
   macLearning: { agingMs?: number; maxEntries?: number };
   /** The external port's transport (at most one: uplinks.ts). */
   uplinks: PlanUplink[];
+  /** Only when the file gives one. */
+  dhcp?: PlanDhcp;
+  /** Hyper-V's DHCP guard and router guard on the switch's VM ports; only when the file gives them. */
+  guards?: { dhcp: boolean; router: boolean };
 }
 
 export interface PlanNic {
@@ -169,6 +189,10 @@ export interface PlanNic {
   vlan: VlanProperty | null;
   /** The NIC's own, else its switch's default. */
   impairment: NicImpairment;
+  /** The guest runs udhcpc on it at start (only when set). */
+  dhcp?: true;
+  /** Guard exceptions: the port may send DHCP server messages / router advertisements (only when set). */
+  allow?: ('dhcp-server' | 'router')[];
 }
 
 export interface PlanRoute {

@@ -4,10 +4,11 @@
 // read once the VMs and links are known.
 import { AclFilter } from '../../extensions/acl.ts';
 import type { Field, Reader } from './reader.ts';
-import { LIMITS, type NicImpairment, type PlanAclRule, type PlanCapture, type PlanMirrorSession, type PlanSwitch, type PortRef } from './schema.ts';
+import { LIMITS, type NicImpairment, type PlanDhcp, type PlanAclRule, type PlanCapture, type PlanMirrorSession, type PlanSwitch, type PortRef } from './schema.ts';
 import { formatCidr, hasHostBits, networkOf, normaliseMac, parseCidr } from './address.ts';
 import { readNicImpairment } from './impairment.ts';
 import { readUplinks, type PlanUplink } from './uplinks.ts';
+import { readDhcp, readGuards } from './dhcp.ts';
 import { readVlanList, vlansOf, type LinkDraft, type NicDraft } from './validate.ts';
 
 export interface LabIndex {
@@ -24,6 +25,8 @@ export interface SwitchSettings {
   acl: Field;
   mirror: Field;
   uplinks: PlanUplink[];
+  dhcp: PlanDhcp | undefined;
+  guards: { dhcp: boolean; router: boolean } | undefined;
 }
 
 const CAPTURE_FILE = /^[A-Za-z0-9_][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_][A-Za-z0-9._-]*)*\.pcapng$/;
@@ -33,7 +36,7 @@ const PROTOCOL_NAMES = ['icmp', 'icmpv6', 'tcp', 'udp'] as const;
 
 export function readSwitchSettings(r: Reader, at: Field): SwitchSettings | null {
   if (!r.present(at)) return null;
-  const f = r.fields(at, ['capture', 'acl', 'mirror', 'macLearning', 'impairment', 'uplinks'] as const);
+  const f = r.fields(at, ['capture', 'acl', 'mirror', 'macLearning', 'impairment', 'uplinks', 'dhcp', 'guards'] as const);
   if (!f) return null;
   let macLearning: SwitchSettings['macLearning'] = null;
   if (r.present(f.macLearning)) {
@@ -47,7 +50,9 @@ export function readSwitchSettings(r: Reader, at: Field): SwitchSettings | null 
     }
   }
   const impairment = r.present(f.impairment) ? (readNicImpairment(r, f.impairment) ?? null) : null;
-  return { impairment, macLearning, capture: f.capture, acl: f.acl, mirror: f.mirror, uplinks: readUplinks(r, f.uplinks) };
+  const dhcp = r.present(f.dhcp) ? readDhcp(r, f.dhcp) : undefined;
+  const guards = r.present(f.guards) ? readGuards(r, f.guards) : undefined;
+  return { impairment, macLearning, capture: f.capture, acl: f.acl, mirror: f.mirror, uplinks: readUplinks(r, f.uplinks), dhcp, guards };
 }
 
 /** `a.eth0` (a NIC on this switch) or `wan` (a link with an end on it). */

@@ -11,6 +11,7 @@ import { formatAddress, formatCidr, hasHostBits, inSubnet, networkOf, normaliseM
 import { readLinkImpairment, readNicImpairment } from './impairment.ts';
 import { SwitchForest } from './topology.ts';
 import { readSwitchPorts, readSwitchSettings, type LabIndex } from './switch-settings.ts';
+import { checkDhcp, readNicDhcp } from './dhcp.ts';
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -135,6 +136,8 @@ export function buildPlan(r: Reader, rootAt: Field): LabPlan {
     const defaultImpairment = settings?.impairment ?? null;
     if (settings?.macLearning) s.macLearning = settings.macLearning;
     if (settings?.uplinks) s.uplinks = settings.uplinks;
+    if (settings?.dhcp) s.dhcp = settings.dhcp;
+    if (settings?.guards) s.guards = settings.guards;
     switches.set(name, { plan: s, at: valueAt, defaultImpairment, settings });
     plan.switches.push(s);
   }
@@ -247,6 +250,7 @@ export function buildPlan(r: Reader, rootAt: Field): LabPlan {
   const captureFiles = new Map<string, string>();
   for (const [name, s] of switches) {
     if (s.settings) readSwitchPorts(r, s.settings, name, s.plan, index, captureFiles);
+    checkDhcp(r, s.plan, s.at, plan.vms.flatMap((vm) => vm.nics));
   }
 
   checkVlanReach(r, nics, links, forest);
@@ -259,11 +263,11 @@ function readNic(
   at: Field,
   vm: string,
   index: number,
-  switches: Map<string, { defaultImpairment: NicImpairment | null }>,
+  switches: Map<string, { defaultImpairment: NicImpairment | null; plan: PlanSwitch }>,
   knownSwitch: (name: string, at: Field) => boolean,
   macs: Map<string, string>,
 ): NicDraft | undefined {
-  const f = r.fields(at, ['model', 'switch', 'mac', 'addresses', 'vlan', 'impairment'] as const, ['model', 'switch']);
+  const f = r.fields(at, ['model', 'switch', 'mac', 'addresses', 'vlan', 'impairment', 'dhcp', 'allow'] as const, ['model', 'switch']);
   if (!f) return undefined;
   const model = r.present(f.model) ? r.choice(f.model, NIC_MODELS) : undefined;
   const sw = r.present(f.switch) ? r.string(f.switch, 'a switch name', 200) : undefined;
@@ -301,6 +305,7 @@ function readNic(
   if (!model || !switchOk || vlan === undefined || ownImpairment === undefined) return undefined;
   const impairment = ownImpairment ?? switches.get(sw)!.defaultImpairment ?? { send: null, receive: null };
   const plan: PlanNic = { name: `eth${index}`, model, switch: sw, mac, addresses: cidrs.map((c) => formatCidr(c.cidr)), vlan, impairment: structuredClone(impairment) };
+  if (!readNicDhcp(r, f, plan, switches.get(sw)!.plan)) return undefined;
   return { plan, vm, at, switchAt: f.switch, vlanAt: r.present(f.vlan) ? f.vlan : f.switch, cidrs };
 }
 

@@ -53,6 +53,16 @@ export function planToDocument(plan: LabPlan): Doc {
         : undefined,
       macLearning: s.macLearning,
       uplinks: s.uplinks.length ? s.uplinks.map(uplinkDoc) : undefined,
+      dhcp: s.dhcp
+        ? compact({
+            server: `${s.dhcp.serverIp}/${s.dhcp.subnet.split('/')[1]}`,
+            gateway: s.dhcp.gateway ?? undefined,
+            dns: s.dhcp.dns.length ? s.dhcp.dns : undefined,
+            leaseSeconds: s.dhcp.leaseSeconds ?? undefined,
+            pool: s.dhcp.pool ?? undefined,
+          })
+        : undefined,
+      guards: s.guards,
     });
   }
   const vms: Doc = {};
@@ -62,7 +72,7 @@ export function planToDocument(plan: LabPlan): Doc {
       hostname: vm.hostname,
       forwarding: vm.forwarding,
       nics: vm.nics.map((nic) =>
-        compact({ model: nic.model, switch: nic.switch, mac: nic.mac ?? undefined, addresses: nic.addresses, vlan: nic.vlan ?? undefined, impairment: nicImpairmentDoc(nic.impairment) }),
+        compact({ model: nic.model, switch: nic.switch, mac: nic.mac ?? undefined, addresses: nic.addresses, vlan: nic.vlan ?? undefined, impairment: nicImpairmentDoc(nic.impairment), dhcp: nic.dhcp, allow: nic.allow }),
       ),
       gateway: vm.gateway ?? undefined,
       gateway6: vm.gateway6 ?? undefined,
