@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { countAnswers, meshCommand, procTicks, vmCount } from './scale.ts';
+
+test('procTicks: utime + stime of /proc/PID/stat, whatever the command name holds', () => {
+  // Fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+  const stat = '4242 (node (worker) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 12 0';
+  assert.equal(procTicks(stat), 1234 + 567);
+});
+
+test('meshCommand: one ping per target, all in the background, then wait; only answers print', () => {
+  const command = meshCommand(['10.0.0.2', '10.0.0.3']);
+  assert.equal((command.match(/ping -c 1 /g) ?? []).length, 2);
+  assert.match(command, /\(ping -c 1 -W \d+ 10\.0\.0\.2 >\/dev\/null 2>&1 && echo answered 10\.0\.0\.2\) &/);
+  assert.ok(command.endsWith(' wait'));
+  assert.equal(countAnswers('answered 10.0.0.2\nanswered 10.0.0.3\n'), 2);
+  assert.equal(countAnswers('PING 10.0.0.2\nno answer\n'), 0);
+});
+
+test('vmCount: 16 by default, the environment otherwise, refused when silly', () => {
+  assert.equal(vmCount({}), 16);
+  assert.equal(vmCount({ VMSWITCH_BENCH_VMS: '4' }), 4);
+  for (const bad of ['1', '0', 'x', '2.5', '1000']) assert.throws(() => vmCount({ VMSWITCH_BENCH_VMS: bad }), /must be an integer 2-200/);
+});
