@@ -4,7 +4,7 @@
 // browser worker alike: so only TextEncoder/TextDecoder, DataView and the web
 // compression streams here, no Buffer and no static node: imports (in Node,
 // zlib is taken through process.getBuiltinModule: it inflates off the main
-// thread, and 2-3x faster than Node's DecompressionStream).
+// thread, 2-3x faster than Node's DecompressionStream, and has a native CRC-32).
 //
 // Layout (format 3): "VMSWSNAP" (ASCII), u32 LE length of the JSON, the JSON
 // (UTF-8), the v86 state compressed as a zlib stream (RFC 1950: what
@@ -120,7 +120,7 @@ export function encodeContainer(header: unknown, body: Uint8Array): Uint8Array {
   view.setUint32(MAGIC.length, json.length, true);
   out.set(json, SNAPSHOT_HEADER_OFFSET);
   out.set(body, SNAPSHOT_HEADER_OFFSET + json.length);
-  view.setUint32(checked, crc32(out.subarray(0, checked)), true);
+  view.setUint32(checked, checksum(out.subarray(0, checked)), true);
   return out;
 }
 
@@ -156,7 +156,7 @@ export async function decodeSnapshot(bytes: Uint8Array): Promise<DecodedSnapshot
   }
   const checked = end + header.storedLength;
   const stored = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(checked, true);
-  const actual = crc32(bytes.subarray(0, checked));
+  const actual = checksum(bytes.subarray(0, checked));
   if (stored !== actual) throw new SnapshotFormatError(`vmswitch snapshot is corrupt: CRC-32 ${hex(actual)} where the file says ${hex(stored)}`);
   const v86State = await inflate(bytes.subarray(end, checked), header.stateLength);
   return { header, v86State };
@@ -168,6 +168,12 @@ type NodeZlib = typeof import('node:zlib');
 function nodeZlib(): NodeZlib | undefined {
   const process = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   return process?.getBuiltinModule?.('node:zlib') as NodeZlib | undefined;
+}
+
+/** CRC-32: Node's native one where there is one (20.15+; ~4x the JS one), else the JS one (the browser). */
+function checksum(bytes: Uint8Array): number {
+  const native = nodeZlib()?.crc32;
+  return typeof native === 'function' ? native(bytes) : crc32(bytes);
 }
 
 async function deflate(data: Uint8Array): Promise<Uint8Array> {
