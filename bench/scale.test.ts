@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { countAnswers, meshCommand, procTicks, vmCount } from './scale.ts';
+import { countAnswers, meshCommand, parallelStarts, procTicks, vmCount } from './scale.ts';
 
 test('procTicks: utime + stime of /proc/PID/stat, whatever the command name holds', () => {
   // Fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
@@ -21,4 +21,11 @@ test('vmCount: 16 by default, the environment otherwise, refused when silly', ()
   assert.equal(vmCount({}), 16);
   assert.equal(vmCount({ VMSWITCH_BENCH_VMS: '4' }), 4);
   for (const bad of ['1', '0', 'x', '2.5', '1000']) assert.throws(() => vmCount({ VMSWITCH_BENCH_VMS: bad }), /must be an integer 2-200/);
+});
+
+test('parallelStarts: all N at once by default, fewer when asked, never more than N', () => {
+  assert.equal(parallelStarts(16, {}), 16);
+  assert.equal(parallelStarts(16, { VMSWITCH_BENCH_SCALE_PARALLEL: '4' }), 4);
+  assert.equal(parallelStarts(3, { VMSWITCH_BENCH_SCALE_PARALLEL: '8' }), 3);
+  for (const bad of ['0', '-1', 'x', '1.5']) assert.throws(() => parallelStarts(16, { VMSWITCH_BENCH_SCALE_PARALLEL: bad }), /whole number >= 1/);
 });

@@ -9,6 +9,12 @@
 // N: `npm run bench -- scale --vms 8` (scripts/bench.ts passes it as
 // VMSWITCH_BENCH_VMS) or VMSWITCH_BENCH_VMS=8. Figures are named after N
 // (scale.16.connected.ms, ...) so runs of different sizes do not mix.
+// VMSWITCH_BENCH_SCALE_PARALLEL: how many starts run at once (default all N).
+// With every VM on the main thread, 16 restores at once on a loaded 2-core
+// machine starved each guest until its personalisation exec timed out (20 s):
+// a smaller number measures what today's runtime can do, all at once what
+// worker threads should. A VM that fails to start is reported and left out;
+// the mesh figure then shows the pings it did not answer.
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchEntry } from './types.ts';
@@ -19,6 +25,14 @@ const IDLE_SECONDS = Number(process.env.VMSWITCH_BENCH_IDLE_SECONDS ?? 10);
 /** After the mesh, before idle CPU is sampled: ARP retries, timers and the exec round trips settle. */
 const IDLE_SETTLE_MS = 3000;
 const PING_WAIT_SECONDS = 10;
+
+export function parallelStarts(n: number, env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.VMSWITCH_BENCH_SCALE_PARALLEL;
+  if (text === undefined) return n;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`VMSWITCH_BENCH_SCALE_PARALLEL must be a whole number >= 1, not '${text}'`);
+  return Math.min(value, n);
+}
 
 export function vmCount(env: NodeJS.ProcessEnv = process.env): number {
   const text = env.VMSWITCH_BENCH_VMS ?? '16';
@@ -110,22 +124,30 @@ export async function run(): Promise<BenchEntry[]> {
     const rssBefore = treeRssBytes();
     // Defined first: every guest starts with all names in /etc/hosts.
     for (const name of names) lab.define(name, { nics: ['virtio'] });
-    console.log(`scale: starting ${n} VMs; ${loadavg()}`);
+    const parallel = parallelStarts(n);
+    console.log(`scale: starting ${n} VMs, ${parallel} at a time; ${loadavg()}`);
     const began = performance.now();
-    const started = await Promise.allSettled(names.map((name) => lab.start(name)));
+    const queue = [...names];
+    const failed: string[] = [];
+    await Promise.all(
+      Array.from({ length: parallel }, async () => {
+        for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+          await lab.start(name).catch((error: Error) => failed.push(`${name}: ${error.message}`));
+        }
+      }),
+    );
     const connectedMs = performance.now() - began;
-    const failed = started.flatMap((result, i) => (result.status === 'rejected' ? [`${names[i]}: ${(result.reason as Error).message}`] : []));
-    if (failed.length) throw new Error(`${failed.length} of ${n} VMs did not start: ${failed.slice(0, 3).join('; ')}`);
-    const unconnected = names.filter((name) => lab.vm(name)!.portIds.some((portId) => lab.switch.nic(portId, 0)?.state !== 'connected'));
-    if (unconnected.length) throw new Error(`${unconnected.length} of ${n} VMs have a NIC that never connected: ${unconnected.join(', ')}`);
-    console.log(`scale: ${n} VMs connected in ${connectedMs.toFixed(0)} ms; ${loadavg()}`);
+    for (const failure of failed) console.log(`scale: did not start: ${failure}`);
+    const connected = names.filter((name) => lab.vm(name)!.state === 'running' && lab.vm(name)!.portIds.every((portId) => lab.switch.nic(portId, 0)?.state === 'connected'));
+    console.log(`scale: ${connected.length} of ${n} VMs connected in ${connectedMs.toFixed(0)} ms; ${loadavg()}`);
 
     const addresses = new Map(names.map((name) => [name, lab.vm(name)!.address!]));
     const meshBegan = performance.now();
+    // Only running VMs can be asked; the others' pings count as unanswered.
     const answers = await Promise.all(
-      names.map(async (name) => {
+      connected.map(async (name) => {
         const targets = names.filter((other) => other !== name).map((other) => addresses.get(other)!);
-        const result = await lab.exec(name, meshCommand(targets), { timeoutMs: (PING_WAIT_SECONDS + 120) * 1000, syncLinkSettings: false });
+        const result = await lab.exec(name, meshCommand(targets), { timeoutMs: (PING_WAIT_SECONDS + 120) * 1000, syncLinkSettings: false }).catch((error: Error) => ({ output: error.message }));
         const answered = countAnswers(result.output);
         if (answered < targets.length) console.log(`scale: ${name} had ${answered} of ${targets.length} answers`);
         return answered;
@@ -140,10 +162,11 @@ export async function run(): Promise<BenchEntry[]> {
     await sleep(IDLE_SECONDS * 1000);
     const seconds = (performance.now() - idleBegan) / 1000;
     const idlePct = ((treeTicks() - ticksBefore) / TICKS_PER_SECOND / seconds) * 100;
-    const rssPerVm = (treeRssBytes() - rssBefore) / n / 1e6;
-    console.log(`scale: ${n} idle VMs: ${idlePct.toFixed(1)}% of a core over ${IDLE_SECONDS} s, ${rssPerVm.toFixed(0)} MB RSS per VM; ${loadavg()}`);
+    const rssPerVm = (treeRssBytes() - rssBefore) / Math.max(1, connected.length) / 1e6;
+    console.log(`scale: ${connected.length} idle VMs: ${idlePct.toFixed(1)}% of a core over ${IDLE_SECONDS} s, ${rssPerVm.toFixed(0)} MB RSS per VM; ${loadavg()}`);
     return [
-      { name: `scale.${n}.connected.ms`, value: Math.round(connectedMs), unit: 'ms' },
+      { name: `scale.${n}.connected.ms`, value: Math.round(connectedMs), unit: connected.length === n ? 'ms' : `ms (${connected.length} of ${n} connected)` },
+      { name: `scale.${n}.connected`, value: connected.length, unit: `of ${n}` },
       { name: `scale.${n}.mesh.answered`, value: answered, unit: `of ${n * (n - 1)}` },
       { name: `scale.${n}.idle.cpu.pct`, value: Math.round(idlePct * 10) / 10, unit: '% of a core' },
       { name: `scale.${n}.rss.mb_per_vm`, value: Math.round(rssPerVm), unit: 'MB' },

@@ -113,6 +113,7 @@ async function main(): Promise<number> {
   }
   const chosen = requested.length ? requested : groups;
   const fresh: BenchEntry[] = [];
+  const failed: string[] = [];
   for (const name of chosen) {
     console.log(`== ${name}`);
     const module = (await import(pathToFileURL(join(benchDir, `${name}.ts`)).href)) as { run?: BenchGroup };
@@ -120,7 +121,15 @@ async function main(): Promise<number> {
       console.error(`vmswitch bench: bench/${name}.ts exports no run()`);
       return 1;
     }
-    const entries = await module.run();
+    let entries: BenchEntry[];
+    try {
+      entries = await module.run();
+    } catch (error) {
+      // One group failing (a guest that stops answering under load) must not lose the other groups' figures.
+      console.error(`vmswitch bench: group ${name} failed: ${(error as Error)?.stack ?? String(error)}`);
+      failed.push(name);
+      continue;
+    }
     console.log(formatTable(entries));
     fresh.push(...entries);
   }
@@ -141,7 +150,8 @@ async function main(): Promise<number> {
   writeFileSync(temp, JSON.stringify(merged, null, 2) + '\n');
   renameSync(temp, resultsPath);
   console.log(`\n${fresh.length} entries written to ${resultsPath}`);
-  return 0;
+  if (failed.length) console.error(`vmswitch bench: failed groups: ${failed.join(', ')}`);
+  return failed.length ? 1 : 0;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
