@@ -1,8 +1,10 @@
 // Fuzz targets for the snapshot reader: a snapshot is a file anyone can hand
-// us. Whatever the bytes, decodeSnapshot either throws SnapshotFormatError or
-// returns exactly what was written: never another exception, never a header
-// out of bounds, never a silently different restore.
+// us. Whatever the bytes, decodeSnapshot either rejects with SnapshotFormatError
+// or returns exactly what was written: never another exception, never a header
+// out of bounds, never a silently different restore, never a state longer
+// than the header declared (a compression bomb).
 import { isDeepStrictEqual } from 'node:util';
+import { deflateRawSync, deflateSync, inflateSync } from 'node:zlib';
 import type { FuzzTarget, Rng } from '../scripts/fuzz/harness.ts';
 import { ALL_NIC_MODELS } from './net/nic.ts';
 import {
@@ -13,6 +15,7 @@ import {
   MAX_MEMORY_MIB,
   MAX_NICS,
   MIN_MEMORY_MIB,
+  SNAPSHOT_COMPRESSION,
   SNAPSHOT_FORMAT,
   SnapshotFormatError,
   type DecodedSnapshot,
@@ -58,18 +61,59 @@ function randomContent(rng: Rng): SnapshotContent {
 
 /** What the writer made, read back exactly (JSON drops what JSON cannot hold: compare through it). */
 function assertRoundTrip(decoded: DecodedSnapshot, content: SnapshotContent, state: Uint8Array): void {
-  const expected = JSON.parse(JSON.stringify({ ...content, format: SNAPSHOT_FORMAT, stateLength: state.length })) as SnapshotHeader;
-  if (!isDeepStrictEqual(decoded.header, expected)) throw new Error(`header changed in the round trip: ${JSON.stringify(decoded.header).slice(0, 200)}`);
-  if (!isDeepStrictEqual(decoded.v86State, state)) throw new Error('v86 state changed in the round trip');
+  const { storedLength, ...rest } = decoded.header;
+  const expected = JSON.parse(JSON.stringify({ ...content, format: SNAPSHOT_FORMAT, stateLength: state.length, compression: SNAPSHOT_COMPRESSION })) as unknown;
+  if (!isDeepStrictEqual(rest, expected) || !Number.isInteger(storedLength)) throw new Error(`header changed in the round trip: ${JSON.stringify(decoded.header).slice(0, 200)}`);
+  if (!isDeepStrictEqual(new Uint8Array(decoded.v86State), new Uint8Array(state))) throw new Error('v86 state changed in the round trip');
 }
 
 /** Runs `decode`; a SnapshotFormatError is the accepted failure, anything else thrown is a finding. */
-function tryDecode<T>(decode: () => T): T | SnapshotFormatError {
+async function tryDecode<T>(decode: () => T | Promise<T>): Promise<T | SnapshotFormatError> {
   try {
-    return decode();
+    return await decode();
   } catch (error) {
     if (error instanceof SnapshotFormatError) return error;
     throw new Error(`not a SnapshotFormatError: ${(error as Error)?.stack ?? String(error)}`);
+  }
+}
+
+/** A state like v86's: runs of zeros (left-out pages, zeroed memory) between data of mixed entropy. */
+function randomState(rng: Rng, max: number): Uint8Array {
+  const out = new Uint8Array(rng.int(max));
+  for (let at = 0; at < out.length; ) {
+    const run = Math.min(out.length - at, rng.range(1, 512));
+    if (rng.chance(0.4)) out.set(rng.bytes(run), at);
+    else if (rng.chance(0.3)) out.fill(rng.int(256), at, at + run);
+    at += run;
+  }
+  return out;
+}
+
+/** A body a hostile writer could put behind a right checksum: streams of the wrong length, cut, mutated, bombs, noise. */
+function hostileBody(rng: Rng, state: Uint8Array): Uint8Array {
+  switch (rng.int(7)) {
+    case 0:
+      return deflateSync(state);
+    case 1:
+      // Another length than declared, shorter or longer.
+      return deflateSync(state.subarray(0, rng.int(state.length + 1)));
+    case 2: {
+      const longer = new Uint8Array(state.length + rng.range(1, 5000));
+      longer.set(state);
+      return deflateSync(longer);
+    }
+    case 3:
+      // A bomb: far more zeros than declared, in a small body.
+      return deflateSync(new Uint8Array(rng.range(1, 8) << 20), { level: 9 });
+    case 4: {
+      const good = deflateSync(state);
+      return rng.chance(0.5) ? good.subarray(0, rng.int(good.length)) : mutate(rng, good);
+    }
+    case 5:
+      // Raw deflate and gzip are not what the header says.
+      return deflateRawSync(state);
+    default:
+      return rng.bytes(rng.int(200));
   }
 }
 
@@ -127,6 +171,7 @@ function assertSane(header: SnapshotHeader, v86State: Uint8Array | undefined): v
   if (header.format !== SNAPSHOT_FORMAT) fail('the wrong format');
   if (!Number.isInteger(header.memoryMiB) || header.memoryMiB < MIN_MEMORY_MIB || header.memoryMiB > MAX_MEMORY_MIB) fail('memory out of bounds');
   if (!Number.isInteger(header.stateLength) || header.stateLength < 0) fail('a bad state length');
+  if (header.compression !== SNAPSHOT_COMPRESSION || !Number.isInteger(header.storedLength) || header.storedLength < 0) fail('a bad compression or stored length');
   if (v86State && v86State.length !== header.stateLength) fail('a state length that is not the state');
   if (typeof header.image?.kernelVersion !== 'string' || typeof header.createdAt !== 'string') fail('a missing text field');
   if (!Array.isArray(header.nics) || header.nics.length > MAX_NICS) fail('a bad NIC list');
@@ -138,14 +183,14 @@ function assertSane(header: SnapshotHeader, v86State: Uint8Array | undefined): v
 export const targets: FuzzTarget[] = [
   {
     name: 'snapshot.mutations',
-    quick: 6000,
-    run(rng) {
+    quick: 3000,
+    async run(rng) {
       const content = randomContent(rng);
-      const state = rng.bytes(rng.int(4096));
-      const good = encodeSnapshot(content, state);
-      assertRoundTrip(decodeSnapshot(good), content, state);
+      const state = randomState(rng, 8192);
+      const good = await encodeSnapshot(content, state);
+      assertRoundTrip(await decodeSnapshot(good), content, state);
       const mutant = mutate(rng, good);
-      const result = tryDecode(() => decodeSnapshot(mutant));
+      const result = await tryDecode(() => decodeSnapshot(mutant));
       const unchanged = mutant.length === good.length && mutant.every((byte, i) => byte === good[i]);
       if (unchanged) {
         if (result instanceof SnapshotFormatError) throw new Error(`the unchanged snapshot was refused: ${result.message}`);
@@ -154,33 +199,56 @@ export const targets: FuzzTarget[] = [
         throw new Error(`a changed snapshot (${good.length} -> ${mutant.length} bytes) was accepted`);
       }
       // The listing's head-only read: the typed error or a sane header, never anything else.
-      const head = tryDecode(() => decodeSnapshotHeader(mutant));
+      const head = await tryDecode(() => decodeSnapshotHeader(mutant));
       if (!(head instanceof SnapshotFormatError)) assertSane(head, undefined);
     },
   },
   {
     name: 'snapshot.headers',
-    quick: 10000,
-    run(rng) {
+    quick: 6000,
+    async run(rng) {
       // Well-formed files (checksum right) around hostile headers: a valid one with a field or two replaced, or noise.
       const state = rng.bytes(rng.int(64));
+      const body = deflateSync(state);
       let header: unknown;
       if (rng.chance(0.8)) {
-        const fields: Record<string, unknown> = { ...randomContent(rng), format: SNAPSHOT_FORMAT, stateLength: state.length };
+        const fields: Record<string, unknown> = { ...randomContent(rng), format: SNAPSHOT_FORMAT, stateLength: state.length, compression: SNAPSHOT_COMPRESSION, storedLength: body.length };
         for (let n = rng.range(0, 3); n > 0; n--) {
-          const key = rng.pick(['format', 'memoryMiB', 'nics', 'image', 'createdAt', 'stateLength', 'extra']);
+          const key = rng.pick(['format', 'memoryMiB', 'nics', 'image', 'createdAt', 'stateLength', 'compression', 'storedLength', 'extra']);
           fields[key] = key === 'nics' && rng.chance(0.5) ? Array.from({ length: rng.int(40) }, () => (rng.chance(0.7) ? { model: rng.pick([...ALL_NIC_MODELS, 'ne2k']), mac: rng.chance(0.8) ? randomMac(rng) : randomJson(rng), state: randomJson(rng) } : randomJson(rng))) : randomJson(rng);
         }
         header = fields;
       } else {
         header = randomJson(rng);
       }
-      const result = tryDecode(() => decodeSnapshot(encodeContainer(header, state)));
+      const result = await tryDecode(() => decodeSnapshot(encodeContainer(header, body)));
       if (result instanceof SnapshotFormatError) return;
       assertSane(result.header, result.v86State);
       // What was accepted is written and read back the same.
-      const { format: _format, stateLength: _length, ...content } = result.header;
-      assertRoundTrip(decodeSnapshot(encodeSnapshot(content, result.v86State)), content, result.v86State);
+      const { format: _format, stateLength: _length, compression: _compression, storedLength: _stored, ...content } = result.header;
+      assertRoundTrip(await decodeSnapshot(await encodeSnapshot(content, result.v86State)), content, result.v86State);
+    },
+  },
+  {
+    name: 'snapshot.streams',
+    quick: 1500,
+    async run(rng) {
+      // A right header and checksum around a hostile compressed state: accepted only when it inflates to exactly
+      // the declared length (then to what any zlib reader makes of it), refused with the typed error otherwise.
+      const declared = randomState(rng, 4096);
+      const body = hostileBody(rng, declared);
+      const header = { ...randomContent(rng), format: SNAPSHOT_FORMAT, stateLength: declared.length, compression: SNAPSHOT_COMPRESSION, storedLength: body.length };
+      const result = await tryDecode(() => decodeSnapshot(encodeContainer(header, body)));
+      if (result instanceof SnapshotFormatError) return;
+      assertSane(result.header, result.v86State);
+      let reference: Uint8Array;
+      try {
+        reference = inflateSync(body);
+      } catch (error) {
+        throw new Error(`accepted a body zlib refuses (${(error as Error).message})`);
+      }
+      if (result.v86State.length !== declared.length) throw new Error(`accepted ${result.v86State.length} bytes of state where the header says ${declared.length}`);
+      if (!isDeepStrictEqual(new Uint8Array(result.v86State), new Uint8Array(reference))) throw new Error('the state is not what the stream holds');
     },
   },
 ];

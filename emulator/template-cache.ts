@@ -10,7 +10,7 @@ import { cacheDir, isRuntimeCode } from '../guest-images/paths.ts';
 import type { NicModel } from './net/nic.ts';
 
 /** Bump when what the runtime puts in a template changes (cmdline, device layout, snapshot format). */
-const TEMPLATE_VERSION = 2;
+const TEMPLATE_VERSION = 3;
 
 let codeHash: string | undefined;
 
@@ -88,7 +88,7 @@ export async function writeTemplate(path: string, bytes: Uint8Array): Promise<vo
   await pruneSiblings(path);
 }
 
-/** Templates of the same shape for other images (an older build) are dead weight of ~60 MB each. */
+/** Templates of the same shape for other images (an older build) are dead weight of ~20 MB each. */
 async function pruneSiblings(path: string): Promise<void> {
   const name = basename(path);
   const prefix = name.slice(0, name.lastIndexOf('-') + 1);

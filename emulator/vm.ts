@@ -13,7 +13,7 @@ import { formatMac, parseMac } from './net/frame.ts';
 import { defaultMac } from './default-mac.ts';
 import { ALL_NIC_MODELS, type GuestNic, type NicAttacher, type NicAttachment, type NicModel } from './net/nic.ts';
 import { createContainedNic } from './net/contain.ts';
-import { decodeSnapshot, encodeSnapshot, MAX_MEMORY_MIB, MIN_MEMORY_MIB, type SnapshotContent } from './snapshot.ts';
+import { decodeSnapshot, encodeSnapshot, MAX_MEMORY_MIB, MIN_MEMORY_MIB, ZERO_FREE_MEMORY_COMMAND, type SnapshotContent } from './snapshot.ts';
 import { readTemplate, templatePath, writeTemplate } from './template-cache.ts';
 import { imageId } from './template-id.ts';
 import { V86Machine, type MachineImages } from './v86/adapter.ts';
@@ -357,7 +357,7 @@ export class VirtualMachine {
   }
 
   private static async restore(bytes: Uint8Array, name: string, image: GuestImage, opts: VmOptions, macs: string[] | undefined): Promise<VirtualMachine> {
-    const { header, v86State } = decodeSnapshot(bytes);
+    const { header, v86State } = await decodeSnapshot(bytes);
     if (header.image.kernelVersion !== image.manifest.kernelVersion) {
       throw new Error(`snapshot is of kernel ${header.image.kernelVersion}, the image has ${image.manifest.kernelVersion}`);
     }
@@ -445,6 +445,8 @@ export class VirtualMachine {
   /** v86's state and our NICs' states, taken in the same tick so they agree. */
   async saveSnapshot(): Promise<Uint8Array> {
     if (this.stopped) throw new Error(`${this.name} is stopped`);
+    // Stale data in free guest pages is most of a state: zeroed, v86 leaves them out.
+    await this.exec(ZERO_FREE_MEMORY_COMMAND, { timeoutMs: 60_000 });
     const v86State = this.machine.saveState();
     const header: SnapshotContent = {
       memoryMiB: this.memoryMiB,

@@ -41,3 +41,37 @@ test('an unknown group is a one-line error with exit status 2', () => {
   assert.equal(result.stderr.trim().split('\n').length, 1);
   assert.match(result.stderr, /unknown group 'no-such-group'/);
 });
+
+test('ratios against QEMU come only from qemu figures of the same run, named after the figure', async () => {
+  const { qemuRatios } = await import('./bench.ts');
+  const fresh = [
+    { name: 'qemu.e1000-e1000.tcp.mibps', value: 90, unit: 'MiB/s' },
+    { name: 'qemu.idle.cpu.pct', value: 5, unit: '% of a core' },
+    { name: 'lab.e1000-e1000.tcp.mibps', value: 45, unit: 'MiB/s' },
+    { name: 'lab.virtio-virtio.tcp.mibps', value: 60, unit: 'MiB/s' }, // no qemu counterpart this run
+    { name: 'idle.cpu.pct', value: 2.5, unit: '% of a core' },
+    { name: 'scale.16.idle.cpu.pct', value: 40, unit: '% of a core' },
+    { name: 'scale.16.connected.ms', value: 9000, unit: 'ms' },
+  ];
+  const ratios = qemuRatios(fresh);
+  assert.deepEqual(
+    ratios.map((e) => [e.name, e.value, e.baseline]),
+    [
+      ['lab.e1000-e1000.tcp.vs_qemu', 0.5, 'qemu.e1000-e1000.tcp.mibps'],
+      ['idle.cpu.vs_qemu', 0.5, 'qemu.idle.cpu.pct'],
+      ['scale.16.idle.cpu.vs_qemu', 0.5, '16 x qemu.idle.cpu.pct'],
+    ],
+  );
+  assert.deepEqual(qemuRatios(fresh.filter((e) => !e.name.startsWith('qemu.'))), [], 'no qemu in this run: no ratios');
+});
+
+test('--vms N is the scale group\'s size, passed on in the environment', async () => {
+  const { parseArgs } = await import('./bench.ts');
+  const env: NodeJS.ProcessEnv = {};
+  assert.deepEqual(parseArgs(['qemu', '--vms', '4', 'scale'], env), ['qemu', 'scale']);
+  assert.equal(env.VMSWITCH_BENCH_VMS, '4');
+  assert.deepEqual(parseArgs(['--vms=8'], env), []);
+  assert.equal(env.VMSWITCH_BENCH_VMS, '8');
+  assert.throws(() => parseArgs(['scale', '--vms'], {}), /--vms needs a number/);
+  assert.throws(() => parseArgs(['--vms', 'many'], {}), /--vms needs a number of VMs, not 'many'/);
+});

@@ -19,7 +19,7 @@ export async function snapshotDir(): Promise<string> {
   return templateDir();
 }
 
-/** Only the file's head is read: a template is ~60 MB of guest state after it. */
+/** Only the file's head is read: a template is ~20 MB of compressed guest state after it. */
 async function readHeader(path: string): Promise<SnapshotHeader | undefined> {
   const file = await open(path, 'r').catch(() => undefined);
   if (!file) return undefined;

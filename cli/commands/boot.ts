@@ -62,7 +62,7 @@ export const command: Command = {
       const { decodeSnapshot } = await import('../../emulator/snapshot.ts');
       try {
         snapshot = new Uint8Array(await readFile(values.snapshot));
-        decodeSnapshot(snapshot);
+        await decodeSnapshot(snapshot);
       } catch (error) {
         throw new UsageError(`vmswitch boot: cannot use snapshot ${values.snapshot}: ${(error as Error).message}`);
       }

@@ -100,7 +100,7 @@ async function start(config: VmBootConfig): Promise<void> {
   let snapshot: DecodedSnapshot | undefined;
   if (config.snapshotUrl) {
     try {
-      snapshot = decodeSnapshot(await fetchBytes(config.snapshotUrl));
+      snapshot = await decodeSnapshot(await fetchBytes(config.snapshotUrl));
     } catch (error) {
       // A template replaced or pruned since the page listed it: a cold boot still gives the same VM.
       post({ type: 'phase', phase: 'booting', detail: `template snapshot unusable (${(error as Error).message}): booting cold` });
