@@ -64,7 +64,7 @@ test('exec, console and counters cross the thread boundary', async () => {
 
 test("a snapshot is taken in the VM's thread and comes back whole", async () => {
   const bytes = await threadOf('b').saveSnapshot();
-  const { header } = decodeSnapshot(bytes);
+  const { header } = await decodeSnapshot(bytes);
   assert.deepEqual(header.nics.map((nic) => nic.model), ['virtio']);
   assert.equal(header.memoryMiB, 128);
   assert.equal(header.nics[0]!.mac, lab.ports().find((p) => p.vm === 'b')!.mac);
