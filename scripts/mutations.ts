@@ -128,13 +128,7 @@ export const MUTATIONS: Mutation[] = [
     edits: [{ search: 'const labelled: LabOidEvent = { ...event, vm: owner.vm, nic: `eth${owner.index}`, model };', replace: 'const labelled: LabOidEvent = { ...event, vm: owner.vm, nic: `eth${owner.index}` } as LabOidEvent;' }],
     tests: ['host/lab/lab.test.ts'],
   },
-  {
-    name: 'page-lab-stale-worker-guard-removed',
-    description: "the page's lab acts on messages from a worker it has already replaced",
-    file: 'web/app/lab.ts',
-    edits: [{ search: 'worker.onmessage = (event) => {\n      if (vm.worker !== worker) return;', replace: 'worker.onmessage = (event) => {' }],
-    tests: ['web/app/lab.test.ts'],
-  },
+
 
   {
     // Not in the issue's list (switch.test.ts catches it too): shows that random.test.ts's walk, which once

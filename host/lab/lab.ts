@@ -51,6 +51,8 @@ export interface LabVmOptions {
   nics: (NicModel | LabNicSpec)[];
   /** Default: the VM's name. */
   hostname?: string;
+  /** Start from its template snapshot (true) or cold-boot (false); default: the lab's `template`. */
+  template?: boolean;
 }
 
 export type LabVmState = 'defined' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -139,6 +141,8 @@ export class LabVm {
   /** NIC faults of this VM, across its starts. */
   readonly faults: LabFaultEvent[] = [];
   offNicFaults: (() => void)[] = [];
+  /** This VM's own template choice (LabVmOptions.template), else the lab's. */
+  template: boolean | undefined;
 
   constructor(
     readonly name: string,
@@ -221,6 +225,7 @@ export class Lab {
     const vm = existing ?? new LabVm(name, order, nics, options.hostname ?? name);
     vm.nics = nics;
     vm.hostname = options.hostname ?? name;
+    vm.template = options.template;
     this.vmMap.set(name, vm);
     return vm;
   }
@@ -271,7 +276,7 @@ export class Lab {
         hostname: vm.hostname,
         ip: vm.nics.map((nic) => nic.ip ?? '-'),
         hosts,
-        template: this.template,
+        template: vm.template ?? this.template,
         labId: this.labId,
         thread: this.thread,
         log: (message) => this.progress(message, vm.name),

@@ -101,7 +101,7 @@ export async function waitForTerminal(page: Page, name: string, pattern: RegExp,
     await new Promise((r) => setTimeout(r, 250));
   }
   const state = await page.evaluate((vm) => {
-    const v = (window as unknown as { vmswitch: { lab: { vms: Map<string, { state: string; phase: string; detail: string }> } } }).vmswitch.lab.vms.get(vm);
+    const v = (window as unknown as { vmswitch: { vmInfo(n: string): { state: string; phase: string; detail: string } | undefined } }).vmswitch.vmInfo(vm);
     return v ? `${v.state}/${v.phase}${v.detail ? ` (${v.detail})` : ''}` : 'no such VM';
   }, name);
   const message = await page.$eval('#message', (e) => e.textContent ?? '');

@@ -15,7 +15,7 @@ test('a cold-booted VM: identity from the command line, ports created while it b
     await page.waitForSelector('#ports tbody tr[data-port="1"][data-nic-state="created"]', { timeout: 60_000 });
     assert.equal(await page.$eval('.vm[data-name="a"]', (e) => (e as HTMLElement).dataset.state), 'starting');
     await waitForTerminal(page, 'a', /^a:~# /m, 300_000);
-    const from = await page.evaluate(() => (window as unknown as { vmswitch: { lab: { vms: Map<string, { bootedFrom?: string }> } } }).vmswitch.lab.vms.get('a')?.bootedFrom);
+    const from = await page.evaluate(() => (window as unknown as { vmswitch: { vmInfo(n: string): { bootedFrom?: string } | undefined } }).vmswitch.vmInfo('a')?.bootedFrom);
     assert.equal(from, 'cold');
     await page.waitForSelector('#ports tbody tr[data-port="1"][data-nic-state="connected"]', { timeout: 10_000 });
     const oids = await page.$$eval('#timeline li', (items) => items.map((li) => (li as HTMLElement).dataset.oid));

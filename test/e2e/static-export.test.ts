@@ -41,8 +41,8 @@ test('the exported lab on a plain static server: a snapshot VM and a cold-booted
       await waitForTerminal(page, 'a', /^a:~# /m, BOOT_TIMEOUT_MS);
       await waitForTerminal(page, 'b', /^b:~# /m, BOOT_TIMEOUT_MS);
       const bootedFrom = await page.evaluate(() => {
-        const vms = (window as unknown as { vmswitch: { lab: { vms: Map<string, { bootedFrom?: string }> } } }).vmswitch.lab.vms;
-        return [vms.get('a')?.bootedFrom, vms.get('b')?.bootedFrom];
+        const { vmInfo } = (window as unknown as { vmswitch: { vmInfo(n: string): { bootedFrom?: string } | undefined } }).vmswitch;
+        return [vmInfo('a')?.bootedFrom, vmInfo('b')?.bootedFrom];
       });
       assert.deepEqual(bootedFrom, ['snapshot', 'cold']);
 
