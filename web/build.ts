@@ -90,7 +90,8 @@ export async function bundleStaleReason(outDir = cacheBundleDir()): Promise<stri
 }
 
 export interface BuildResult {
-  files: { path: string; bytes: number }[];
+  /** `inputs`: the source files bundled into it (paths as esbuild gives them, relative to the working directory). */
+  files: { path: string; bytes: number; inputs: string[] }[];
   ms: number;
 }
 
@@ -120,7 +121,7 @@ export async function buildWeb(options: { minify?: boolean; outDir?: string } = 
   for (const file of STATIC_FILES) await copyFile(join(WEB_DIR, file), join(outDir, file));
   const files = Object.entries(result.metafile.outputs)
     .filter(([path]) => !path.endsWith('.map'))
-    .map(([path, output]) => ({ path, bytes: output.bytes }));
+    .map(([path, output]) => ({ path, bytes: output.bytes, inputs: Object.keys(output.inputs) }));
   return { files, ms: performance.now() - started };
 }
 
