@@ -131,6 +131,14 @@ export const MUTATIONS: Mutation[] = [
 
 
   {
+    name: 'page-launch-ignores-cold-choice',
+    description: "the page's launch restores a template snapshot for a VM set to boot cold",
+    file: 'emulator/worker/browser-launch.ts',
+    edits: [{ search: 'const snapshotUrl = launch.template ? await options.snapshotFor?.(models) : undefined;', replace: 'const snapshotUrl = await options.snapshotFor?.(models);' }],
+    tests: ['emulator/worker/browser-launch.test.ts'],
+  },
+
+  {
     // Not in the list (switch.test.ts catches it too): shows that random.test.ts's walk, which once
     // excluded no copy at all, now checks the excludedCopies relation for real.
     name: 'switch-excluded-copy-uncounted',
