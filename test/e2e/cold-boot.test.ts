@@ -3,7 +3,7 @@
 // in the seed's order, NIC_CONNECT only once the guest's driver is up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addVm, openLab, startVm, typeInto, waitForTerminal } from './browser.ts';
+import { addVm, bootedFrom, openLab, startVm, typeInto, waitForTerminal } from './browser.ts';
 
 test('a cold-booted VM: identity from the command line, ports created while it boots, NIC_CONNECT when the driver binds', { timeout: 400_000 }, async () => {
   const lab = await openLab({ templates: 'none' });
@@ -15,7 +15,7 @@ test('a cold-booted VM: identity from the command line, ports created while it b
     await page.waitForSelector('#ports tbody tr[data-port="1"][data-nic-state="created"]', { timeout: 60_000 });
     assert.equal(await page.$eval('.vm[data-name="a"]', (e) => (e as HTMLElement).dataset.state), 'starting');
     await waitForTerminal(page, 'a', /^a:~# /m, 300_000);
-    const from = await page.evaluate(() => (window as unknown as { vmswitch: { vmInfo(n: string): { bootedFrom?: string } | undefined } }).vmswitch.vmInfo('a')?.bootedFrom);
+    const from = (await bootedFrom(page, 'a'))[0];
     assert.equal(from, 'cold');
     await page.waitForSelector('#ports tbody tr[data-port="1"][data-nic-state="connected"]', { timeout: 10_000 });
     const oids = await page.$$eval('#timeline li', (items) => items.map((li) => (li as HTMLElement).dataset.oid));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addVm, openLab, startVm, terminalText, typeInto, waitForTerminal } from './browser.ts';
+import { addVm, bootedFrom, openLab, startVm, terminalText, typeInto, waitForTerminal } from './browser.ts';
 import { icmpEchoes, readPcapng } from './pcapng-reader.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -52,11 +52,8 @@ test('two VMs ping through the page switch; stopping one runs the seed stop life
     await waitForTerminal(page, 'b', /^b:~# /m, BOOT_TIMEOUT_MS);
 
     // Fast start: both came from the template snapshots the Node side made.
-    const bootedFrom = await page.evaluate(() => {
-      const { vmInfo } = (window as unknown as { vmswitch: { vmInfo(n: string): { bootedFrom?: string } | undefined } }).vmswitch;
-      return [vmInfo('a')?.bootedFrom, vmInfo('b')?.bootedFrom];
-    });
-    assert.deepEqual(bootedFrom, ['snapshot', 'snapshot']);
+    const from = await bootedFrom(page, 'a', 'b');
+    assert.deepEqual(from, ['snapshot', 'snapshot']);
     // Personalised after the restore: own hostname (in the prompts above) and own MACs.
     const macs = await waitFor('two ports in the panel', async () => {
       const cells = await page.$$eval('#ports tbody tr[data-port] .sub', (list) => list.map((c) => c.textContent ?? ''));
