@@ -68,7 +68,7 @@ class EarlyConsole {
   }
 }
 
-/** Starts the VM in this worker: resolves once the guest's shell is ready (booted, or restored and personalised). */
+/** Starts the VM in this worker: resolves once a restored guest is personalised, or as soon as a cold boot begins. */
 export async function startBrowserVm(options: BrowserVmOptions, wasm: WebAssembly.Module | undefined, log: (line: string) => void): Promise<ServedVm> {
   const started = performance.now();
   const [{ V86Machine }, { nicFactory }] = await Promise.all([import('../v86/adapter.ts'), import('../devices/index.ts')]);
@@ -170,16 +170,21 @@ export async function startBrowserVm(options: BrowserVmOptions, wasm: WebAssembl
       await stop();
       throw new BrowserVmError(`vmswitch-config failed in the restored guest (exit ${watcher.markerStatus})`);
     }
-  } else {
-    const decoder = new TextDecoder();
-    await new Promise<void>((resolve) => {
-      const off = machine.onSerialOutput((bytes) => {
-        if (!watcher.feedBoot(decoder.decode(bytes, { stream: true }))) return;
-        off();
-        resolve();
-      });
-    });
   }
+  // A cold boot is served at once, so that its NICs join the switch while the guest boots (PORT_CREATE,
+  // NIC_CREATE before the BIOS runs; NIC_CONNECT when the guest's driver binds), as on a real host.
+  // exec waits for the shell.
+  const booted = snapshot
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => {
+        const decoder = new TextDecoder();
+        const off = machine.onSerialOutput((bytes) => {
+          if (!watcher.feedBoot(decoder.decode(bytes, { stream: true }))) return;
+          off();
+          log(`the shell is ready (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+          resolve();
+        });
+      });
   const shell = new ShellSession(rawConsole);
   return {
     nics,
@@ -187,7 +192,10 @@ export async function startBrowserVm(options: BrowserVmOptions, wasm: WebAssembl
     startInfo: { kind: snapshot ? 'snapshot' : 'cold', ms: performance.now() - started },
     console: guestConsole,
     ended,
-    exec: (command, opts) => shell.exec(command, opts),
+    exec: async (command, opts) => {
+      await booted;
+      return shell.exec(command, opts);
+    },
     saveSnapshot: () => Promise.reject(new BrowserVmError('saving a snapshot is not supported in the browser')),
     stop: () => stop(),
   };

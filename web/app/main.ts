@@ -108,7 +108,8 @@ function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGues
     onGuest(options.name, guest);
     return guest;
   };
-  const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }) });
+  // A cold-booted VM joins the switch as it boots: its driver binds (NIC_CONNECT) a minute later in a busy browser.
+  const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }), connectTimeoutMs: 300_000 });
   const frameLog = new FrameLog();
   lab.switch.addExtension(frameLog);
   return { lab, frameLog };
