@@ -146,6 +146,12 @@ async function main(): Promise<void> {
     view.phase = message;
     renderVmHeader(vm, view);
   });
+  // The header names the VM's ports as soon as they exist (a cold boot's, long before it is running).
+  lab.on('oid', ({ vm: name, oid }) => {
+    const view = name ? views.get(name) : undefined;
+    const vm = name ? lab.vm(name) : undefined;
+    if (view && vm && (oid === 'OID_SWITCH_NIC_CREATE' || oid === 'OID_SWITCH_PORT_DELETE')) renderVmHeader(vm, view);
+  });
   lab.on('fault', (fault) => showMessage(`${fault.vm}: ${fault.nic} failed and is out of service: ${fault.message}`, 'error'));
 
   /** A VM the Lab has defined but never started is 'stopped' to the page. */
@@ -159,7 +165,7 @@ async function main(): Promise<void> {
     return { state: pageState(vm.state), phase: view.phase, detail: view.detail, bootedFrom: view.bootedFrom, bootMs: view.bootMs, portIds: [...vm.portIds] };
   }
 
-function renderVmHeader(vm: LabVm, view: VmView): void {
+  function renderVmHeader(vm: LabVm, view: VmView): void {
     const card = view.card;
     const state = pageState(vm.state);
     card.dataset.state = state;
@@ -167,7 +173,8 @@ function renderVmHeader(vm: LabVm, view: VmView): void {
     const badge = card.querySelector<HTMLElement>('.vm-state')!;
     badge.textContent = state === 'starting' && view.phase ? `${view.phase}…` : state;
     badge.className = `badge vm-state state-${state}`;
-    const ports = vm.portIds.length ? ` · port ${vm.portIds.join(', ')}` : '';
+    const portIds = lab.ports().filter((port) => port.vm === vm.name && port.portState !== 'deleted').map((port) => port.portId);
+    const ports = portIds.length ? ` · port ${portIds.join(', ')}` : '';
     const boot = view.bootMs !== undefined ? ` · ${view.bootedFrom} start ${(view.bootMs / 1000).toFixed(1)} s` : '';
     card.querySelector<HTMLElement>('.vm-info')!.textContent = `${view.nics.join('+')} · ${vm.address ?? 'no address'}${ports}${boot}`;
     const running = state === 'starting' || state === 'running' || state === 'stopping';
