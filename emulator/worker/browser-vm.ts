@@ -44,7 +44,7 @@ async function fetchSnapshot(url: string): Promise<DecodedSnapshot> {
 }
 
 /** The console as listeners get it: live bytes, and what came before the first listener, replayed to it. */
-class EarlyConsole {
+export class EarlyConsole {
   private readonly listeners = new Set<(bytes: Uint8Array) => void>();
   private early: Uint8Array[] | null = [];
   private earlyBytes = 0;
