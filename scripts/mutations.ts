@@ -128,12 +128,14 @@ export const MUTATIONS: Mutation[] = [
     edits: [{ search: 'const labelled: LabOidEvent = { ...event, vm: owner.vm, nic: `eth${owner.index}`, model };', replace: 'const labelled: LabOidEvent = { ...event, vm: owner.vm, nic: `eth${owner.index}` } as LabOidEvent;' }],
     tests: ['host/lab/lab.test.ts'],
   },
+
+
   {
-    name: 'page-lab-stale-worker-guard-removed',
-    description: "the page's lab acts on messages from a worker it has already replaced",
-    file: 'web/app/lab.ts',
-    edits: [{ search: 'worker.onmessage = (event) => {\n      if (vm.worker !== worker) return;', replace: 'worker.onmessage = (event) => {' }],
-    tests: ['web/app/lab.test.ts'],
+    name: 'page-launch-ignores-cold-choice',
+    description: "the page's launch restores a template snapshot for a VM set to boot cold",
+    file: 'emulator/worker/browser-launch.ts',
+    edits: [{ search: 'const snapshotUrl = launch.template ? await options.snapshotFor?.(models) : undefined;', replace: 'const snapshotUrl = await options.snapshotFor?.(models);' }],
+    tests: ['emulator/worker/browser-launch.test.ts'],
   },
 
   {

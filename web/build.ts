@@ -50,6 +50,21 @@ const browserShims: Plugin = {
   },
 };
 
+/**
+ * host/lab's default launch loads Node's VM runtimes dynamically (worker
+ * threads, the image cache); the page's Lab passes its own launch
+ * (emulator/worker/browser-launch.ts), so those imports stay external and are
+ * never reached in a browser.
+ */
+const nodeOnlyLaunches: Plugin = {
+  name: 'vmswitch-node-only-launches',
+  setup(b) {
+    b.onResolve({ filter: /(worker\/node-launch|emulator\/vm|emulator\/default-mac)\.ts$/ }, (args) =>
+      args.importer.endsWith(join('host', 'lab', 'guest.ts')) ? { path: args.path, external: true } : undefined,
+    );
+  },
+};
+
 async function newestMtime(dir: string): Promise<number> {
   let newest = 0;
   for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -75,7 +90,8 @@ export async function bundleStaleReason(outDir = cacheBundleDir()): Promise<stri
 }
 
 export interface BuildResult {
-  files: { path: string; bytes: number }[];
+  /** `inputs`: the source files bundled into it (paths as esbuild gives them, relative to the working directory). */
+  files: { path: string; bytes: number; inputs: string[] }[];
   ms: number;
 }
 
@@ -98,14 +114,14 @@ export async function buildWeb(options: { minify?: boolean; outDir?: string } = 
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'silent',
-    plugins: [browserShims],
+    plugins: [browserShims, nodeOnlyLaunches],
     define: { 'process.env.NODE_ENV': '"production"' },
   });
   await copyFile(require.resolve('@xterm/xterm/css/xterm.css'), join(outDir, 'xterm.css'));
   for (const file of STATIC_FILES) await copyFile(join(WEB_DIR, file), join(outDir, file));
   const files = Object.entries(result.metafile.outputs)
     .filter(([path]) => !path.endsWith('.map'))
-    .map(([path, output]) => ({ path, bytes: output.bytes }));
+    .map(([path, output]) => ({ path, bytes: output.bytes, inputs: Object.keys(output.inputs) }));
   return { files, ms: performance.now() - started };
 }
 

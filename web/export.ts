@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { prepareLab } from './lab-server.ts';
-import { IMAGE_URLS } from './worker/protocol.ts';
+import { IMAGE_URLS } from '../emulator/worker/browser-options.ts';
 import { ensureTemplates, listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from './snapshots.ts';
 
 export interface ExportOptions {

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import type { Manifest } from '../guest-images/index.ts';
 import { startWebServer, type Mount, type RunningServer } from './server.ts';
 import { ensureBundle } from './build.ts';
-import { IMAGE_URLS } from './worker/protocol.ts';
+import { IMAGE_URLS } from '../emulator/worker/browser-options.ts';
 import { ensureTemplates, listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from './snapshots.ts';
 
 export interface LabServerOptions {

@@ -384,3 +384,16 @@ test("a VM whose thread dies (ended 'failed') fails alone: its ports run the sto
   assert.equal(lab.vm('b')!.state, 'running');
   await lab.close();
 });
+
+test("a VM's own template choice overrides the lab's (the page offers snapshot or cold per VM)", async () => {
+  const { lab, guests } = scriptedLab();
+  await lab.start('a', { nics: ['e1000'], template: false });
+  await lab.start('b', { nics: ['e1000'] });
+  await lab.stop('a');
+  await lab.start('a', { nics: ['e1000'], template: true });
+  assert.deepEqual(
+    guests.map((g) => `${g.launch.name}:${g.launch.template}`),
+    ['a:false', 'b:true', 'a:true'],
+  );
+  await lab.close();
+});

@@ -65,6 +65,8 @@ export interface LabVmOptions {
    * none of them). The start fails when one exits non-zero.
    */
   setup?: string[];
+  /** Start from its template snapshot (true) or cold-boot (false); default: the lab's `template`. */
+  template?: boolean;
 }
 
 export type LabVmState = 'defined' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -155,6 +157,8 @@ export class LabVm {
   /** NIC faults of this VM, across its starts. */
   readonly faults: LabFaultEvent[] = [];
   offNicFaults: (() => void)[] = [];
+  /** This VM's own template choice (LabVmOptions.template), else the lab's. */
+  template: boolean | undefined;
 
   /** The switch of each NIC's port while it runs, in NIC order (beside portIds). */
   portSwitches: Switch[] = [];
@@ -274,6 +278,7 @@ export class Lab {
     vm.hostname = options.hostname ?? name;
     vm.memoryMiB = options.memoryMiB;
     vm.setup = [...(options.setup ?? [])];
+    vm.template = options.template;
     this.vmMap.set(name, vm);
     return vm;
   }
@@ -325,7 +330,7 @@ export class Lab {
         ...(vm.memoryMiB !== undefined ? { memoryMiB: vm.memoryMiB } : {}),
         ip: vm.nics.map((nic) => nic.ip ?? '-'),
         hosts,
-        template: this.template,
+        template: vm.template ?? this.template,
         labId: this.labId,
         thread: this.thread,
         log: (message) => this.progress(message, vm.name),

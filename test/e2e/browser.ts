@@ -91,6 +91,14 @@ export function terminalText(page: Page, name: string): Promise<string> {
   return page.evaluate((vm) => (window as unknown as { vmswitch: { terminalText(n: string): string } }).vmswitch.terminalText(vm), name);
 }
 
+/** How each VM's last start went on the page ('snapshot' or 'cold'), from window.vmswitch.vmInfo. */
+export function bootedFrom(page: Page, ...names: string[]): Promise<(string | undefined)[]> {
+  return page.evaluate((vms) => {
+    const { vmInfo } = (window as unknown as { vmswitch: { vmInfo(n: string): { bootedFrom?: string } | undefined } }).vmswitch;
+    return vms.map((vm) => vmInfo(vm)?.bootedFrom);
+  }, names);
+}
+
 /** Waits until the VM's terminal text matches, or fails with the terminal's tail. */
 export async function waitForTerminal(page: Page, name: string, pattern: RegExp, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -101,7 +109,7 @@ export async function waitForTerminal(page: Page, name: string, pattern: RegExp,
     await new Promise((r) => setTimeout(r, 250));
   }
   const state = await page.evaluate((vm) => {
-    const v = (window as unknown as { vmswitch: { lab: { vms: Map<string, { state: string; phase: string; detail: string }> } } }).vmswitch.lab.vms.get(vm);
+    const v = (window as unknown as { vmswitch: { vmInfo(n: string): { state: string; phase: string; detail: string } | undefined } }).vmswitch.vmInfo(vm);
     return v ? `${v.state}/${v.phase}${v.detail ? ` (${v.detail})` : ''}` : 'no such VM';
   }, name);
   const message = await page.$eval('#message', (e) => e.textContent ?? '');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addVm, openLab, startVm, terminalText, typeInto, waitForTerminal } from './browser.ts';
+import { addVm, bootedFrom, openLab, startVm, terminalText, typeInto, waitForTerminal } from './browser.ts';
 import { icmpEchoes, readPcapng } from './pcapng-reader.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -19,8 +19,8 @@ interface TimelineEntry {
 
 async function portOf(page: import('puppeteer').Page, vm: string): Promise<number> {
   return page.evaluate((name) => {
-    const lab = (window as unknown as { vmswitch: { lab: { vms: Map<string, { portIds: number[] }> } } }).vmswitch.lab;
-    return lab.vms.get(name)?.portIds[0] ?? -1;
+    const lab = (window as unknown as { vmswitch: { lab: { vm(n: string): { portIds: number[] } | undefined } } }).vmswitch.lab;
+    return lab.vm(name)?.portIds[0] ?? -1;
   }, vm);
 }
 
@@ -52,11 +52,8 @@ test('two VMs ping through the page switch; stopping one runs the seed stop life
     await waitForTerminal(page, 'b', /^b:~# /m, BOOT_TIMEOUT_MS);
 
     // Fast start: both came from the template snapshots the Node side made.
-    const bootedFrom = await page.evaluate(() => {
-      const lab = (window as unknown as { vmswitch: { lab: { vms: Map<string, { bootedFrom?: string }> } } }).vmswitch.lab;
-      return [lab.vms.get('a')?.bootedFrom, lab.vms.get('b')?.bootedFrom];
-    });
-    assert.deepEqual(bootedFrom, ['snapshot', 'snapshot']);
+    const from = await bootedFrom(page, 'a', 'b');
+    assert.deepEqual(from, ['snapshot', 'snapshot']);
     // Personalised after the restore: own hostname (in the prompts above) and own MACs.
     const macs = await waitFor('two ports in the panel', async () => {
       const cells = await page.$$eval('#ports tbody tr[data-port] .sub', (list) => list.map((c) => c.textContent ?? ''));
@@ -95,8 +92,8 @@ test('two VMs ping through the page switch; stopping one runs the seed stop life
 
     // Per-port counters moved both ways.
     const counters = await page.evaluate((ports) => {
-      const lab = (window as unknown as { vmswitch: { lab: { sw: { counters(p: number): { rxPackets: number; txPackets: number } } } } }).vmswitch.lab;
-      return ports.map((p) => lab.sw.counters(p));
+      const lab = (window as unknown as { vmswitch: { lab: { switch: { counters(p: number): { rxPackets: number; txPackets: number } } } } }).vmswitch.lab;
+      return ports.map((p) => lab.switch.counters(p));
     }, [portA, portB]);
     for (const c of counters) assert.ok(c.rxPackets >= 3 && c.txPackets >= 3, JSON.stringify(c));
 

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addVm, openLab, startVm, typeInto, waitForTerminal } from './browser.ts';
+import { addVm, bootedFrom, openLab, startVm, typeInto, waitForTerminal } from './browser.ts';
 import { serveFolder, type StaticServer } from './static-server.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -40,11 +40,8 @@ test('the exported lab on a plain static server: a snapshot VM and a cold-booted
       await startVm(page, 'b');
       await waitForTerminal(page, 'a', /^a:~# /m, BOOT_TIMEOUT_MS);
       await waitForTerminal(page, 'b', /^b:~# /m, BOOT_TIMEOUT_MS);
-      const bootedFrom = await page.evaluate(() => {
-        const vms = (window as unknown as { vmswitch: { lab: { vms: Map<string, { bootedFrom?: string }> } } }).vmswitch.lab.vms;
-        return [vms.get('a')?.bootedFrom, vms.get('b')?.bootedFrom];
-      });
-      assert.deepEqual(bootedFrom, ['snapshot', 'cold']);
+      const from = await bootedFrom(page, 'a', 'b');
+      assert.deepEqual(from, ['snapshot', 'cold']);
 
       await typeInto(page, 'a', 'ping -c 3 b\n');
       const pinged = await waitForTerminal(page, 'a', /3 packets transmitted, 3 packets received/, 90_000);

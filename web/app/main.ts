@@ -1,11 +1,19 @@
-// The page: controls, a terminal per VM, the switch panel. The lab model
-// (switch + workers) is in lab.ts; this file only wires it to the DOM.
+// The page: controls, a terminal per VM, the switch panel, on host/lab's Lab
+// (the same Lab as in Node) with each VM in its own Web Worker
+// (emulator/worker/browser-launch.ts). This file only wires it to the DOM.
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
-import { Lab, type BootMode, type LabVm } from './lab.ts';
-import { SwitchPanel } from './panel.ts';
+import { Lab, type LabVm, type LabVmState } from '../../host/lab/lab.ts';
+import type { LabGuest, LaunchGuest } from '../../host/lab/guest.ts';
+import { PcapngCapture } from '../../host/extensions/capture/capture.ts';
+import { browserLaunch } from '../../emulator/worker/browser-launch.ts';
+import { IMAGE_URLS, type ImageUrls } from '../../emulator/worker/browser-options.ts';
+import { VmThread } from '../../emulator/worker/vm-thread.ts';
 import type { NicModel } from '../../emulator/net/nic.ts';
-import { IMAGE_URLS, type ImageUrls } from '../worker/protocol.ts';
+import { FrameLog } from './frame-log.ts';
+import { SwitchPanel } from './panel.ts';
+
+export type BootMode = 'snapshot' | 'cold';
 
 /** What the server says about this lab (`lab.json`): where the image is and which snapshots exist. */
 interface LabConfig {
@@ -38,16 +46,44 @@ function showMessage(text: string, level: 'info' | 'error' = 'info'): void {
   box.className = `message ${level}`;
 }
 
+/** The page's own view of a VM: what it was added with, and its last start as the page saw it. */
 interface VmView {
+  name: string;
+  nics: NicModel[];
+  boot: BootMode;
   card: HTMLElement;
   terminal: Terminal;
   fit: FitAddon;
+  /** The last progress line of a start (fetching, booting, restoring, personalising). */
+  phase: string;
+  detail: string;
+  startedAt: number;
+  /** Start to prompt and connected NICs, ms, of the last start. */
+  bootMs: number | undefined;
+  bootedFrom: BootMode | undefined;
 }
 
 const absolute = (url: string) => new URL(url, location.href).href;
+const NAME_PATTERN = /^[a-z][a-z0-9-]{0,14}$/;
+const MAX_VMS = 254;
 
-async function main(): Promise<void> {
-  const config = await loadConfig();
+/** v86's wasm, compiled once by the page and shared with every VM's worker. */
+function sharedWasm(url: string): () => Promise<WebAssembly.Module | undefined> {
+  let module: Promise<WebAssembly.Module | undefined> | undefined;
+  return () =>
+    (module ??= WebAssembly.compileStreaming(fetch(url)).catch((error: unknown) => {
+      // Each worker then compiles its own (the adapter's default): slower, but it works.
+      console.warn('vmswitch: compiling v86.wasm on the page failed:', error);
+      return undefined;
+    }));
+}
+
+/**
+ * The page's Lab and switch: host/lab's Lab (capture, ACL, MAC learning) plus
+ * the panel's frame log. Whatever else joins the page's switch (an uplink to
+ * `vmswitch web --shared`) attaches here, to `lab.switch`.
+ */
+function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void): { lab: Lab; frameLog: FrameLog } {
   const image: ImageUrls = {
     kernel: absolute(config.image.kernel),
     initrd: absolute(config.image.initrd),
@@ -55,45 +91,99 @@ async function main(): Promise<void> {
     vgaBios: absolute(config.image.vgaBios),
     wasm: absolute(config.image.wasm),
   };
-  const lab = new Lab({
-    createWorker: (name) => new Worker(new URL('vm-worker.js', location.href), { type: 'module', name: `vm ${name}` }) as unknown as import('./lab.ts').WorkerLike,
+  const launchInWorker = browserLaunch({
+    createWorker: (name) => new Worker(new URL('vm-worker.js', location.href), { type: 'module', name: `vm ${name}` }),
     image,
-    memoryMiB: config.memoryMiB,
+    ...(config.memoryMiB ? { memoryMiB: config.memoryMiB } : {}),
+    wasm: sharedWasm(image.wasm),
     // Asked afresh at each start: templates appear (made in the background) and change with the image.
     snapshotFor: async (models) => {
       const url = (await loadConfig()).snapshots[models.join('+')];
       return url ? absolute(url) : undefined;
     },
   });
-  new SwitchPanel(lab, $('#switch'));
+  // The terminal listens from the moment the VM is up, before the Lab attaches its NICs: nothing it prints is missed.
+  const launch: LaunchGuest = async (options) => {
+    const guest = await launchInWorker(options);
+    onGuest(options.name, guest);
+    return guest;
+  };
+  // A cold-booted VM joins the switch as it boots: its driver binds (NIC_CONNECT) a minute later in a busy browser.
+  const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }), connectTimeoutMs: 300_000 });
+  const frameLog = new FrameLog();
+  lab.switch.addExtension(frameLog);
+  return { lab, frameLog };
+}
+
+async function main(): Promise<void> {
+  const config = await loadConfig();
   const views = new Map<string, VmView>();
-
-  lab.events.on('console', ({ name, text }) => views.get(name)?.terminal.write(text));
-  lab.events.on('vm', ({ name }) => {
-    const vm = lab.vms.get(name);
-    if (vm) renderVmHeader(vm, views.get(name));
+  const { lab, frameLog } = createPageLab(config, (name, guest) => {
+    const view = views.get(name);
+    if (view) view.bootedFrom = guest instanceof VmThread && guest.startInfo.kind === 'snapshot' ? 'snapshot' : 'cold';
+    const decoder = new TextDecoder();
+    guest.console.onData((bytes) => views.get(name)?.terminal.write(decoder.decode(bytes, { stream: true })));
   });
-  lab.events.on('log', ({ level, message }) => showMessage(message, level));
+  const startedAt = Date.now();
+  new SwitchPanel({ lab, frameLog, startedAt }, $('#switch'));
 
-  function renderVmHeader(vm: LabVm, view: VmView | undefined): void {
-    if (!view) return;
+  lab.on('vm', ({ vm: name, state, detail }) => {
+    const view = views.get(name);
+    const vm = lab.vm(name);
+    if (!view || !vm) return;
+    view.detail = detail ?? '';
+    if (state === 'running') {
+      view.bootMs = performance.now() - view.startedAt;
+    }
+    if (state === 'stopped' && detail === 'guest poweroff') showMessage(`${name}: the guest powered off`);
+    if (state === 'failed' && detail) showMessage(`${name}: ${detail}`, 'error');
+    renderVmHeader(vm, view);
+  });
+  lab.on('progress', ({ vm: name, message }) => {
+    const view = name ? views.get(name) : undefined;
+    const vm = name ? lab.vm(name) : undefined;
+    if (!view || !vm) return showMessage(message);
+    view.phase = message;
+    renderVmHeader(vm, view);
+  });
+  // The header names the VM's ports as soon as they exist (a cold boot's, long before it is running).
+  lab.on('oid', ({ vm: name, oid }) => {
+    const view = name ? views.get(name) : undefined;
+    const vm = name ? lab.vm(name) : undefined;
+    if (view && vm && (oid === 'OID_SWITCH_NIC_CREATE' || oid === 'OID_SWITCH_PORT_DELETE')) renderVmHeader(vm, view);
+  });
+  lab.on('fault', (fault) => showMessage(`${fault.vm}: ${fault.nic} failed and is out of service: ${fault.message}`, 'error'));
+
+  /** A VM the Lab has defined but never started is 'stopped' to the page. */
+  const pageState = (state: LabVmState): string => (state === 'defined' ? 'stopped' : state);
+
+  /** What tests (and the curious) read of a VM: the Lab's state and the page's view of its last start. */
+  function vmInfo(name: string) {
+    const vm = lab.vm(name);
+    const view = views.get(name);
+    if (!vm || !view) return undefined;
+    return { state: pageState(vm.state), phase: view.phase, detail: view.detail, bootedFrom: view.bootedFrom, bootMs: view.bootMs, portIds: [...vm.portIds] };
+  }
+
+  function renderVmHeader(vm: LabVm, view: VmView): void {
     const card = view.card;
-    card.dataset.state = vm.state;
-    card.dataset.phase = vm.phase;
-    const state = card.querySelector<HTMLElement>('.vm-state')!;
-    const label = vm.state === 'starting' && vm.phase !== 'idle' ? `${vm.phase}…` : vm.state;
-    state.textContent = label;
-    state.className = `badge vm-state state-${vm.state}`;
-    const ports = vm.portIds.length ? ` · port ${vm.portIds.join(', ')}` : '';
-    const boot = vm.bootMs !== undefined ? ` · ${vm.bootedFrom} start ${(vm.bootMs / 1000).toFixed(1)} s` : '';
-    card.querySelector<HTMLElement>('.vm-info')!.textContent = `${vm.spec.nics.join('+')} · ${vm.ip}${ports}${boot}`;
-    const running = vm.state === 'starting' || vm.state === 'running' || vm.state === 'stopping';
+    const state = pageState(vm.state);
+    card.dataset.state = state;
+    card.dataset.phase = view.phase;
+    const badge = card.querySelector<HTMLElement>('.vm-state')!;
+    badge.textContent = state === 'starting' && view.phase ? `${view.phase}…` : state;
+    badge.className = `badge vm-state state-${state}`;
+    const portIds = lab.ports().filter((port) => port.vm === vm.name && port.portState !== 'deleted').map((port) => port.portId);
+    const ports = portIds.length ? ` · port ${portIds.join(', ')}` : '';
+    const boot = view.bootMs !== undefined ? ` · ${view.bootedFrom} start ${(view.bootMs / 1000).toFixed(1)} s` : '';
+    card.querySelector<HTMLElement>('.vm-info')!.textContent = `${view.nics.join('+')} · ${vm.address ?? 'no address'}${ports}${boot}`;
+    const running = state === 'starting' || state === 'running' || state === 'stopping';
     card.querySelector<HTMLButtonElement>('.start')!.disabled = running;
-    card.querySelector<HTMLButtonElement>('.stop')!.disabled = !running || vm.state === 'stopping';
+    card.querySelector<HTMLButtonElement>('.stop')!.disabled = !running || state === 'stopping';
     card.querySelector<HTMLSelectElement>('.boot')!.disabled = running;
   }
 
-  function addVmView(vm: LabVm): void {
+  function addVmView(vm: LabVm, nics: NicModel[], boot: BootMode): void {
     $('.empty-vms')?.remove();
     const card = document.createElement('article');
     card.className = 'vm';
@@ -113,7 +203,7 @@ async function main(): Promise<void> {
       </header>
       <div class="terminal"></div>`;
     card.querySelector('.vm-name')!.textContent = vm.name;
-    card.querySelector<HTMLSelectElement>('.boot')!.value = vm.spec.boot;
+    card.querySelector<HTMLSelectElement>('.boot')!.value = boot;
     $('#vms').append(card);
     const terminal = new Terminal({
       convertEol: false,
@@ -133,16 +223,20 @@ async function main(): Promise<void> {
         // Hidden or zero-sized for a moment: the next resize fits it.
       }
     }).observe(card.querySelector<HTMLElement>('.terminal')!);
-    terminal.onData((data) => lab.input(vm.name, data));
-    terminal.writeln(`\x1b[90m${vm.name}: ${vm.spec.nics.join(' + ')}, ${vm.ip}/24 — press Start\x1b[0m`);
-    const view: VmView = { card, terminal, fit };
+    terminal.onData((data) => lab.vm(vm.name)?.guest?.console.write?.(data));
+    terminal.writeln(`\x1b[90m${vm.name}: ${nics.join(' + ')}, ${vm.nics[0]?.ip ?? 'no address'} — press Start\x1b[0m`);
+    const view: VmView = { name: vm.name, nics, boot, card, terminal, fit, phase: '', detail: '', startedAt: 0, bootMs: undefined, bootedFrom: undefined };
     views.set(vm.name, view);
     card.querySelector('.start')!.addEventListener('click', () => {
-      const boot = card.querySelector<HTMLSelectElement>('.boot')!.value as BootMode;
+      view.boot = card.querySelector<HTMLSelectElement>('.boot')!.value as BootMode;
+      view.startedAt = performance.now();
+      view.bootMs = undefined;
+      view.bootedFrom = undefined;
+      view.phase = 'loading';
       terminal.reset();
-      lab.start(vm.name, boot).then(
-        () => showMessage(`${vm.name} is up (${vm.bootedFrom} start, ${((vm.bootMs ?? 0) / 1000).toFixed(1)} s)`),
-        (error: Error) => showMessage(error.message, 'error'),
+      lab.start(vm.name, { nics: view.nics, template: view.boot === 'snapshot' }).then(
+        () => showMessage(`${vm.name} is up (${view.bootedFrom} start, ${((view.bootMs ?? 0) / 1000).toFixed(1)} s)`),
+        (error: Error) => showMessage(`${vm.name}: ${error.message}`, 'error'),
       );
       terminal.focus();
     });
@@ -155,15 +249,31 @@ async function main(): Promise<void> {
     renderVmHeader(vm, view);
   }
 
+  /** Checks a new VM; returns the problem in words, or undefined. */
+  function specProblem(name: string, nics: string[]): string | undefined {
+    if (!NAME_PATTERN.test(name)) return `VM name '${name}' must be a lower-case letter then up to 14 letters, digits or '-'`;
+    if (lab.vm(name)) return `there is already a VM named '${name}'`;
+    if (!nics.length) return 'a VM needs at least one NIC';
+    if (nics.length > 2) return 'at most two NICs per VM';
+    if (lab.vms().length >= MAX_VMS) return 'the lab has run out of addresses';
+    return undefined;
+  }
+
   $('#add-vm').addEventListener('submit', (event) => {
     event.preventDefault();
     const name = $<HTMLInputElement>('#vm-name').value.trim();
     const nics = [$<HTMLSelectElement>('#vm-nic0').value, $<HTMLSelectElement>('#vm-nic1').value].filter(Boolean) as NicModel[];
     const boot = $<HTMLSelectElement>('#vm-boot').value as BootMode;
-    const problem = lab.specProblem({ name, nics });
+    const problem = specProblem(name, nics);
     if (problem) return showMessage(problem, 'error');
-    const vm = lab.addVm({ name, nics, boot });
-    addVmView(vm);
+    let vm: LabVm;
+    try {
+      // Defined now, so that VMs started before this one already resolve its name.
+      vm = lab.define(name, { nics, template: boot === 'snapshot' });
+    } catch (error) {
+      return showMessage((error as Error).message, 'error');
+    }
+    addVmView(vm, nics, boot);
     showMessage(`added ${name}`);
     // Suggest the next name: a -> b -> c ...
     const next = String.fromCharCode(name.charCodeAt(name.length - 1) + 1);
@@ -171,11 +281,11 @@ async function main(): Promise<void> {
   });
 
   $<HTMLInputElement>('#capture-toggle').addEventListener('change', (event) => {
-    lab.setCapture((event.target as HTMLInputElement).checked);
+    lab.capture!.enabled = (event.target as HTMLInputElement).checked;
   });
 
   $('#download-pcap').addEventListener('click', () => {
-    const bytes = lab.pcapng();
+    const bytes = lab.capture!.bytes();
     const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/x-pcapng' }));
     const link = document.createElement('a');
     link.href = url;
@@ -186,10 +296,12 @@ async function main(): Promise<void> {
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   });
 
-  // For tests and the curious: the lab and the terminals' text.
+  // For tests and the curious: the lab (host/lab's Lab), the page's view of each VM, and the terminals' text.
   Object.assign(window, {
     vmswitch: {
       lab,
+      frameLog,
+      vmInfo,
       terminalText(name: string): string {
         const terminal = views.get(name)?.terminal;
         if (!terminal) return '';

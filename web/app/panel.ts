@@ -1,10 +1,20 @@
 // The switch panel: ports and NICs with their live state, per-port counters
-// and drop reasons, the OID timeline and the last frames. It listens to the
-// switch's events and redraws at most once per animation frame.
-import type { Lab } from './lab.ts';
-import type { OidEvent, StateEvent } from '../../host/events.ts';
+// and drop reasons, the OID timeline and the last frames. It reads host/lab's
+// Lab (its OID stream labelled with VM names, ports() with the counters of
+// deleted ports too) and the switch's state events for ports that are no lab
+// VM's (an uplink's external port), and redraws at most a few times a second.
+import type { Lab, LabOidEvent } from '../../host/lab/lab.ts';
+import type { StateEvent } from '../../host/events.ts';
 import type { PortCounters } from '../../host/counters.ts';
 import { formatMac } from '../../emulator/net/frame.ts';
+import type { FrameLog } from './frame-log.ts';
+
+/** What the panel shows: the page's Lab, its frame log, and when the page started (times are relative to it). */
+export interface PanelSource {
+  lab: Lab;
+  frameLog: FrameLog;
+  startedAt: number;
+}
 
 interface PortRow {
   id: number;
@@ -39,7 +49,7 @@ function formatBytes(n: number): string {
 export class SwitchPanel {
   /** Every port ever seen, deleted ones too (the switch forgets them; the panel shows how they ended). */
   private readonly rows = new Map<number, PortRow>();
-  private readonly timeline: OidEvent[] = [];
+  private readonly timeline: LabOidEvent[] = [];
   private drawScheduled = false;
   private lastDraw = -Infinity;
   private portsBody: HTMLTableSectionElement;
@@ -49,21 +59,25 @@ export class SwitchPanel {
   private timelineDrawn = 0;
   private lastFrameSeq = -1;
 
+  private readonly lab: Lab;
+
   constructor(
-    private readonly lab: Lab,
+    private readonly source: PanelSource,
     root: HTMLElement,
   ) {
+    const lab = source.lab;
+    this.lab = lab;
     this.portsBody = root.querySelector<HTMLTableSectionElement>('#ports tbody')!;
     this.timelineList = root.querySelector<HTMLOListElement>('#timeline')!;
     this.framesBody = root.querySelector<HTMLTableSectionElement>('#frames tbody')!;
     this.totals = root.querySelector<HTMLElement>('#switch-totals')!;
-    lab.sw.on('oid', (event) => {
+    lab.on('oid', (event) => {
       this.timeline.push(event);
       this.schedule();
     });
-    lab.sw.on('state', (event) => this.onState(event));
-    lab.sw.on('drop', () => this.schedule());
-    lab.frameLog.onFrames = () => this.schedule();
+    lab.switch.on('state', (event) => this.onState(event));
+    lab.switch.on('drop', () => this.schedule());
+    source.frameLog.onFrames = () => this.schedule();
     // Counters move without events: refresh them a few times a second.
     setInterval(() => this.schedule(), 500);
     this.schedule();
@@ -72,14 +86,14 @@ export class SwitchPanel {
   private onState(event: StateEvent): void {
     let row = this.rows.get(event.portId);
     if (!row) {
-      const port = this.lab.sw.port(event.portId);
+      const port = this.lab.switch.port(event.portId);
       row = { id: event.portId, name: port?.name ?? `port ${event.portId}`, type: port?.type ?? '?', portState: 'created', nicState: '—', mac: '', friendlyName: '', counters: null };
       this.rows.set(event.portId, row);
     }
     if (event.object === 'port') row.portState = event.to;
     else {
       row.nicState = event.to;
-      const nic = this.lab.sw.nic(event.portId, event.nicIndex ?? 0);
+      const nic = this.lab.switch.nic(event.portId, event.nicIndex ?? 0);
       if (nic) {
         row.mac = formatMac(nic.mac);
         row.friendlyName = nic.friendlyName;
@@ -112,7 +126,15 @@ export class SwitchPanel {
   }
 
   private drawPorts(): void {
-    for (const snapshot of this.lab.sw.ports()) {
+    // A lab VM's port: named after its VM and NIC, its counters kept after PORT_DELETE.
+    for (const labPort of this.lab.ports()) {
+      const row = this.rows.get(labPort.portId);
+      if (!row) continue;
+      row.name = `${labPort.vm}/${labPort.nic}`;
+      row.counters = labPort.counters;
+      if (labPort.mac) row.mac = labPort.mac;
+    }
+    for (const snapshot of this.lab.switch.ports()) {
       const row = this.rows.get(snapshot.id);
       if (!row) continue;
       row.counters = snapshot.counters;
@@ -156,9 +178,10 @@ export class SwitchPanel {
     this.portsBody.replaceWith(body);
     this.portsBody = body;
 
-    const totals = this.lab.sw.counters();
+    const totals = this.lab.switch.counters();
+    const capture = this.lab.capture;
     const dropped = Object.entries(totals.drops).map(([r, n]) => `${r} ${n}`).join(', ');
-    this.totals.textContent = `${totals.ingressFrames} in · ${totals.forwardedFrames} forwarded · ${totals.deliveredCopies} delivered · ${totals.droppedFrames} dropped${dropped ? ` (${dropped})` : ''} · capture ${this.lab.capture.enabled ? `on, ${this.lab.capture.packets} records` : 'off'}`;
+    this.totals.textContent = `${totals.ingressFrames} in · ${totals.forwardedFrames} forwarded · ${totals.deliveredCopies} delivered · ${totals.droppedFrames} dropped${dropped ? ` (${dropped})` : ''} · capture ${capture?.enabled ? `on, ${capture.packets} records` : 'off'}`;
   }
 
   private drawTimeline(): void {
@@ -170,9 +193,9 @@ export class SwitchPanel {
       li.dataset.oid = shortOid(event.oid);
       li.dataset.port = String(event.portId);
       li.dataset.status = event.status;
-      const seconds = ((event.time - this.lab.startedAt) / 1000).toFixed(3);
+      const seconds = ((event.time - this.source.startedAt) / 1000).toFixed(3);
       li.append(el('span', 'time', `+${seconds}s`), el('span', 'oid-name', shortOid(event.oid)), el('span', 'where', `port ${event.portId}${event.nicIndex !== undefined ? ` nic ${event.nicIndex}` : ''}`));
-      const name = this.rows.get(event.portId)?.name;
+      const name = event.vm ? `${event.vm}${event.nic ? `/${event.nic}` : ''}` : this.rows.get(event.portId)?.name;
       if (name) li.append(el('span', 'who', name));
       if (event.status !== 'success') li.append(el('span', 'veto', `${event.status}${event.vetoedBy ? ` by ${event.vetoedBy}` : ''}${event.detail ? `: ${event.detail}` : ''}`));
       this.timelineList.append(li);
@@ -182,7 +205,7 @@ export class SwitchPanel {
   }
 
   private drawFrames(): void {
-    const log = this.lab.frameLog;
+    const log = this.source.frameLog;
     if (log.total === this.lastFrameSeq) return;
     this.lastFrameSeq = log.total;
     const body = el('tbody');
@@ -204,7 +227,7 @@ export class SwitchPanel {
       const dst = el('td', 'mac', macName(s.dst));
       if (dropped) dst.append(el('span', 'dropped-mark', ' dropped'));
       tr.append(
-        el('td', 'time', `+${((frame.time - this.lab.startedAt) / 1000).toFixed(3)}`),
+        el('td', 'time', `+${((frame.time - this.source.startedAt) / 1000).toFixed(3)}`),
         el('td', 'mac', macName(s.src)),
         dst,
         el('td', `type type-${s.type.toLowerCase().replace(/[^a-z0-9]/g, '')}`, s.type),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootCommandLine, personaliseCommand, PromptWatcher } from './guest-setup.ts';
-import { TextWatch, POWER_DOWN_LINES } from '../../emulator/guest-end.ts';
+import { bootCommandLine, personaliseCommand, PromptWatcher } from './browser-guest-setup.ts';
+import { TextWatch, POWER_DOWN_LINES } from '../guest-end.ts';
 
 const config = {
   name: 'a',

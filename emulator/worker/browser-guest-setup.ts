@@ -1,8 +1,14 @@
-// What the worker tells the guest and what it waits for on the console:
+// What a browser VM thread tells the guest and what it waits for on the console:
 // the kernel command line (identity as vmswitch.* parameters, read by the
 // image's /init), the re-personalisation command after a snapshot restore,
 // and the prompt detection. Pure functions: unit-tested in Node.
-import type { VmBootConfig } from './protocol.ts';
+/** The identity a VM is given at boot or after a restore. */
+export interface GuestIdentity {
+  name: string;
+  ip: string[];
+  hosts: Record<string, string>;
+  nics: { mac: string }[];
+}
 
 /** /init prints this once the guest is configured (guest-images/init/init.ts READY_LINE). */
 export const READY_LINE = 'vmswitch-ready';
@@ -13,7 +19,7 @@ function hostsSetting(hosts: Record<string, string>): string {
     .join(',');
 }
 
-export function bootCommandLine(config: Pick<VmBootConfig, 'name' | 'ip' | 'hosts'>): string {
+export function bootCommandLine(config: Pick<GuestIdentity, 'name' | 'ip' | 'hosts'>): string {
   const words = ['console=ttyS0', 'loglevel=3', 'mitigations=off', 'tsc=reliable', 'no_timer_check', `vmswitch.hostname=${config.name}`];
   if (config.ip.length) words.push(`vmswitch.ip=${config.ip.join(',')}`);
   const hosts = hostsSetting(config.hosts);
@@ -26,7 +32,7 @@ export function bootCommandLine(config: Pick<VmBootConfig, 'name' | 'ip' | 'host
  * ending with a marker the worker waits for. The marker is printed by the
  * shell from two pieces so the echoed command line never contains it whole.
  */
-export function personaliseCommand(config: Pick<VmBootConfig, 'name' | 'ip' | 'hosts' | 'nics'>, nonce = Math.random().toString(36).slice(2, 10)): { line: string; marker: string } {
+export function personaliseCommand(config: Pick<GuestIdentity, 'name' | 'ip' | 'hosts' | 'nics'>, nonce = Math.random().toString(36).slice(2, 10)): { line: string; marker: string } {
   const settings = [`hostname=${config.name}`, `ip=${config.ip.join(',')}`];
   const hosts = hostsSetting(config.hosts);
   if (hosts) settings.push(`hosts=${hosts}`);
