@@ -102,6 +102,14 @@ export async function runLab(plan: LabPlan): Promise<number> {
       topo = await LabTopology.create(labFile, {
         ...labOptions,
         openCapture: (file, options) => captureToFile(resolve(base, file), options),
+        openUplink: async (switchName, config) => {
+          const { VxlanSocketUplink } = await import('../../host/uplink/vxlan-socket.ts');
+          try {
+            return await VxlanSocketUplink.open(config);
+          } catch (error) {
+            throw new UsageError(`vmswitch lab: switch ${switchName}: uplink: ${(error as Error).message}`);
+          }
+        },
       });
     } catch (error) {
       await uplink?.close();

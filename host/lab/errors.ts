@@ -20,6 +20,8 @@ export type LabErrorCode =
   | 'uplink-exists'
   /** Setting the VM MTU an uplink asks for failed in the guest. */
   | 'guest-mtu'
+  /** A lab file names an uplink and the host cannot open one (no openUplink). */
+  | 'uplink-unavailable'
   /** addSwitch(): a switch of that name is already in the lab. */
   | 'switch-exists'
   /** A NIC names a switch the lab does not have. */

@@ -203,7 +203,7 @@ export class Lab {
   private closing: Promise<void> | undefined;
   readonly labId: string;
   /** The external port and its uplink (attachUplink), if any. */
-  private readonly uplinks = new LabUplinks(() => this.switch);
+  private readonly uplinks = new LabUplinks();
 
   constructor(options: LabOptions = {}) {
     if (options.switch) {
@@ -335,7 +335,7 @@ export class Lab {
         thread: this.thread,
         log: (message) => this.progress(message, vm.name),
       });
-      await this.uplinks.personalise(vm.name, guest);
+      const mtuSet = await this.uplinks.personalise(vm.name, guest, vm.nics.map((nic) => this.switchFor(vm.name, nic)));
       vm.guest = guest;
       vm.hostsGiven = hostsKey(hosts);
       if (guest.nics.length !== vm.nics.length) throw new LabError('nic-count', `${vm.name}: the guest has ${guest.nics.length} NICs, not ${vm.nics.length}`);
@@ -346,7 +346,7 @@ export class Lab {
       vm.starts++;
       this.watchPowerOff(vm, guest);
       await this.waitConnected(vm);
-      if (this.uplinks.guestMtu() !== undefined) await this.syncLinkSettings(vm).catch(() => undefined);
+      if (mtuSet) await this.syncLinkSettings(vm).catch(() => undefined);
       await this.runSetup(vm, guest);
       this.setState(vm, 'running');
     } catch (error) {
@@ -539,14 +539,23 @@ export class Lab {
    * started from now on get the uplink's MTU unless `vmMtu` says otherwise.
    * close() detaches the port and closes the uplink.
    */
-  attachUplink(uplink: Uplink, options?: ExternalPortOptions): Promise<ExternalPort> {
+  attachUplink(uplink: Uplink, options?: ExternalPortOptions & { switch?: string }): Promise<ExternalPort> {
     if (this.closed) return Promise.reject(new LabError('closed', 'the lab is closed'));
-    return this.uplinks.attach(uplink, options);
+    const sw = options?.switch === undefined ? this.switch : this.switchMap.get(options.switch)?.sw;
+    if (!sw) return Promise.reject(new LabError('no-switch', `no switch named '${options?.switch}' in the lab`));
+    const { switch: _switch, ...portOptions } = options ?? {};
+    return this.uplinks.attach(sw, uplink, portOptions);
   }
 
-  /** The external port, if attachUplink was called. */
+  /** The first switch's external port, if attachUplink gave it one. */
   get externalPort(): ExternalPort | undefined {
-    return this.uplinks.port;
+    return this.uplinks.port(this.switch);
+  }
+
+  /** A switch's external port (by name), if it has one. */
+  externalPortOf(switchName: string): ExternalPort | undefined {
+    const sw = this.switchMap.get(switchName)?.sw;
+    return sw ? this.uplinks.port(sw) : undefined;
   }
 
   /** Per-port counters of every port a lab VM had, in port id order (switch by switch when there are several, each row naming its switch). */

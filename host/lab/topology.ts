@@ -33,6 +33,8 @@ import { launchAddress, setupCommands } from './guest-setup.ts';
 import { labImpairer } from './impairer.ts';
 import type { Impairment, LabPlan, NicImpairment, PlanCapture, PlanSwitch, PortRef } from './file/schema.ts';
 import type { GuestExecResult } from './guest.ts';
+import type { PlanUplink } from './file/uplinks.ts';
+import type { Uplink } from '../uplink/uplink.ts';
 
 /** A capture that writes somewhere (a file: host/extensions/capture/file.ts captureToFile, Node only). */
 export interface OpenedCapture {
@@ -55,6 +57,12 @@ export interface LabTopologyOptions extends Omit<LabOptions, 'switch' | 'capture
   startConcurrency?: number;
   /** Every switch's clock and timers (tests: a FakeClock, clock.ts). Default: Date.now and setTimeout. */
   timers?: Scheduler;
+  /**
+   * Opens the transport of a switch's lab-file uplink (VXLAN needs UDP
+   * sockets: the CLI passes one on Node). Without it a file with uplinks is
+   * refused rather than run without them.
+   */
+  openUplink?: (switchName: string, uplink: PlanUplink) => Promise<Uplink>;
 }
 
 /** What a switch of the plan runs with. */
@@ -100,7 +108,11 @@ export class LabTopology {
   static async create(plan: LabPlan, options: LabTopologyOptions = {}): Promise<LabTopology> {
     if (!plan.switches.length) throw new LabError('no-switch', 'the lab has no switches');
     const stacks = plan.switches.map((ps) => buildSwitch(ps, options));
-    const { openCapture: _o, impairer: _i, timers: _t, startConcurrency: _s, ...labOptions } = options;
+    const { openCapture: _o, impairer: _i, timers: _t, startConcurrency: _s, openUplink, ...labOptions } = options;
+    const withUplinks = plan.switches.filter((ps) => ps.uplinks.length);
+    if (withUplinks.length && !openUplink) {
+      throw new LabError('uplink-unavailable', `switch ${withUplinks[0]!.name} has an uplink, and this host cannot open one (VXLAN needs Node's UDP sockets)`);
+    }
     const lab = new Lab({ ...labOptions, switch: stacks[0]!.switch });
     const topo = new LabTopology(plan, lab, options);
     for (const [index, stack] of stacks.entries()) {
@@ -113,6 +125,14 @@ export class LabTopology {
         const [a, b] = link.ends.map((end) => topo.switches.get(end.switch)?.switch);
         if (!a || !b) throw new LabError('no-switch', `link ${link.name}: no switch ${a ? link.ends[1].switch : link.ends[0].switch}`);
         topo.links.set(link.name, await LabLink.connect(link.name, a, b, { trunk: link.trunk }));
+      }
+      // Before the VMs are defined: they take their MTU from their switch's uplink when they start.
+      for (const ps of withUplinks) {
+        const uplink = await openUplink!(ps.name, ps.uplinks[0]!);
+        await lab.attachUplink(uplink, { switch: ps.name }).catch(async (error: unknown) => {
+          await uplink.close();
+          throw error;
+        });
       }
       for (const vm of plan.vms) {
         lab.define(vm.name, {

@@ -112,3 +112,42 @@ test('vmMtu: a number overrides the uplink MTU, null leaves the guest alone; no 
   assert.equal(labIdForFile('/labs/a.yaml'), labIdForFile('/labs/a.yaml'));
   await plain.lab.close();
 });
+
+test('lab file uplinks: each switch gets its own external port; a NIC takes the MTU of its own switch; no opener, no run', async () => {
+  const { parseLabFile } = await import('./file/index.ts');
+  const { LabTopology } = await import('./topology.ts');
+  const plan = parseLabFile(`
+switches:
+  lan1: { uplinks: [{ type: vxlan, vni: 42, port: 14789, peers: [127.0.0.2:4789] }] }
+  lan2: {}
+vms:
+  b:
+    forwarding: true
+    nics:
+      - { model: virtio, switch: lan2, addresses: [10.0.2.1/24] }
+      - { model: e1000, switch: lan1, addresses: [10.0.1.1/24] }
+`);
+  await assert.rejects(LabTopology.create(plan, { launch: async (launch) => guestFor(launch, []) }), (e: Error) => e instanceof LabError && e.code === 'uplink-unavailable');
+  const commands: string[] = [];
+  const opened: { switchName: string; vni: number; uplink: RecordingUplink }[] = [];
+  const topo = await LabTopology.create(plan, {
+    connectTimeoutMs: 1000,
+    launch: async (launch) => guestFor(launch, commands),
+    openUplink: async (switchName, config) => {
+      const uplink = new RecordingUplink();
+      opened.push({ switchName, vni: config.vni, uplink });
+      return uplink;
+    },
+  });
+  try {
+    assert.deepEqual(opened.map((o) => [o.switchName, o.vni]), [['lan1', 42]]);
+    assert.ok(topo.lab.externalPortOf('lan1'));
+    assert.equal(topo.lab.externalPortOf('lan2'), undefined);
+    assert.equal(topo.switches.get('lan1')!.switch.ports().filter((p) => p.type === 'external').length, 1);
+    await topo.start();
+    assert.equal(commands[0], 'ip link set dev eth1 mtu 1450', 'only the NIC on the switch with the uplink');
+  } finally {
+    await topo.close();
+  }
+  assert.ok(opened[0]!.uplink.closed);
+});

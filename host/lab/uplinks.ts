@@ -18,45 +18,52 @@ import type { Uplink } from '../uplink/uplink.ts';
 import type { LabGuest } from './guest.ts';
 import { LabError } from './errors.ts';
 
+/** One external port per switch (a switch has one external NIC), each with its uplink. */
 export class LabUplinks {
-  port: ExternalPort | undefined;
-  uplink: Uplink | undefined;
+  private readonly bySwitch = new Map<Switch, { port: ExternalPort; uplink: Uplink }>();
   /** LabOptions.vmMtu. */
   vmMtu: number | null | undefined;
 
-  constructor(private readonly sw: () => Switch) {}
-
-  async attach(uplink: Uplink, options?: ExternalPortOptions): Promise<ExternalPort> {
-    if (this.uplink) throw new LabError('uplink-exists', `the lab already has an uplink (${this.uplink.description}); a switch has one external port`);
-    this.uplink = uplink;
-    try {
-      this.port = await ExternalPort.attach(this.sw(), uplink, options);
-    } catch (error) {
-      this.uplink = undefined;
-      throw error;
-    }
-    return this.port;
+  async attach(sw: Switch, uplink: Uplink, options?: ExternalPortOptions): Promise<ExternalPort> {
+    const existing = this.bySwitch.get(sw);
+    if (existing) throw new LabError('uplink-exists', `switch ${sw.name} already has an uplink (${existing.uplink.description}); a switch has one external port`);
+    const port = await ExternalPort.attach(sw, uplink, options);
+    this.bySwitch.set(sw, { port, uplink });
+    return port;
   }
 
-  /** The MTU VMs get at start, or undefined to leave the guest's own. */
-  guestMtu(): number | undefined {
+  port(sw: Switch): ExternalPort | undefined {
+    return this.bySwitch.get(sw)?.port;
+  }
+
+  /** The MTU a NIC on `sw` gets at start, or undefined to leave the guest's own. */
+  guestMtu(sw: Switch): number | undefined {
     if (this.vmMtu === null) return undefined;
-    return this.vmMtu ?? this.uplink?.mtu;
+    return this.vmMtu ?? this.bySwitch.get(sw)?.uplink.mtu;
   }
 
-  /** Sets the MTU in a guest just started (before its NICs join the switch). */
-  async personalise(name: string, guest: LabGuest): Promise<void> {
-    const mtu = this.guestMtu();
-    if (mtu === undefined || !guest.nics.length) return;
-    const command = guest.nics.map((_, i) => `ip link set dev eth${i} mtu ${mtu}`).join(' && ');
-    const result = await guest.exec(command, { timeoutMs: 20_000 });
-    if (result.exitCode !== 0) throw new LabError('guest-mtu', `${name}: could not set the MTU to ${mtu}: ${result.output.trim()}`);
+  /** Sets the MTU in a guest just started (before its NICs join the switch): NIC i is on `switches[i]`. */
+  async personalise(name: string, guest: LabGuest, switches: readonly Switch[]): Promise<boolean> {
+    const commands: string[] = [];
+    guest.nics.forEach((_, i) => {
+      const sw = switches[i];
+      const mtu = sw ? this.guestMtu(sw) : undefined;
+      if (mtu !== undefined) commands.push(`ip link set dev eth${i} mtu ${mtu}`);
+    });
+    if (!commands.length) return false;
+    const result = await guest.exec(commands.join(' && '), { timeoutMs: 20_000 });
+    if (result.exitCode !== 0) throw new LabError('guest-mtu', `${name}: could not set the MTU: ${result.output.trim()}`);
+    return true;
   }
 
-  /** Runs the external port's stop order, then closes the uplink. */
+  /** Runs each external port's stop order, then closes its uplink. */
   async close(): Promise<void> {
-    await this.port?.detach();
-    await this.uplink?.close();
+    const all = [...this.bySwitch.values()];
+    this.bySwitch.clear();
+    await Promise.all(all.map(async ({ port, uplink }) => {
+      await port.detach();
+      await uplink.close();
+    }));
   }
 }
 
