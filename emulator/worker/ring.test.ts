@@ -180,3 +180,42 @@ test('the launch offers the ring only where shared memory is usable', () => {
   assert.equal(pickFrameTransport({ preferred: 'transfer' }), 'transfer');
   assert.equal(pickFrameTransport({ crossOriginIsolated: false, preferred: 'ring' }), 'transfer');
 });
+
+test('a thread scribbling over the whole ring while the consumer reads never breaks the consumer (TOCTOU)', async () => {
+  const sab = createRing(4096);
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const scribbler = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     const control = new Int32Array(workerData.sab, 0, 16);
+     const bytes = new Uint8Array(workerData.sab, 64);
+     const stop = new Int32Array(workerData.stop);
+     let x = 12345;
+     const rand = () => (x = (x * 1103515245 + 12345) >>> 0);
+     while (Atomics.load(stop, 0) === 0) {
+       for (let i = 0; i < 64; i++) bytes[rand() & 4095] = rand() & 0xff;
+       if ((rand() & 7) === 0) Atomics.store(control, 0, rand() | 0);
+       if ((rand() & 3) === 0) Atomics.store(control, 0, (Atomics.load(control, 1) + 16 * (rand() & 255)) | 0);
+     }`,
+    { eval: true, workerData: { sab, stop: stop.buffer } },
+  );
+  await new Promise((resolve) => scribbler.once('online', resolve));
+  const reader = new RingReader(sab, () => undefined, 'message');
+  const writer = new RingWriter(sab);
+  let frames = 0;
+  const began = Date.now();
+  try {
+    while (Date.now() - began < 400) {
+      writer.write(frameOf(1 + (frames % 200), 1));
+      writer.publish('message');
+      for (const frame of reader.drain()) {
+        assert.ok(frame.data.length > 0 && frame.data.length <= 65_550, `${frame.data.length} bytes`);
+        frames++;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    Atomics.store(stop, 0, 1);
+    await scribbler.terminate();
+  }
+  assert.ok((reader.dropped['ring-record-corrupt'] ?? 0) > 0, 'the scribbles were seen and refused');
+});

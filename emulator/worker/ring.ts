@@ -49,6 +49,8 @@ const FLAG_CSUM_VERIFIED = 4;
 const GSO_TYPES: readonly GsoType[] = ['tcp4', 'tcp6', 'udp4'];
 
 const align16 = (n: number): number => (n + 15) & ~15;
+/** A position on a record boundary: records are 16-byte multiples, so a position stays aligned once it is. */
+const alignedPosition = (index: number): number => (index & ~15) >>> 0;
 
 /** Whether this thread can make and share a ring (a page must be cross-origin isolated). */
 export function ringUsable(opts: { crossOriginIsolated?: boolean } = {}): boolean {
@@ -102,7 +104,8 @@ export class RingWriter extends RingView {
 
   constructor(sab: SharedArrayBuffer) {
     super(sab);
-    this.position = Atomics.load(this.control, WRITE) >>> 0;
+    // Aligned whatever the shared index says, so a record header never straddles the end.
+    this.position = alignedPosition(Atomics.load(this.control, WRITE));
   }
 
   /** Copies one frame in (not yet visible to the consumer: see publish). False when dropped, counted by reason. */
@@ -178,7 +181,7 @@ export class RingReader extends RingView {
     private readonly wake: RingWake = ringWakeMode(),
   ) {
     super(sab);
-    this.position = Atomics.load(this.control, READ) >>> 0;
+    this.position = alignedPosition(Atomics.load(this.control, READ));
   }
 
   /** Starts consuming: drains what is there, then sleeps until woken. */
@@ -208,14 +211,14 @@ export class RingReader extends RingView {
     if (available > this.capacity || available & 15) {
       bump(this.dropped, RING_DROP_REASONS.corrupt);
       available = 0;
-      read = write;
+      read = alignedPosition(write);
     }
     const view = this.view;
     while (available > 0) {
       const at = read & this.mask;
       if (available < RECORD_HEADER) {
         bump(this.dropped, RING_DROP_REASONS.corrupt);
-        read = write;
+        read = alignedPosition(write);
         break;
       }
       // Each field read once, then only the locals are used.
@@ -229,7 +232,7 @@ export class RingReader extends RingView {
       const record = RECORD_HEADER + align16(length);
       if (length === 0 || length > RING_MAX_FRAME_BYTES || record > available || flags > 7 || gsoType >= GSO_TYPES.length) {
         bump(this.dropped, RING_DROP_REASONS.corrupt);
-        read = write;
+        read = alignedPosition(write);
         break;
       }
       const data = new Uint8Array(length);
