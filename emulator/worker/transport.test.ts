@@ -118,3 +118,31 @@ test('a VM side that does not take the offered rings is spoken to with messages'
   port1.close();
   port2.close();
 });
+
+test("a VM thread scribbling into its ring is counted by reason on the switch's side; its honest frames still arrive", async () => {
+  const { FakeThread, STARTED } = await import('./testing.ts');
+  const { RingWriter } = await import('./ring.ts');
+  const thread = new FakeThread();
+  const starting = VmThread.start(thread, { name: 'h', nics: [{ model: 'e1000' }] }, { transport: 'ring' });
+  const start = thread.posted[0] as Extract<import('./protocol.ts').ToVm, { type: 'start' }>;
+  assert.equal(start.rings?.nics.length, 1);
+  thread.send({ ...STARTED, rings: true });
+  const vm = await starting;
+  const got: Frame[] = [];
+  vm.nics[0]!.setTransmitSink({ deliver: (frames) => got.push(...frames) });
+  const ring = start.rings!.nics[0]!.fromVm;
+  const writer = new RingWriter(ring);
+  writer.write({ data: new Uint8Array(60).fill(5) });
+  new DataView(ring, 64).setUint32(0, 1 << 30, true); // a length far beyond the ring
+  writer.publish(start.rings!.wake);
+  thread.send({ type: 'ring-wake', nic: 0 });
+  await until(() => (vm.ringDrops['ring-record-corrupt'] ?? 0) === 1, `counted: ${JSON.stringify(vm.ringDrops)}`);
+  assert.equal(got.length, 0);
+  writer.write({ data: new Uint8Array(60).fill(6), csumVerified: true });
+  writer.publish(start.rings!.wake);
+  thread.send({ type: 'ring-wake', nic: 0 });
+  await until(() => got.length === 1, 'the next honest frame arrives');
+  assert.equal(got[0]!.data[0], 6);
+  thread.exit('done');
+  await vm.ended;
+});
