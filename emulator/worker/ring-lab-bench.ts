@@ -12,16 +12,11 @@ import type { LaunchGuest } from '../../host/lab/guest.ts';
 import type { NicModel } from '../net/nic.ts';
 import { startVmThread } from './node-launch.ts';
 import type { FrameTransport } from './ring.ts';
+import { median } from '../../bench/v86-baseline.ts';
 
 const RUNS = Number(process.env.VMSWITCH_BENCH_RUNS ?? 6);
 const IPERF_SECONDS = Number(process.env.VMSWITCH_BENCH_IPERF_SECONDS ?? 5);
 const WARMUP_SECONDS = Number(process.env.VMSWITCH_BENCH_WARMUP_SECONDS ?? 10);
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 /** VMs named r* get rings, t* transferables. */
 const launch: LaunchGuest = (l) =>
