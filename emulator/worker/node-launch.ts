@@ -57,14 +57,14 @@ export interface NodeVmThreadOptions extends VmThreadOptions {
   /** The thread's heap limits (default DEFAULT_RESOURCE_LIMITS). */
   resourceLimits?: ResourceLimits;
   /**
-   * How frames cross threads (ring.ts): 'ring' (SharedArrayBuffer, the default
-   * in Node) or 'transfer'; the environment's VMSWITCH_FRAME_TRANSPORT sets it
-   * for a whole process (the benchmarks' switch).
+   * How frames cross threads (ring.ts): 'transfer' (the default,
+   * DEFAULT_FRAME_TRANSPORT) or 'ring' (SharedArrayBuffer); the environment's
+   * VMSWITCH_FRAME_TRANSPORT sets it for a whole process (the benchmarks' switch).
    */
   frameTransport?: FrameTransport;
 }
 
-/** The frame transport a Node launch uses: the option, else VMSWITCH_FRAME_TRANSPORT, else the ring. */
+/** The frame transport a Node launch uses: the option, else VMSWITCH_FRAME_TRANSPORT, else DEFAULT_FRAME_TRANSPORT. */
 export function nodeFrameTransport(option?: FrameTransport): FrameTransport {
   const env = process.env.VMSWITCH_FRAME_TRANSPORT;
   if (env !== undefined && env !== 'ring' && env !== 'transfer') throw new Error(`VMSWITCH_FRAME_TRANSPORT is 'ring' or 'transfer', not ${JSON.stringify(env)}`);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import type { Frame } from '../net/frame.ts';
-import { createRing, pickFrameTransport, RingReader, RingWriter } from './ring.ts';
+import { createRing, DEFAULT_FRAME_TRANSPORT, pickFrameTransport, RingReader, RingWriter } from './ring.ts';
 
 const CONTROL_BYTES = 64;
 const frameOf = (length: number, fill: number): Frame => ({ data: new Uint8Array(length).fill(fill) });
@@ -173,12 +173,12 @@ test('a RingReader with Atomics.waitAsync delivers without any message, and clos
   reader.close();
 });
 
-test('the launch offers the ring only where shared memory is usable', () => {
-  assert.equal(pickFrameTransport(), 'ring');
-  assert.equal(pickFrameTransport({ crossOriginIsolated: true }), 'ring');
-  assert.equal(pickFrameTransport({ crossOriginIsolated: false }), 'transfer');
-  assert.equal(pickFrameTransport({ preferred: 'transfer' }), 'transfer');
+test('the launch offers the ring only where shared memory is usable, and only when asked (transferables are the default)', () => {
+  assert.equal(pickFrameTransport(), DEFAULT_FRAME_TRANSPORT);
+  assert.equal(pickFrameTransport({ preferred: 'ring' }), 'ring');
+  assert.equal(pickFrameTransport({ crossOriginIsolated: true, preferred: 'ring' }), 'ring');
   assert.equal(pickFrameTransport({ crossOriginIsolated: false, preferred: 'ring' }), 'transfer');
+  assert.equal(pickFrameTransport({ crossOriginIsolated: true, preferred: 'transfer' }), 'transfer');
 });
 
 test('a thread scribbling over the whole ring while the consumer reads never breaks the consumer (TOCTOU)', async () => {

@@ -63,12 +63,23 @@ export function ringWakeMode(): RingWake {
 }
 
 /**
- * The frame transport a launch should offer: the ring where SharedArrayBuffer
- * is usable (Node: always; a page: only when `crossOriginIsolated`), else
- * transferables. `preferred` (an option or VMSWITCH_FRAME_TRANSPORT) wins when usable.
+ * The default frame transport: transferables. The ring moves 2-5x the frames
+ * per second of transferables in a micro-benchmark at 64 B (frame-transfer-
+ * bench.ts), but end to end (ring-lab-bench.ts, iperf3 and ping between VMs
+ * in threads, 2 shared and overloaded cores) it was not faster: TCP
+ * ring/transfer 0.85-1.25x (3 of 4 below 1), RTT 0.58-1.29x. A lab's frames
+ * are bound by the guests' emulation, not by crossing threads; see ARCHITECTURE.md.
+ */
+export const DEFAULT_FRAME_TRANSPORT: FrameTransport = 'transfer';
+
+/**
+ * The frame transport a launch should offer: `preferred` (an option or
+ * VMSWITCH_FRAME_TRANSPORT; default DEFAULT_FRAME_TRANSPORT), but the ring
+ * only where SharedArrayBuffer is usable (Node: always; a page: only when
+ * `crossOriginIsolated`, which the browser launch passes in), else transferables.
  */
 export function pickFrameTransport(opts: { crossOriginIsolated?: boolean; preferred?: FrameTransport } = {}): FrameTransport {
-  if (opts.preferred === 'transfer') return 'transfer';
+  if ((opts.preferred ?? DEFAULT_FRAME_TRANSPORT) === 'transfer') return 'transfer';
   return ringUsable(opts) ? 'ring' : 'transfer';
 }
 

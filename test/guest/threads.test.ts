@@ -8,6 +8,7 @@ import { threadId } from 'node:worker_threads';
 import { Lab, type LabOidEvent, type LabVmEvent } from '../../host/lab/index.ts';
 import type { LaunchGuest } from '../../host/lab/guest.ts';
 import { startVmThread } from '../../emulator/worker/node-launch.ts';
+import { DEFAULT_FRAME_TRANSPORT } from '../../emulator/worker/ring.ts';
 import { decodeSnapshot } from '../../emulator/snapshot.ts';
 import type { VmThread } from '../../emulator/worker/vm-thread.ts';
 import type { Worker } from 'node:worker_threads';
@@ -113,20 +114,21 @@ async function pingAndTcp(on: Lab, a: string, b: string): Promise<void> {
   assert.match(tcp.output, /receiver/);
 }
 
-test('frames cross threads in SharedArrayBuffer rings by default: ping and TCP over them, nothing lost by the rings', async () => {
-  for (const name of ['a', 'b']) assert.equal(threadOf(name).frameTransport, 'ring', name);
+test('frames cross threads with the default transport (transferables): ping and TCP', async () => {
+  for (const name of ['a', 'b']) assert.equal(threadOf(name).frameTransport, DEFAULT_FRAME_TRANSPORT, name);
   await pingAndTcp(lab, 'a', 'b');
-  for (const name of ['a', 'b']) assert.deepEqual(threadOf(name).ringDrops, {}, name);
 });
 
-test('transferables stay a working path: a lab whose threads are offered no rings pings and carries TCP', async () => {
-  const launch: LaunchGuest = (l) => startVmThread({ name: l.name, nics: l.nics, hostname: l.hostname, ip: l.ip, hosts: l.hosts, template: l.template, frameTransport: 'transfer' });
+test('frames cross threads in SharedArrayBuffer rings when the launch asks: ping and TCP, nothing lost by the rings', async () => {
+  const launch: LaunchGuest = (l) => startVmThread({ name: l.name, nics: l.nics, hostname: l.hostname, ip: l.ip, hosts: l.hosts, template: l.template, frameTransport: 'ring' });
   const other = new Lab({ launch });
   try {
     await other.start('x', { nics: ['virtio'] });
     await other.start('y', { nics: ['e1000'] });
-    for (const name of ['x', 'y']) assert.equal((other.vm(name)!.guest as unknown as VmThread).frameTransport, 'transfer', name);
+    const threads = ['x', 'y'].map((name) => other.vm(name)!.guest as unknown as VmThread);
+    for (const thread of threads) assert.equal(thread.frameTransport, 'ring', thread.name);
     await pingAndTcp(other, 'x', 'y');
+    for (const thread of threads) assert.deepEqual(thread.ringDrops, {}, thread.name);
   } finally {
     await other.close();
   }
