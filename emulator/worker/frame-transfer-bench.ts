@@ -22,8 +22,9 @@
 // into one scratch buffer, while NIC.receive() needs a Frame it may keep (a
 // copy per frame again); and a pending Atomics.waitAsync alone does not keep
 // a Node 20 worker's event loop alive (nodejs/node#44729): the consumer needs
-// a ref'd handle (a VM thread always has some). The protocol still uses
-// transferables (see protocol.ts): the ring is not built yet.
+// a ref'd handle (a VM thread always has some). The protocol now has both
+// (ring.ts; mode 'ring' here measures it); end to end (ring-lab-bench.ts) the
+// ring was not faster, so transferables stay the default (DEFAULT_FRAME_TRANSPORT).
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { createRing, RingReader, RingWriter } from './ring.ts';
 

@@ -5,7 +5,7 @@
 //
 // Channels, each independent of the others:
 // - frames: per NIC and direction, either a SharedArrayBuffer ring (ring.ts;
-//   offered in 'start' when the launch can share memory, accepted in
+//   offered in 'start' when the launch asks for it and can share memory, accepted in
 //   'started'; a 'ring-wake' message wakes a consumer that has no
 //   Atomics.waitAsync) or, always available, 'frames' messages in batches with
 //   one transferred buffer per frame (wire.ts): a page that is not
