@@ -353,3 +353,12 @@ test('template snapshots (.vmsnap) are compressed when the client accepts it, on
     await other.close();
   }
 });
+
+test('every answer is cross-origin isolated (COOP/COEP), so the page can share memory with its VM workers', async () => {
+  for (const path of ['/', '/app.js', '/v86.wasm', '/image/vmlinuz', '/nope.js']) {
+    const reply = await get(path);
+    assert.equal(reply.headers['cross-origin-opener-policy'], 'same-origin', path);
+    assert.equal(reply.headers['cross-origin-embedder-policy'], 'require-corp', path);
+    assert.equal(reply.headers['cross-origin-resource-policy'], 'same-origin', path);
+  }
+});

@@ -6,7 +6,11 @@
 // - single byte ranges (206, 416); ETag/If-None-Match (304);
 // - GET and HEAD only; nothing outside the mounted folders is reachable, not
 //   through `..` and not through a symlink (the real path must be inside a mount);
-// - only the Host names the server was bound for (allowed-hosts.ts: DNS rebinding).
+// - only the Host names the server was bound for (allowed-hosts.ts: DNS rebinding);
+// - cross-origin isolation on every answer (COOP same-origin, COEP
+//   require-corp): the page may then share memory with its VM workers (the
+//   frame rings of emulator/worker/ring.ts); everything it loads is from this
+//   server, so nothing is blocked. Without isolation it falls back to transferables.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
@@ -15,6 +19,13 @@ import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createBrotliCompress, createGzip } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { allowedHosts, hostName } from './allowed-hosts.ts';
+
+/** Sent with every answer, so that a page from this server is `crossOriginIsolated` (SharedArrayBuffer). */
+export const ISOLATION_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+} as const;
 
 /** A URL prefix served from a folder, e.g. { prefix: '/image/', dir: 'guest-images/build' }. */
 export interface Mount {
@@ -246,6 +257,7 @@ export function createStaticHandler(options: HandlerOptions) {
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
       if (!options.hostAllowed(req.headers.host)) {
         const name = (hostName(req.headers.host) ?? req.headers.host ?? '').slice(0, 100).replace(/[^\x20-\x7e]/g, '?');
         return fail(res, 421, `vmswitch web does not answer for host '${name}' (start it with --allow-host ${name || 'NAME'} to allow it)`);

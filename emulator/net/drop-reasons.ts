@@ -180,6 +180,18 @@ export const WIRE_DROP_REASONS = {
 
 export type WireDropReason = (typeof WIRE_DROP_REASONS)[keyof typeof WIRE_DROP_REASONS] | OffloadErrorReason;
 
+/** Why a cross-thread frame ring (emulator/worker/ring.ts) loses a frame. */
+export const RING_DROP_REASONS = {
+  /** The ring has no room for the frame: the consuming thread is not keeping up (the producer never blocks). */
+  queueFull: WIRE_DROP_REASONS.queueFull,
+  /** Empty, longer than the protocol's largest frame, or offload fields that do not fit a ring record. */
+  unencodable: 'ring-frame-unencodable',
+  /** A record or index read from shared memory is out of bounds (a hostile or broken thread wrote it): the rest of the ring is skipped. */
+  corrupt: 'ring-record-corrupt',
+} as const;
+
+export type RingDropReason = (typeof RING_DROP_REASONS)[keyof typeof RING_DROP_REASONS];
+
 /**
  * The one helper that counts by key, for every layer (host/counters.ts
  * re-exports it): the key must belong to the record's key type, so a typed

@@ -7,7 +7,9 @@
 //   read index), the consumer woken by Atomics.notify / Atomics.waitAsync
 //   (a VM thread cannot block in Atomics.wait: v86 runs on it);
 // - 'sab-bell': the same ring, the consumer woken by a small postMessage per
-//   batch (what a SAB ring needs in Node 20, see below).
+//   batch (what a SAB ring needs in Node 20, see below);
+// - 'ring': the protocol's ring (ring.ts: offload metadata, bound checks, a
+//   Frame copied out per frame, wake-ups only when the consumer sleeps).
 //
 // Measured 2026-11-29 on the shared 2-core machine (load 16-18, noisy), two runs:
 //   transfer   64 B: 143-148 kframes/s, 2.7-2.8 CPU-s per million frames
@@ -20,9 +22,11 @@
 // into one scratch buffer, while NIC.receive() needs a Frame it may keep (a
 // copy per frame again); and a pending Atomics.waitAsync alone does not keep
 // a Node 20 worker's event loop alive (nodejs/node#44729): the consumer needs
-// a ref'd handle (a VM thread always has some). The protocol still uses
-// transferables (see protocol.ts): the ring is not built yet.
+// a ref'd handle (a VM thread always has some). The protocol now has both
+// (ring.ts; mode 'ring' here measures it); end to end (ring-lab-bench.ts) the
+// ring was not faster, so transferables stay the default (DEFAULT_FRAME_TRANSPORT).
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { createRing, RingReader, RingWriter } from './ring.ts';
 
 const RING_BYTES = 1 << 20;
 const BATCH = 32;
@@ -96,6 +100,18 @@ function consumer(): void {
     });
     return;
   }
+  if (mode === 'ring') {
+    const keepAlive = setInterval(() => {}, 1000);
+    const reader = new RingReader(sab!, (batch) => void (frames += batch.length), 'atomics');
+    reader.start();
+    port.on('message', () => {
+      frames += reader.drain().length;
+      clearInterval(keepAlive);
+      reader.close();
+      port.postMessage(frames);
+    });
+    return;
+  }
   const ring = ringOf(sab!);
   const scratch = new Uint8Array(65_536);
   const drain = (): void => void (frames += drainRing(ring, scratch));
@@ -115,20 +131,26 @@ function consumer(): void {
   wait();
 }
 
-type Mode = 'transfer' | 'sab' | 'sab-bell';
+type Mode = 'transfer' | 'sab' | 'sab-bell' | 'ring';
 
 async function run(mode: Mode, size: number): Promise<{ fps: number; cpuPerMillion: number }> {
-  const sab = mode !== 'transfer' ? new SharedArrayBuffer(16 + RING_BYTES) : undefined;
+  const sab = mode === 'ring' ? createRing(RING_BYTES) : mode !== 'transfer' ? new SharedArrayBuffer(16 + RING_BYTES) : undefined;
   // From source: the worker registers tsx first (bootstrap.mjs), as a VM thread does.
   const worker = new Worker(new URL('./bootstrap.mjs', import.meta.url), { workerData: { entry: import.meta.url, mode, sab } });
   await new Promise((resolve) => worker.once('online', resolve));
   const frame = new Uint8Array(size).fill(0xab);
-  const ring = sab ? ringOf(sab) : undefined;
+  const ring = sab && mode !== 'ring' ? ringOf(sab) : undefined;
+  const writer = mode === 'ring' ? new RingWriter(sab!) : undefined;
   const cpu0 = process.cpuUsage();
   const began = performance.now();
   let sent = 0;
   while (performance.now() - began < SECONDS * 1000) {
-    if (ring) {
+    if (writer) {
+      let wrote = 0;
+      while (wrote < BATCH && writer.write({ data: frame })) wrote++;
+      sent += wrote;
+      writer.publish('atomics');
+    } else if (ring) {
       let wrote = 0;
       while (wrote < BATCH && ringWrite(ring, frame)) wrote++;
       sent += wrote;
@@ -151,7 +173,7 @@ async function run(mode: Mode, size: number): Promise<{ fps: number; cpuPerMilli
     // One batch per task, as a NIC's transmits come.
     await new Promise((resolve) => setImmediate(resolve));
   }
-  if (mode === 'sab-bell') worker.postMessage({ done: true });
+  if (mode === 'sab-bell' || mode === 'ring') worker.postMessage({ done: true });
   else if (ring) {
     Atomics.store(ring.index, 3, 1);
     Atomics.add(ring.index, 2, 1);
@@ -170,7 +192,7 @@ async function run(mode: Mode, size: number): Promise<{ fps: number; cpuPerMilli
 
 if (isMainThread) {
   for (const size of [64, 1500]) {
-    for (const mode of ['transfer', 'sab', 'sab-bell'] as const) {
+    for (const mode of ['transfer', 'sab', 'sab-bell', 'ring'] as const) {
       const { fps, cpuPerMillion } = await run(mode, size);
       console.log(`${mode.padEnd(9)} ${String(size).padStart(4)} B: ${(fps / 1000).toFixed(0).padStart(6)} kframes/s, ${cpuPerMillion.toFixed(2)} CPU-s per million frames`);
     }

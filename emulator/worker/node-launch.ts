@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { VmThreadOptions } from './protocol.ts';
 import { VmThread, type ThreadHandle } from './vm-thread.ts';
+import { pickFrameTransport, type FrameTransport } from './ring.ts';
 
 /**
  * A VM thread's own JS heap: the guest's RAM is v86's wasm memory (outside
@@ -55,11 +56,25 @@ export interface NodeVmThreadOptions extends VmThreadOptions {
   log?: (line: string) => void;
   /** The thread's heap limits (default DEFAULT_RESOURCE_LIMITS). */
   resourceLimits?: ResourceLimits;
+  /**
+   * How frames cross threads (ring.ts): 'transfer' (the default,
+   * DEFAULT_FRAME_TRANSPORT) or 'ring' (SharedArrayBuffer); the environment's
+   * VMSWITCH_FRAME_TRANSPORT sets it for a whole process (the benchmarks' switch).
+   */
+  frameTransport?: FrameTransport;
+}
+
+/** The frame transport a Node launch uses: the option, else VMSWITCH_FRAME_TRANSPORT, else DEFAULT_FRAME_TRANSPORT. */
+export function nodeFrameTransport(option?: FrameTransport): FrameTransport {
+  const env = process.env.VMSWITCH_FRAME_TRANSPORT;
+  if (env !== undefined && env !== 'ring' && env !== 'transfer') throw new Error(`VMSWITCH_FRAME_TRANSPORT is 'ring' or 'transfer', not ${JSON.stringify(env)}`);
+  return pickFrameTransport({ preferred: option ?? env });
 }
 
 /** A VM in its own worker thread; resolves once the guest is up. */
 export async function startVmThread(options: NodeVmThreadOptions): Promise<VmThread & { worker: Worker }> {
-  const { log, resourceLimits, ...vmOptions } = options;
+  const { log, resourceLimits, frameTransport, ...vmOptions } = options;
+  const transport = nodeFrameTransport(frameTransport);
   const module = await v86WasmModule();
   const entry = threadEntry();
   const worker = new Worker(entry.url, {
@@ -67,6 +82,6 @@ export async function startVmThread(options: NodeVmThreadOptions): Promise<VmThr
     resourceLimits: resourceLimits ?? DEFAULT_RESOURCE_LIMITS,
     ...(entry.workerData ? { workerData: entry.workerData } : {}),
   });
-  const vm = await VmThread.start(nodeThreadHandle(worker), vmOptions, { wasm: module, ...(log ? { log } : {}) });
+  const vm = await VmThread.start(nodeThreadHandle(worker), vmOptions, { wasm: module, transport, ...(log ? { log } : {}) });
   return Object.assign(vm, { worker });
 }

@@ -5,7 +5,7 @@ import type { FuzzTarget, Rng } from '../../scripts/fuzz/harness.ts';
 import { VmThread } from './vm-thread.ts';
 import { FakeThread, OFFLOADS, STARTED } from './testing.ts';
 
-const TYPES = ['started', 'frames', 'driver', 'counters', 'console', 'exec-output', 'exec-done', 'exec-failed', 'saved', 'save-failed', 'log', 'ended', 'failed', 'x', ''];
+const TYPES = ['started', 'frames', 'ring-wake', 'driver', 'counters', 'console', 'exec-output', 'exec-done', 'exec-failed', 'saved', 'save-failed', 'log', 'ended', 'failed', 'x', ''];
 
 function value(rng: Rng, depth = 0): unknown {
   switch (rng.int(depth > 2 ? 6 : 9)) {

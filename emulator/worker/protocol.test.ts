@@ -16,6 +16,8 @@ test('the protocol accepts well-formed messages and refuses the rest with a reas
   assert.ok(!(parseFromVm(STARTED, -1) instanceof RefusedMessage));
   const frame = { type: 'frames', nic: 0, frames: [{ data: new Uint8Array(60) }] };
   assert.ok(!(parseFromVm(frame, 1) instanceof RefusedMessage));
+  assert.ok(!(parseFromVm({ ...STARTED, rings: true }, -1) instanceof RefusedMessage));
+  assert.ok(!(parseFromVm({ type: 'ring-wake', nic: 0 }, 1) instanceof RefusedMessage));
   const cases: [unknown, number, string][] = [
     [null, 1, 'not-an-object'],
     ['frames', 1, 'not-an-object'],
@@ -37,6 +39,9 @@ test('the protocol accepts well-formed messages and refuses the rest with a reas
     [{ type: 'ended', reason: 'because' }, 1, 'bad-field'],
     [STARTED, 1, 'bad-field'],
     [{ ...STARTED, nics: [{ ...STARTED.nics[0], model: 'ne2k' }] }, -1, 'bad-field'],
+    [{ ...STARTED, rings: 'yes' }, -1, 'bad-field'],
+    [{ type: 'ring-wake', nic: 3 }, 1, 'bad-nic'],
+    [{ type: 'ring-wake' }, 1, 'bad-field'],
   ];
   for (const [data, nics, reason] of cases) {
     const result = parseFromVm(data, nics);

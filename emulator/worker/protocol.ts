@@ -4,11 +4,12 @@
 // a client in another process (a socket or WebSocket bridge) could speak them.
 //
 // Channels, each independent of the others:
-// - frames: per NIC, in batches; each frame's buffer is transferred, one buffer
-//   per frame (wire.ts). A SharedArrayBuffer ring measured faster
-//   (frame-transfer-bench.ts: 2-7x frames/s at lower CPU) but is not built
-//   yet; transferables stay the path that works everywhere (no cross-origin
-//   isolation needed in a page).
+// - frames: per NIC and direction, either a SharedArrayBuffer ring (ring.ts;
+//   offered in 'start' when the launch asks for it and can share memory, accepted in
+//   'started'; a 'ring-wake' message wakes a consumer that has no
+//   Atomics.waitAsync) or, always available, 'frames' messages in batches with
+//   one transferred buffer per frame (wire.ts): a page that is not
+//   cross-origin isolated has no SharedArrayBuffer.
 // - driver events per NIC (wire.ts), NIC counters: posted when they changed
 //   (at most every COUNTER_INTERVAL_MS) and on request ('counters' with an id).
 // - console: raw serial bytes out, 'input' in; any number of listeners on the
@@ -26,6 +27,7 @@
 import type { NicCounters, NicModel } from '../net/nic.ts';
 import { ALL_NIC_MODELS } from '../net/nic.ts';
 import type { WireDriverEvent, WireFrame, WireRxOffloads } from './wire.ts';
+import type { RingWake } from './ring.ts';
 
 /** How often a VM thread looks whether its NIC counters changed. */
 export const COUNTER_INTERVAL_MS = 1000;
@@ -52,9 +54,17 @@ export interface WireNicInfo {
   rxOffloads: WireRxOffloads;
 }
 
+/** Frame rings offered for every NIC (ring.ts): `toVm` the switch writes, `fromVm` the VM thread writes. */
+export interface RingOffer {
+  nics: { toVm: SharedArrayBuffer; fromVm: SharedArrayBuffer }[];
+  /** How each side wakes the other's consumer (the switch's thread decides: both run the same engine). */
+  wake: RingWake;
+}
+
 export type ToVm =
   /** `wasm`: v86's compiled module, compiled once by the switch's thread and shared. */
-  | { type: 'start'; options: VmThreadOptions; wasm?: WebAssembly.Module }
+  | { type: 'start'; options: VmThreadOptions; wasm?: WebAssembly.Module; rings?: RingOffer }
+  | { type: 'ring-wake'; nic: number }
   | { type: 'frames'; nic: number; frames: WireFrame[] }
   | { type: 'link'; nic: number; up: boolean }
   | { type: 'input'; data: Uint8Array }
@@ -72,7 +82,9 @@ export type StartKind = 'cold' | 'snapshot' | 'template-created' | 'template';
 
 export type FromVm =
   /** The VM is up: its NICs as they are now, before any frame or driver event of theirs. */
-  | { type: 'started'; threadId: number; nics: WireNicInfo[]; memoryMiB: number; start: { kind: StartKind; ms: number; templatePath?: string } }
+  /** `rings`: the VM took the offered frame rings (else its frames come as 'frames' messages). */
+  | { type: 'started'; threadId: number; nics: WireNicInfo[]; memoryMiB: number; start: { kind: StartKind; ms: number; templatePath?: string }; rings?: boolean }
+  | { type: 'ring-wake'; nic: number }
   | { type: 'frames'; nic: number; frames: WireFrame[] }
   | { type: 'driver'; nic: number; event: WireDriverEvent }
   /** Every NIC's counters; `id` answers a 'counters' request. */
@@ -184,12 +196,17 @@ export function parseFromVm(data: unknown, nics: number): FromVm | RefusedMessag
         if (typeof nic.driverReady !== 'boolean' || !checkOffloads(nic.rxOffloads)) return bad('a NIC');
       }
       if (!isObject(data.start) || !['cold', 'snapshot', 'template-created', 'template'].includes(data.start.kind as string) || typeof data.start.ms !== 'number') return bad('start');
+      if (data.rings !== undefined && typeof data.rings !== 'boolean') return bad('rings');
       return data as FromVm;
     }
     case 'frames': {
       const nic = nicIndex(data.nic, nics);
       if (nic instanceof RefusedMessage) return nic;
       return checkFrames(data.frames) ? (data as FromVm) : bad('frames');
+    }
+    case 'ring-wake': {
+      const nic = nicIndex(data.nic, nics);
+      return nic instanceof RefusedMessage ? nic : (data as FromVm);
     }
     case 'driver': {
       const nic = nicIndex(data.nic, nics);

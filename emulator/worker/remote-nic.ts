@@ -1,11 +1,13 @@
 // A guest NIC that lives in a VM's thread (a Web Worker or a Node worker), as
 // the switch's thread sees it: the GuestNic interface, kept in step with the
 // worker by messages. Frames to the guest are batched per task and posted
-// with their buffers transferred.
+// with their buffers transferred, or written into the NIC's frame ring
+// (ring.ts) when the VM thread took one.
 import type { Frame, FrameSink, GsoType, RxOffloads } from '../net/frame.ts';
 import { parseMac } from '../net/frame.ts';
 import type { GuestNic, NicCounters, NicDriverEvent, NicModel } from '../net/nic.ts';
 import { fromWire, toWire, type WireDriverEvent, type WireFrame, type WireRxOffloads } from './wire.ts';
+import type { RingWake, RingWriter } from './ring.ts';
 
 /** How the NIC posts to its worker (a function so tests can stand in for a Worker). */
 export type PostToWorker = (message: unknown, transfer: Transferable[]) => void;
@@ -32,6 +34,8 @@ export class RemoteNic implements GuestNic {
     readonly index: number,
     info: { mac: string; driverReady: boolean; rxOffloads: WireRxOffloads },
     private readonly post: PostToWorker,
+    /** The ring this NIC's frames to the guest go into (else transferred messages). */
+    private readonly ring?: { writer: RingWriter; wake: RingWake },
   ) {
     this.mac = parseMac(info.mac);
     this.driverReady = info.driverReady;
@@ -48,6 +52,12 @@ export class RemoteNic implements GuestNic {
     this.sink.deliver(frames.map(fromWire));
   }
 
+  /** Frames the guest sent, read from the NIC's ring (already this thread's own copies). */
+  fromRing(frames: Frame[]): void {
+    if (!this.sink || this.destroyed) return;
+    this.sink.deliver(frames);
+  }
+
   receive(frames: readonly Frame[]): void {
     if (this.destroyed || this.failed) return;
     for (const frame of frames) this.outbound.push(frame);
@@ -62,6 +72,11 @@ export class RemoteNic implements GuestNic {
     const batch = this.outbound;
     this.outbound = [];
     if (!batch.length || this.destroyed) return;
+    if (this.ring) {
+      for (const frame of batch) this.ring.writer.write(frame);
+      if (this.ring.writer.publish(this.ring.wake)) this.post({ type: 'ring-wake', nic: this.index }, []);
+      return;
+    }
     const transfer: ArrayBuffer[] = [];
     const frames = batch.map((frame) => toWire(frame, transfer));
     this.post({ type: 'frames', nic: this.index, frames }, transfer);

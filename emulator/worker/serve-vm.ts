@@ -5,8 +5,9 @@
 import type { GuestNic } from '../net/nic.ts';
 import type { Frame } from '../net/frame.ts';
 import { formatMac } from '../net/frame.ts';
-import { COUNTER_INTERVAL_MS, wireError, type FromVm, type StartKind, type ToVm, type VmThreadOptions } from './protocol.ts';
+import { COUNTER_INTERVAL_MS, wireError, type FromVm, type RingOffer, type StartKind, type ToVm, type VmThreadOptions } from './protocol.ts';
 import { fromWire, toWire, wireDriverEvent, wireOffloads } from './wire.ts';
+import { RingReader, RingWriter } from './ring.ts';
 
 /** A thread's message port, as both hosts have one (parentPort in Node, `self` in a Web Worker). */
 export interface Endpoint {
@@ -31,14 +32,19 @@ export interface ServedVm {
 
 export type StartServedVm = (options: VmThreadOptions, wasm: WebAssembly.Module | undefined, log: (line: string) => void) => Promise<ServedVm>;
 
-/** Per NIC, the guest's transmits of one task go out as one message. */
-function transmitSink(endpoint: Endpoint, nic: number) {
+/** Per NIC, the guest's transmits of one task go out as one message, or into the NIC's ring with one publish. */
+function transmitSink(endpoint: Endpoint, nic: number, ring?: { writer: RingWriter; wake: RingOffer['wake'] }) {
   let pending: Frame[] = [];
   let scheduled = false;
   const flush = (): void => {
     scheduled = false;
     const batch = pending;
     pending = [];
+    if (ring) {
+      for (const frame of batch) ring.writer.write(frame);
+      if (ring.writer.publish(ring.wake)) endpoint.post({ type: 'ring-wake', nic });
+      return;
+    }
     const transfer: ArrayBuffer[] = [];
     endpoint.post({ type: 'frames', nic, frames: batch.map((frame) => toWire(frame, transfer)) }, transfer);
   };
@@ -59,6 +65,8 @@ export function serveVm(endpoint: Endpoint, start: StartServedVm): void {
   let stopRequested = false;
   let lastCounters = '';
   let counterTimer: ReturnType<typeof setInterval> | undefined;
+  let ringOffer: RingOffer | undefined;
+  const ringReaders: RingReader[] = [];
   const log = (line: string) => endpoint.post({ type: 'log', line });
 
   const postCounters = (id?: number): void => {
@@ -72,15 +80,23 @@ export function serveVm(endpoint: Endpoint, start: StartServedVm): void {
 
   const serve = (running: ServedVm): void => {
     vm = running;
+    // The offered rings are taken when there is one pair per NIC; otherwise frames go as messages.
+    const rings = ringOffer && ringOffer.nics.length === running.nics.length ? ringOffer : undefined;
     endpoint.post({
       type: 'started',
       threadId: endpoint.threadId,
       memoryMiB: running.memoryMiB,
       start: { ...running.startInfo },
       nics: running.nics.map((nic) => ({ model: nic.model, mac: formatMac(nic.mac), driverReady: nic.driverReady, rxOffloads: wireOffloads(nic.rxOffloads) })),
+      ...(rings ? { rings: true } : {}),
     });
     running.nics.forEach((nic, index) => {
-      nic.setTransmitSink(transmitSink(endpoint, index));
+      if (rings) {
+        const reader = new RingReader(rings.nics[index]!.toVm, (frames) => nic.receive(frames), rings.wake);
+        ringReaders.push(reader);
+        reader.start();
+      }
+      nic.setTransmitSink(transmitSink(endpoint, index, rings ? { writer: new RingWriter(rings.nics[index]!.fromVm), wake: rings.wake } : undefined));
       nic.onDriverEvent((event) => endpoint.post({ type: 'driver', nic: index, event: wireDriverEvent(event) }));
     });
     // Not a copy per byte: the adapter already coalesces the serial port's bytes per task.
@@ -88,6 +104,7 @@ export function serveVm(endpoint: Endpoint, start: StartServedVm): void {
     counterTimer = setInterval(() => postCounters(), COUNTER_INTERVAL_MS);
     void running.ended.then((end) => {
       clearInterval(counterTimer);
+      for (const reader of ringReaders) reader.close();
       postCounters();
       endpoint.post({ type: 'ended', reason: end.reason, ...(end.error ? { error: end.error.message } : {}) });
       endpoint.close();
@@ -100,6 +117,7 @@ export function serveVm(endpoint: Endpoint, start: StartServedVm): void {
       case 'start':
         if (starting) return log(`a second 'start' was ignored`);
         starting = true;
+        ringOffer = message.rings;
         start(message.options, message.wasm, log).then(serve, (error: unknown) => {
           endpoint.post({ type: 'failed', error: wireError(error) });
           endpoint.close();
@@ -107,6 +125,9 @@ export function serveVm(endpoint: Endpoint, start: StartServedVm): void {
         return;
       case 'frames':
         vm?.nics[message.nic]?.receive(message.frames.map(fromWire));
+        return;
+      case 'ring-wake':
+        ringReaders[message.nic]?.woken();
         return;
       case 'link':
         vm?.nics[message.nic]?.setLinkUp(message.up);

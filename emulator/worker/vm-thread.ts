@@ -9,7 +9,9 @@
 // lifecycle (the RemoteNic mirrors stay usable for that).
 import type { NicCounters } from '../net/nic.ts';
 import { RemoteNic } from './remote-nic.ts';
-import { parseFromVm, RefusedMessage, type FromVm, type RefusedReason, type StartKind, type ToVm, type VmThreadOptions, type WireError } from './protocol.ts';
+import { parseFromVm, RefusedMessage, type FromVm, type RefusedReason, type RingOffer, type StartKind, type ToVm, type VmThreadOptions, type WireError } from './protocol.ts';
+import { createRing, ringWakeMode, RingReader, RingWriter, type FrameTransport } from './ring.ts';
+import type { RingDropReason } from '../net/drop-reasons.ts';
 
 /** What a VmThread needs of a worker, whichever host made it. */
 export interface ThreadHandle {
@@ -97,6 +99,11 @@ export class VmThread {
   private readonly counterRequests = new Map<number, Pending<void>>();
   private started: Pending<void> | undefined;
   private stopping: Promise<void> | undefined;
+  private ringOffer: RingOffer | undefined;
+  private readonly ringReaders: RingReader[] = [];
+  private readonly ringWriters: RingWriter[] = [];
+  /** How frames cross to and from the thread: 'ring' once the thread took the offered rings. */
+  frameTransport: FrameTransport = 'transfer';
 
   private constructor(
     readonly name: string,
@@ -110,11 +117,17 @@ export class VmThread {
   }
 
   /** Starts the VM in the thread; resolves once it is up (booted or restored, personalised). */
-  static async start(handle: ThreadHandle, options: VmThreadOptions, opts: { wasm?: WebAssembly.Module; log?: (line: string) => void } = {}): Promise<VmThread> {
+  /**
+   * Starts the VM in the thread; resolves once it is up (booted or restored, personalised).
+   * `transport` 'ring' offers SharedArrayBuffer frame rings (pickFrameTransport
+   * in ring.ts says whether this thread can); the thread may still answer with messages.
+   */
+  static async start(handle: ThreadHandle, options: VmThreadOptions, opts: { wasm?: WebAssembly.Module; log?: (line: string) => void; transport?: FrameTransport; ringBytes?: number } = {}): Promise<VmThread> {
     const vm = new VmThread(options.name, handle, opts.log);
     const up = new Promise<void>((resolve, reject) => (vm.started = { resolve, reject }));
     const transfer = options.snapshot ? [options.snapshot.buffer as ArrayBuffer] : [];
-    vm.post({ type: 'start', options, ...(opts.wasm ? { wasm: opts.wasm } : {}) }, transfer);
+    if (opts.transport === 'ring') vm.ringOffer = { nics: options.nics.map(() => ({ toVm: createRing(opts.ringBytes), fromVm: createRing(opts.ringBytes) })), wake: ringWakeMode() };
+    vm.post({ type: 'start', options, ...(opts.wasm ? { wasm: opts.wasm } : {}), ...(vm.ringOffer ? { rings: vm.ringOffer } : {}) }, transfer);
     try {
       await up;
     } catch (error) {
@@ -160,7 +173,20 @@ export class VmThread {
         this.threadId = message.threadId;
         this.memoryMiB = message.memoryMiB;
         this.startInfo = message.start;
-        this.nics = message.nics.map((info, index) => new RemoteNic(info.model, index, info, (m, t) => this.post(m as ToVm, t)));
+        const rings = message.rings && this.ringOffer?.nics.length === message.nics.length ? this.ringOffer : undefined;
+        this.frameTransport = rings ? 'ring' : 'transfer';
+        this.nics = message.nics.map((info, index) => {
+          const writer = rings ? new RingWriter(rings.nics[index]!.toVm) : undefined;
+          if (writer) this.ringWriters.push(writer);
+          return new RemoteNic(info.model, index, info, (m, t) => this.post(m as ToVm, t), writer && rings ? { writer, wake: rings.wake } : undefined);
+        });
+        if (rings) {
+          this.nics.forEach((nic, index) => {
+            const reader = new RingReader(rings.nics[index]!.fromVm, (frames) => nic.fromRing(frames), rings.wake);
+            this.ringReaders.push(reader);
+            reader.start();
+          });
+        }
         const started = this.started;
         this.started = undefined;
         started?.resolve();
@@ -168,6 +194,9 @@ export class VmThread {
       }
       case 'frames':
         this.nics[message.nic]!.fromWorker(message.frames);
+        return;
+      case 'ring-wake':
+        this.ringReaders[message.nic]?.woken();
         return;
       case 'driver':
         this.nics[message.nic]!.driverEvent(message.event);
@@ -240,6 +269,15 @@ export class VmThread {
     return this.request(this.saves, (id) => ({ type: 'save', id }));
   }
 
+  /** Frames the rings lost, by reason, both directions together (empty with transferables). */
+  get ringDrops(): Partial<Record<RingDropReason, number>> {
+    const total: Partial<Record<RingDropReason, number>> = {};
+    for (const ring of [...this.ringReaders, ...this.ringWriters]) {
+      for (const [reason, count] of Object.entries(ring.dropped) as [RingDropReason, number][]) total[reason] = (total[reason] ?? 0) + count;
+    }
+    return total;
+  }
+
   /** Resolves once every NIC mirror has the thread's current counters (they are otherwise posted about once a second). */
   refreshCounters(): Promise<void> {
     return this.request(this.counterRequests, (id) => ({ type: 'counters', id }));
@@ -263,6 +301,7 @@ export class VmThread {
     if (this.end) return;
     this.end = end;
     this.handle.terminate();
+    for (const reader of this.ringReaders) reader.close();
     const error = new Error(`${this.name} ${end.reason === 'failed' ? `failed: ${end.detail}` : 'is stopped'}`);
     this.started?.reject(new VmThreadStartError(`${this.name} did not start: ${end.detail ?? end.reason}`));
     this.started = undefined;

@@ -6,6 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { threadId } from 'node:worker_threads';
 import { Lab, type LabOidEvent, type LabVmEvent } from '../../host/lab/index.ts';
+import type { LaunchGuest } from '../../host/lab/guest.ts';
+import { startVmThread } from '../../emulator/worker/node-launch.ts';
+import { DEFAULT_FRAME_TRANSPORT } from '../../emulator/worker/ring.ts';
 import { decodeSnapshot } from '../../emulator/snapshot.ts';
 import type { VmThread } from '../../emulator/worker/vm-thread.ts';
 import type { Worker } from 'node:worker_threads';
@@ -99,4 +102,34 @@ test("a VM whose thread is killed fails alone: its port runs the stop order, the
   assert.notEqual(threadOf('c').threadId, threadId);
   const back = await lab.exec('c', 'ping -c 1 -W 5 a');
   assert.equal(back.exitCode, 0, back.output);
+});
+
+/** A ping and a TCP transfer (iperf3, 4 MiB a -> b) between two VMs of `lab`. */
+async function pingAndTcp(on: Lab, a: string, b: string): Promise<void> {
+  const ping = await on.exec(a, `ping -c 3 -W 5 ${b}`);
+  assert.equal(ping.exitCode, 0, ping.output);
+  await on.exec(b, 'iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.5');
+  const tcp = await on.exec(a, `iperf3 -c ${b} -n 4M -f m`, { timeoutMs: 120_000 });
+  assert.equal(tcp.exitCode, 0, tcp.output);
+  assert.match(tcp.output, /receiver/);
+}
+
+test('frames cross threads with the default transport (transferables): ping and TCP', async () => {
+  for (const name of ['a', 'b']) assert.equal(threadOf(name).frameTransport, DEFAULT_FRAME_TRANSPORT, name);
+  await pingAndTcp(lab, 'a', 'b');
+});
+
+test('frames cross threads in SharedArrayBuffer rings when the launch asks: ping and TCP, nothing lost by the rings', async () => {
+  const launch: LaunchGuest = (l) => startVmThread({ name: l.name, nics: l.nics, hostname: l.hostname, ip: l.ip, hosts: l.hosts, template: l.template, frameTransport: 'ring' });
+  const other = new Lab({ launch });
+  try {
+    await other.start('x', { nics: ['virtio'] });
+    await other.start('y', { nics: ['e1000'] });
+    const threads = ['x', 'y'].map((name) => other.vm(name)!.guest as unknown as VmThread);
+    for (const thread of threads) assert.equal(thread.frameTransport, 'ring', thread.name);
+    await pingAndTcp(other, 'x', 'y');
+    for (const thread of threads) assert.deepEqual(thread.ringDrops, {}, thread.name);
+  } finally {
+    await other.close();
+  }
 });
