@@ -43,6 +43,14 @@ export interface LabOptions {
   /** The template snapshot for a NIC model list, if the server has one. */
   snapshotFor?: (models: readonly NicModel[]) => Promise<string | undefined>;
   memoryMiB?: number;
+  /** VM MACs and addresses from elsewhere (a shared switch assigns them: shared-uplink.ts); default 02:76:6d:.. and 10.0.0.N/24. */
+  addressing?: VmAddressing;
+}
+
+export interface VmAddressing {
+  macFor(vmNumber: number, nicIndex: number): string;
+  ipFor(vmNumber: number): string;
+  prefixLength: number;
 }
 
 export interface LabEvents {
@@ -70,6 +78,7 @@ export class LabVm {
     readonly spec: Required<VmSpec>,
     /** 1-based: the VM gets 10.0.0.<number>/24 on eth0. */
     readonly number: number,
+    readonly addressing?: VmAddressing,
   ) {}
 
   get name(): string {
@@ -77,10 +86,15 @@ export class LabVm {
   }
 
   get ip(): string {
-    return `10.0.0.${this.number}`;
+    return this.addressing?.ipFor(this.number) ?? `10.0.0.${this.number}`;
+  }
+
+  get prefixLength(): number {
+    return this.addressing?.prefixLength ?? 24;
   }
 
   macFor(nicIndex: number): string {
+    if (this.addressing) return this.addressing.macFor(this.number, nicIndex);
     // Locally administered, unique per VM and NIC on this page.
     return formatMac(Uint8Array.of(0x02, 0x76, 0x6d, this.number & 0xff, nicIndex & 0xff, (this.number >> 8) & 0xff));
   }
@@ -127,7 +141,7 @@ export class Lab {
   addVm(spec: VmSpec): LabVm {
     const problem = this.specProblem(spec);
     if (problem) throw new Error(problem);
-    const vm = new LabVm({ name: spec.name, nics: [...spec.nics], boot: spec.boot ?? 'snapshot' }, this.nextNumber++);
+    const vm = new LabVm({ name: spec.name, nics: [...spec.nics], boot: spec.boot ?? 'snapshot' }, this.nextNumber++, this.options.addressing);
     this.vms.set(vm.name, vm);
     this.events.emit('vm', { name: vm.name });
     return vm;
@@ -167,7 +181,7 @@ export class Lab {
       name: vm.name,
       memoryMiB: this.options.memoryMiB ?? 128,
       nics: vm.spec.nics.map((model, i) => ({ model, mac: vm.macFor(i) })),
-      ip: vm.spec.nics.map((_, i) => (i === 0 ? `${vm.ip}/24` : '-')),
+      ip: vm.spec.nics.map((_, i) => (i === 0 ? `${vm.ip}/${vm.prefixLength}` : '-')),
       hosts: this.hosts(),
       image: this.options.image,
       ...(snapshotUrl ? { snapshotUrl } : {}),

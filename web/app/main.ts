@@ -6,6 +6,7 @@ import { Lab, type BootMode, type LabVm } from './lab.ts';
 import { SwitchPanel } from './panel.ts';
 import type { NicModel } from '../../emulator/net/nic.ts';
 import { IMAGE_URLS, type ImageUrls } from '../worker/protocol.ts';
+import { connectSharedSwitch, sharedSwitchUrl } from './shared-uplink.ts';
 
 /** What the server says about this lab (`lab.json`): where the image is and which snapshots exist. */
 interface LabConfig {
@@ -13,6 +14,8 @@ interface LabConfig {
   /** NIC model list joined with '+' (e.g. 'e1000', 'e1000+virtio') -> snapshot URL. */
   snapshots: Record<string, string>;
   memoryMiB?: number;
+  /** Present when the server hosts a shared switch (`web --shared`): every page joins it. */
+  shared?: { path: string };
 }
 
 const DEFAULT_CONFIG: LabConfig = {
@@ -55,7 +58,10 @@ async function main(): Promise<void> {
     vgaBios: absolute(config.image.vgaBios),
     wasm: absolute(config.image.wasm),
   };
+  // The shared switch's hello gives this page its VM MACs and addresses, so it comes before the lab.
+  const shared = config.shared ? await connectSharedSwitch(sharedSwitchUrl(location, config.shared.path)) : undefined;
   const lab = new Lab({
+    ...(shared ? { addressing: shared.addressing } : {}),
     createWorker: (name) => new Worker(new URL('vm-worker.js', location.href), { type: 'module', name: `vm ${name}` }) as unknown as import('./lab.ts').WorkerLike,
     image,
     memoryMiB: config.memoryMiB,
@@ -65,6 +71,11 @@ async function main(): Promise<void> {
       return url ? absolute(url) : undefined;
     },
   });
+  if (shared) {
+    await shared.attach(lab.sw);
+    showMessage(`joined the shared switch as page ${shared.hello.page}: VMs here get ${shared.hello.ipBase}.N/${shared.hello.prefixLength}`);
+    shared.uplink.onStateChange((up) => !up && showMessage('the shared switch closed the connection: VMs here reach only each other now', 'error'));
+  }
   new SwitchPanel(lab, $('#switch'));
   const views = new Map<string, VmView>();
 
@@ -134,7 +145,7 @@ async function main(): Promise<void> {
       }
     }).observe(card.querySelector<HTMLElement>('.terminal')!);
     terminal.onData((data) => lab.input(vm.name, data));
-    terminal.writeln(`\x1b[90m${vm.name}: ${vm.spec.nics.join(' + ')}, ${vm.ip}/24 — press Start\x1b[0m`);
+    terminal.writeln(`\x1b[90m${vm.name}: ${vm.spec.nics.join(' + ')}, ${vm.ip}/${vm.prefixLength} — press Start\x1b[0m`);
     const view: VmView = { card, terminal, fit };
     views.set(vm.name, view);
     card.querySelector('.start')!.addEventListener('click', () => {
@@ -190,6 +201,7 @@ async function main(): Promise<void> {
   Object.assign(window, {
     vmswitch: {
       lab,
+      shared,
       terminalText(name: string): string {
         const terminal = views.get(name)?.terminal;
         if (!terminal) return '';
