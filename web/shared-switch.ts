@@ -141,7 +141,9 @@ export class SharedPage {
     const length = bytes.length;
     if (length === 0) return this.drop(SHARED_SWITCH_DROP_REASONS.emptyMessage);
     if (length < ETH_HEADER_LENGTH) return this.drop(SHARED_SWITCH_DROP_REASONS.truncated);
-    if (length > SHARED_SWITCH_MTU + SHARED_LINK_HEADERS) return this.drop(SHARED_SWITCH_DROP_REASONS.oversize);
+    // The MTU plus the Ethernet header, and 4 bytes more for an 802.1Q tag (as the switch's own port check).
+    const limit = SHARED_SWITCH_MTU + ETH_HEADER_LENGTH + (bytes[12] === 0x81 && bytes[13] === 0x00 ? 4 : 0);
+    if (length > limit) return this.drop(SHARED_SWITCH_DROP_REASONS.oversize);
     const prefix = this.prefix;
     // Source MAC at 6..11: its first four bytes must be this page's (a multicast source fails too: the prefix is unicast).
     if (bytes[6] !== prefix[0] || bytes[7] !== prefix[1] || bytes[8] !== prefix[2] || bytes[9] !== prefix[3]) {
