@@ -188,3 +188,31 @@ test('two page switches with a VM each talk through the shared switch; a page cl
   assert.deepEqual(pageOids.map((o) => o.split(':')[0]), ['NIC_DISCONNECT', 'NIC_DELETE', 'PORT_TEARDOWN', 'PORT_DELETE']);
   assert.equal(shared.pages.size, 1);
 });
+
+test('the page\'s lab takes its VMs\' MACs and addresses from the hello: two pages\' first VMs differ', async () => {
+  const { Lab } = await import('./app/lab.ts');
+  const shared = new SharedSwitch();
+  const configs: { nics: { mac: string }[]; ip: string[] }[] = [];
+  for (let i = 0; i < 2; i++) {
+    const { browser } = linkPage(shared);
+    const connection = await connectSharedSwitch('ws://x/shared', () => browser);
+    const lab = new Lab({
+      image: { kernel: 'k', initrd: 'i', bios: 'b', vgaBios: 'v', wasm: 'w' },
+      addressing: connection.addressing,
+      createWorker: () => ({
+        onmessage: null,
+        onerror: null,
+        postMessage: (message: unknown) => {
+          const m = message as { type: string; config?: { nics: { mac: string }[]; ip: string[] } };
+          if (m.type === 'start') configs.push(m.config!);
+        },
+        terminate: () => undefined,
+      }),
+    });
+    lab.addVm({ name: 'a', nics: ['e1000', 'virtio'] });
+    void lab.start('a').catch(() => undefined);
+    await settle();
+  }
+  assert.deepEqual(configs.map((c) => c.nics.map((n) => n.mac)), [['0a:76:6d:01:01:00', '0a:76:6d:01:01:01'], ['0a:76:6d:02:01:00', '0a:76:6d:02:01:01']]);
+  assert.deepEqual(configs.map((c) => c.ip[0]), ['10.0.1.1/16', '10.0.2.1/16']);
+});

@@ -71,9 +71,12 @@ test('two pages on one `web --shared` server: a VM on each pings the other; clos
     const joined = await status();
     assert.deepEqual(joined.pages.map((p) => p.state), ['joined', 'joined']);
 
+    // A background tab gets no animation frames, and puppeteer's clicks wait for one: bring each to the front first.
+    await one.bringToFront();
     await addVm(one, 'a', 'e1000');
-    await addVm(two, 'b', 'virtio');
     await startVm(one, 'a');
+    await two.bringToFront();
+    await addVm(two, 'b', 'virtio');
     await startVm(two, 'b');
     await waitForTerminal(one, 'a', /^a:~# /m, BOOT_TIMEOUT_MS);
     await waitForTerminal(two, 'b', /^b:~# /m, BOOT_TIMEOUT_MS);
@@ -81,14 +84,17 @@ test('two pages on one `web --shared` server: a VM on each pings the other; clos
     // Each VM took its page's addresses (10.0.P.1/16) and MAC prefix.
     const ipA = `${helloOne.ipBase}.1`;
     const ipB = `${helloTwo.ipBase}.1`;
-    await typeInto(one, 'a', `ip -br addr show eth0; ip -br link show eth0; ping -c 3 -W 5 ${ipB}\n`);
-    const textA = await waitForTerminal(one, 'a', /\d+ packets transmitted, \d+ received/, 60_000);
-    assert.match(textA, new RegExp(`${ipA.replace(/\./g, '\\.')}/16`));
-    assert.match(textA, new RegExp(`0a:76:6d:${helloOne.page.toString(16).padStart(2, '0')}:01:00`));
-    assert.match(textA, /3 packets transmitted, [1-3] received/, textA.slice(-400));
+    // Short lines: the terminal wraps long ones.
+    await one.bringToFront();
+    await typeInto(one, 'a', `ip -4 addr show eth0 | grep inet; cat /sys/class/net/eth0/address; ping -c 3 -W 5 ${ipB}\n`);
+    const textA = await waitForTerminal(one, 'a', /\d+ packets transmitted, \d+ packets received/, 60_000);
+    assert.match(textA, new RegExp(`inet ${ipA.replace(/\./g, '\\.')}/16`));
+    assert.match(textA, new RegExp(`^0a:76:6d:${helloOne.page.toString(16).padStart(2, '0')}:01:00$`, 'm'));
+    assert.match(textA, /3 packets transmitted, [1-3] packets received/, textA.slice(-400));
+    await two.bringToFront();
     await typeInto(two, 'b', `ping -c 3 -W 5 ${ipA}\n`);
-    const textB = await waitForTerminal(two, 'b', /\d+ packets transmitted, \d+ received/, 60_000);
-    assert.match(textB, /3 packets transmitted, [1-3] received/, textB.slice(-400));
+    const textB = await waitForTerminal(two, 'b', /\d+ packets transmitted, \d+ packets received/, 60_000);
+    assert.match(textB, /3 packets transmitted, [1-3] packets received/, textB.slice(-400));
     const busy = await status();
     for (const page of busy.pages) assert.ok(page.counters.rxFrames >= 3, `page ${page.page} sent frames through the shared switch`);
 
