@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import puppeteer, { type Browser, type Page } from 'puppeteer';
+import type { Browser, Page } from 'puppeteer';
 import { startLabServer } from '../../web/lab-server.ts';
-import { addVm, startVm, typeInto, waitForTerminal } from './browser.ts';
+import { addVm, launchChromium, startVm, typeInto, waitForTerminal } from './browser.ts';
 
 const BOOT_TIMEOUT_MS = 300_000;
 
@@ -55,12 +55,8 @@ test('two pages on one `web --shared` server: a VM on each pings the other; clos
   const problems: string[] = [];
   let browser: Browser | undefined;
   try {
-    browser = await puppeteer.launch({
-      executablePath: process.env.PUPPETEER_EXECUTABLE_PATH || '/usr/bin/chromium',
-      headless: true,
-      userDataDir: profile,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-renderer-backgrounding', '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows'],
-    });
+    // Two tabs, both busy: no throttling of the one in the background.
+    browser = await launchChromium(profile, ['--disable-renderer-backgrounding', '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows']);
     const one = await openPage(browser, server.url, problems);
     const two = await openPage(browser, server.url, problems);
     const helloOne = (await sharedHello(one))!;
