@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { OidEvent } from '../host/events.ts';
 import { Switch } from '../host/switch.ts';
 import { SwitchPortAttachment } from '../host/attach.ts';
-import { BROADCAST, ScriptedNic, VirtualClock, ethFrame } from '../host/testing.ts';
+import { BROADCAST, RecordingExtension, ScriptedNic, VirtualClock, ethFrame } from '../host/testing.ts';
 import { SHARED_SWITCH_DROP_REASONS as R } from '../host/drop-reasons.ts';
 import { parseMac } from '../emulator/net/frame.ts';
 import { parseHello, pageMac, type SharedHello } from '../host/uplink/websocket-protocol.ts';
@@ -215,4 +215,20 @@ test('the page\'s lab takes its VMs\' MACs and addresses from the hello: two pag
   }
   assert.deepEqual(configs.map((c) => c.nics.map((n) => n.mac)), [['0a:76:6d:01:01:00', '0a:76:6d:01:01:01'], ['0a:76:6d:02:01:00', '0a:76:6d:02:01:01']]);
   assert.deepEqual(configs.map((c) => c.ip[0]), ['10.0.1.1/16', '10.0.2.1/16']);
+});
+
+test('a page whose join is vetoed is told (1011) and leaves no port behind', async () => {
+  const shared = new SharedSwitch();
+  const veto = new RecordingExtension('no-pages', 'filter');
+  veto.vetoes.add('OID_SWITCH_NIC_CREATE');
+  shared.switch.addExtension(veto);
+  const socket = new RecordingPageSocket();
+  const page = shared.admit(socket, { origin: 'o', address: 'a' });
+  await page.settled();
+  await settle();
+  await page.settled();
+  assert.equal(socket.closed?.code, 1011);
+  assert.equal(socket.sent.length, 0, 'no hello');
+  assert.equal(shared.switch.ports().length, 0);
+  assert.equal(shared.pages.size, 0);
 });

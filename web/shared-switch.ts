@@ -282,8 +282,19 @@ export class SharedSwitch {
     while (this.pages.has(number)) number++;
     const page = new SharedPage(this, number, socket, info, this.limits);
     this.pages.set(number, page);
-    page.enter().then(() => {
-      if (page.state === 'joined') this.log(`shared: ${page.label} joined: port ${page.portId}, MACs ${page.hello.macPrefix}:*, addresses ${page.hello.ipBase}.N/${page.hello.prefixLength}`);
+    void page.enter().then(() => {
+      if (page.state === 'joined') {
+        this.log(`shared: ${page.label} joined: port ${page.portId}, MACs ${page.hello.macPrefix}:*, addresses ${page.hello.ipBase}.N/${page.hello.prefixLength}`);
+        return;
+      }
+      if (page.state !== 'joining') return;
+      // The join failed (logged by the page's chain, e.g. an extension vetoed PORT_CREATE): no hello, the page is told and leaves.
+      try {
+        page.socket.close(1011, 'could not join the shared switch');
+      } catch {
+        // Gone already.
+      }
+      void page.leave();
     });
     return page;
   }
