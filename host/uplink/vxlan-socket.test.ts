@@ -94,3 +94,19 @@ test('a port in use or an address that is not local is a VxlanSocketError', asyn
   }
   assert.equal(a.isUp, false);
 });
+
+test('the external port over a real socket: NIC_CONNECT once bound, the stop order when the socket closes', async () => {
+  const { Switch } = await import('../switch.ts');
+  const { ExternalPort } = await import('./external-port.ts');
+  const sw = new Switch();
+  const oids: string[] = [];
+  sw.on('oid', (e) => oids.push(e.oid.replace('OID_SWITCH_', '')));
+  const uplink = await VxlanSocketUplink.open(parseVxlanSpec(`9@${await freeUdpPort()}=127.0.0.2:4789`));
+  const port = await ExternalPort.attach(sw, uplink);
+  assert.deepEqual(oids, ['PORT_CREATE', 'NIC_CREATE', 'NIC_CONNECT']);
+  assert.equal(sw.nic(port.portId!, 0)?.mtu, 1450);
+  await uplink.close();
+  await port.settled();
+  assert.deepEqual(oids.slice(3), ['NIC_DISCONNECT', 'NIC_DELETE', 'PORT_TEARDOWN', 'PORT_DELETE']);
+  assert.equal(sw.ports().length, 0);
+});

@@ -150,6 +150,8 @@ export class VxlanSocketUplink implements Uplink {
     });
     // Errors after bind are send failures (e.g. ICMP unreachable reported on the socket): counted, the socket stays.
     socket.on('error', () => bump(this.endpoint.drops, UPLINK_DROP_REASONS.sendFailed));
+    // A socket that closes by itself takes the uplink down (the external port runs its stop order).
+    socket.on('close', () => this.setUp(false));
   }
 }
 

@@ -102,28 +102,30 @@ export function vxlanProblem(datagram: Uint8Array, vni: number, mtu: number): Up
  * flows apart. FNV-1a, no allocation.
  */
 export function flowSourcePort(frame: Uint8Array): number {
-  let h = 0x811c9dc5;
-  const mix = (from: number, to: number): void => {
-    const end = Math.min(to, frame.length);
-    for (let i = from; i < end; i++) h = Math.imul(h ^ frame[i]!, 0x01000193);
-  };
-  mix(0, 12);
+  let h = fnv1a(0x811c9dc5, frame, 0, 12);
   if (frame.length >= ETH_HEADER_LENGTH) {
     const type = (frame[12]! << 8) | frame[13]!;
     const l3 = ETH_HEADER_LENGTH;
     if (type === ETH_TYPE_IPV4 && frame.length >= l3 + 20) {
-      mix(l3 + 9, l3 + 10);
-      mix(l3 + 12, l3 + 20);
+      h = fnv1a(h, frame, l3 + 9, l3 + 10);
+      h = fnv1a(h, frame, l3 + 12, l3 + 20);
       const fragment = (((frame[l3 + 6]! << 8) | frame[l3 + 7]!) & 0x3fff) !== 0;
       const l4 = l3 + (frame[l3]! & 0x0f) * 4;
-      if (!fragment) mix(l4, l4 + 4);
+      if (!fragment) h = fnv1a(h, frame, l4, l4 + 4);
     } else if (type === ETH_TYPE_IPV6 && frame.length >= l3 + 40) {
-      mix(l3 + 6, l3 + 7);
-      mix(l3 + 8, l3 + 44);
+      h = fnv1a(h, frame, l3 + 6, l3 + 7);
+      h = fnv1a(h, frame, l3 + 8, l3 + 44);
     }
   }
   h ^= h >>> 16;
   return SOURCE_PORT_MIN + ((h >>> 0) % SOURCE_PORT_COUNT);
+}
+
+/** FNV-1a over bytes [from, to) of `bytes` (cut at its end), continuing from `h`. */
+function fnv1a(h: number, bytes: Uint8Array, from: number, to: number): number {
+  const end = Math.min(to, bytes.length);
+  for (let i = from; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h;
 }
 
 // ---- addresses and the flag syntax ------------------------------------------------------
