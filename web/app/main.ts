@@ -59,7 +59,13 @@ async function main(): Promise<void> {
     wasm: absolute(config.image.wasm),
   };
   // The shared switch's hello gives this page its VM MACs and addresses, so it comes before the lab.
-  const shared = config.shared ? await connectSharedSwitch(sharedSwitchUrl(location, config.shared.path)) : undefined;
+  // Refused (full, another origin) or unreachable: the page still works, on its own.
+  const shared = config.shared
+    ? await connectSharedSwitch(sharedSwitchUrl(location, config.shared.path)).catch((error: Error) => {
+        console.warn(error.message);
+        return undefined;
+      })
+    : undefined;
   const lab = new Lab({
     ...(shared ? { addressing: shared.addressing } : {}),
     createWorker: (name) => new Worker(new URL('vm-worker.js', location.href), { type: 'module', name: `vm ${name}` }) as unknown as import('./lab.ts').WorkerLike,
@@ -75,6 +81,8 @@ async function main(): Promise<void> {
     await shared.attach(lab.sw);
     showMessage(`joined the shared switch as page ${shared.hello.page}: VMs here get ${shared.hello.ipBase}.N/${shared.hello.prefixLength}`);
     shared.uplink.onStateChange((up) => !up && showMessage('the shared switch closed the connection: VMs here reach only each other now', 'error'));
+  } else if (config.shared) {
+    showMessage('could not join the shared switch (full, or the server is gone): VMs here reach only each other', 'error');
   }
   new SwitchPanel(lab, $('#switch'));
   const views = new Map<string, VmView>();
