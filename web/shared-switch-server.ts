@@ -9,7 +9,8 @@
 //             this server served may join; a page on another site, which a
 //             browser would happily let open a WebSocket here, is refused (403)
 //   protocol  the client asks for SHARED_SWITCH_PROTOCOL (400)
-//   room      a page number is free (503)
+//   room      a page number is free, and the client's address has fewer
+//             than its share of pages (16 of 32 by default) (503)
 // Then, per connection: no compression (no inflate bombs, no CPU per frame),
 // messages over 64 KiB close the connection (1009, counted); every message
 // goes through SharedPage.receive; a ping every 30 s, and a page that does not
@@ -154,7 +155,7 @@ export function createSharedSwitchServer(options: SharedSwitchOptions = {}): Sha
     refused,
     upgrade(request, socket, head, hostAllowed) {
       socket.on('error', () => socket.destroy());
-      const refusal = upgradeRefusal(request, hostAllowed, shared.full);
+      const refusal = upgradeRefusal(request, hostAllowed, shared.fullFor(request.socket.remoteAddress ?? ''));
       if (refusal) {
         shared.log(`shared: refused a WebSocket from ${request.socket.remoteAddress}: ${refusal.message} (${refusal.status})`);
         return refuse(socket, refusal);

@@ -217,6 +217,19 @@ test('the page\'s lab takes its VMs\' MACs and addresses from the hello: two pag
   assert.deepEqual(configs.map((c) => c.ip[0]), ['10.0.1.1/16', '10.0.2.1/16']);
 });
 
+test('one client address cannot take every page number', async () => {
+  const shared = new SharedSwitch({ maxPages: 4, maxPagesPerAddress: 2 });
+  const from = (address: string) => shared.admit(new RecordingPageSocket(), { origin: 'o', address });
+  from('192.0.2.1:1000');
+  from('192.0.2.1:1001');
+  assert.throws(() => from('192.0.2.1:1002'), /2 pages from 192\.0\.2\.1/);
+  from('::1:1000');
+  assert.equal(shared.fullFor('192.0.2.1'), true);
+  assert.equal(shared.fullFor('::1'), false);
+  from('::1:1001');
+  assert.equal(shared.fullFor('198.51.100.7'), true, 'all four taken');
+});
+
 test('a page whose join is vetoed is told (1011) and leaves no port behind', async () => {
   const shared = new SharedSwitch();
   const veto = new RecordingExtension('no-pages', 'filter');

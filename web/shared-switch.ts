@@ -48,6 +48,8 @@ export interface PageInfo {
 export interface SharedSwitchOptions {
   /** Pages joined at once (default 32, at most 254). */
   maxPages?: number;
+  /** Pages joined at once from one client address (default 16: one machine cannot take every page number). */
+  maxPagesPerAddress?: number;
   /** A page's frame rate (token bucket, default 20000/s, bursts of a quarter second). */
   framesPerSecond?: number;
   /** A page's byte rate (default 32 MiB/s, bursts of a quarter second). */
@@ -60,8 +62,8 @@ export interface SharedSwitchOptions {
 
 /** No page number is free (the server's --shared limit). */
 export class SharedSwitchFullError extends Error {
-  constructor(limit: number) {
-    super(`the shared switch has its ${limit} pages`);
+  constructor(limit: number, from?: string) {
+    super(from ? `the shared switch has its ${limit} pages from ${from}` : `the shared switch has its ${limit} pages`);
     this.name = 'SharedSwitchFullError';
   }
 }
@@ -254,6 +256,7 @@ export class SharedSwitch {
   /** Every page's drops, summed (also of pages that have left). */
   readonly drops: Partial<Record<SharedSwitchDropReason, number>> = {};
   readonly maxPages: number;
+  readonly maxPagesPerAddress: number;
   readonly maxBufferedBytes: number;
   private readonly limits: { framesPerSecond: number; bytesPerSecond: number; clock: () => number };
   private readonly logLine: (line: string) => void;
@@ -262,6 +265,7 @@ export class SharedSwitch {
     const clock = options.clock ?? Date.now;
     this.switch = new Switch({ name: 'shared', clock, extensions: [new MacLearningForwarder()] });
     this.maxPages = Math.min(options.maxPages ?? 32, MAX_PAGE_NUMBER);
+    this.maxPagesPerAddress = options.maxPagesPerAddress ?? 16;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 4 << 20;
     this.limits = { framesPerSecond: options.framesPerSecond ?? 20_000, bytesPerSecond: options.bytesPerSecond ?? 32 << 20, clock };
     this.logLine = options.log ?? (() => {});
@@ -271,6 +275,13 @@ export class SharedSwitch {
     return this.pages.size >= this.maxPages;
   }
 
+  /** No room for another page from `host` (the client's address without its port). */
+  fullFor(host: string): boolean {
+    let count = 0;
+    for (const page of this.pages.values()) if (clientHost(page.info.address) === host) count++;
+    return this.full || count >= this.maxPagesPerAddress;
+  }
+
   /**
    * Takes a page in at once (its messages may come before the port exists:
    * they are counted as not connected) and starts its join. Throws a
@@ -278,6 +289,8 @@ export class SharedSwitch {
    */
   admit(socket: PageSocket, info: PageInfo): SharedPage {
     if (this.full) throw new SharedSwitchFullError(this.maxPages);
+    const host = clientHost(info.address);
+    if (this.fullFor(host)) throw new SharedSwitchFullError(this.maxPagesPerAddress, host);
     let number = 1;
     while (this.pages.has(number)) number++;
     const page = new SharedPage(this, number, socket, info, this.limits);
@@ -331,4 +344,9 @@ export class SharedSwitch {
     }
     await Promise.all(pages.map((page) => page.leave()));
   }
+}
+
+/** 'ADDRESS:PORT' without the port (IPv6 addresses keep their colons). */
+export function clientHost(address: string): string {
+  return address.replace(/:\d+$/, '');
 }
