@@ -86,7 +86,7 @@ function sharedWasm(url: string): () => Promise<WebAssembly.Module | undefined> 
  * the panel's frame log. Whatever else joins the page's switch (an uplink to
  * `vmswitch web --shared`) attaches here, to `lab.switch`.
  */
-function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void): { lab: Lab; frameLog: FrameLog } {
+function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void, sharedMtu?: number): { lab: Lab; frameLog: FrameLog } {
   const image: ImageUrls = {
     kernel: absolute(config.image.kernel),
     initrd: absolute(config.image.initrd),
@@ -112,7 +112,9 @@ function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGues
     return guest;
   };
   // A cold-booted VM joins the switch as it boots: its driver binds (NIC_CONNECT) a minute later in a busy browser.
-  const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }), connectTimeoutMs: 300_000 });
+  // The guests' own MTU (1500) unless the shared switch's differs: setting it is two execs racing the user's first typing.
+  const vmMtu = sharedMtu !== undefined && sharedMtu !== 1500 ? sharedMtu : null;
+  const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }), connectTimeoutMs: 300_000, vmMtu });
   const frameLog = new FrameLog();
   lab.switch.addExtension(frameLog);
   return { lab, frameLog };
@@ -143,7 +145,7 @@ async function main(): Promise<void> {
     if (view) view.bootedFrom = guest instanceof VmThread && guest.startInfo.kind === 'snapshot' ? 'snapshot' : 'cold';
     const decoder = new TextDecoder();
     guest.console.onData((bytes) => views.get(name)?.terminal.write(decoder.decode(bytes, { stream: true })));
-  });
+  }, shared?.hello.mtu);
   if (shared) {
     try {
       await shared.attach(lab);
