@@ -198,3 +198,34 @@ export const UPLINK_DROP_REASONS = {
 } as const;
 
 export type UplinkDropReason = (typeof UPLINK_DROP_REASONS)[keyof typeof UPLINK_DROP_REASONS];
+
+/**
+ * Why the shared switch (`vmswitch web --shared`, web/shared-switch.ts) or a
+ * page's WebSocket uplink (host/uplink/websocket-uplink.ts) dropped a message
+ * or frame. A page is untrusted: every message that is not one well-formed
+ * frame from one of its own MACs, within its limits, ends here.
+ */
+export const SHARED_SWITCH_DROP_REASONS = {
+  /** A text message where only binary frames are expected (after the hello, both ways). */
+  textMessage: 'shared-text-message',
+  /** A binary message of zero bytes. */
+  emptyMessage: 'shared-empty-message',
+  /** A binary message shorter than an Ethernet header. */
+  truncated: 'shared-truncated-frame',
+  /** A frame longer than the shared switch's MTU plus link headers. */
+  oversize: 'shared-oversize',
+  /** A message over the WebSocket size limit: the connection is closed (1009) and the page leaves. */
+  messageTooLarge: 'shared-message-too-large',
+  /** A frame whose source MAC is not in the page's assigned prefix (spoofing another page's VM, or multicast). */
+  foreignSourceMac: 'shared-foreign-source-mac',
+  /** Over the page's frame or byte rate (token buckets): a flood. */
+  rateLimit: 'shared-rate-limit',
+  /** The page's socket has too many bytes queued (a slow or stalled reader): frames to it are dropped, not buffered. */
+  sendBacklog: 'shared-send-backlog',
+  /** A frame while the page's port is not connected (before the hello, or after it left). */
+  notConnected: 'shared-not-connected',
+  /** The server's hello (the first message, to the page) is missing or malformed. */
+  badHello: 'shared-bad-hello',
+} as const;
+
+export type SharedSwitchDropReason = (typeof SHARED_SWITCH_DROP_REASONS)[keyof typeof SHARED_SWITCH_DROP_REASONS];

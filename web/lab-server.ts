@@ -8,6 +8,8 @@ import type { Manifest } from '../guest-images/index.ts';
 import { startWebServer, type Mount, type RunningServer } from './server.ts';
 import { ensureBundle } from './build.ts';
 import { IMAGE_URLS } from '../emulator/worker/browser-options.ts';
+import { createSharedSwitchServer, type SharedSwitchServer } from './shared-switch-server.ts';
+import { SHARED_SWITCH_PATH, SHARED_SWITCH_PROTOCOL } from '../host/uplink/websocket-protocol.ts';
 import { ensureTemplates, listSnapshots, SNAPSHOT_URL_PREFIX, snapshotDir } from './snapshots.ts';
 
 export interface LabServerOptions {
@@ -24,6 +26,13 @@ export interface LabServerOptions {
    * CLI: VMs boot cold until they exist), or never ('none').
    */
   templates?: 'wait' | 'background' | 'none';
+  /** Host a shared switch that every page joins over WebSocket (`web --shared`; shared-switch-server.ts). */
+  shared?: boolean;
+}
+
+export interface LabServer extends RunningServer {
+  /** With `shared`: the shared switch and its WebSocket door. */
+  shared?: SharedSwitchServer;
 }
 
 const require = createRequire(import.meta.url);
@@ -35,7 +44,7 @@ export async function prepareLab(log: (line: string) => void, rebuild = false): 
   return { pageDir, imageDir: image.dir, manifest: image.manifest };
 }
 
-export async function startLabServer(options: LabServerOptions = {}): Promise<RunningServer> {
+export async function startLabServer(options: LabServerOptions = {}): Promise<LabServer> {
   const log = options.log ?? (() => {});
   const { pageDir, imageDir, manifest } = await prepareLab(log, options.rebuild);
   const templates = options.templates ?? 'none';
@@ -46,19 +55,30 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<Ru
     { prefix: '/image/', dir: imageDir },
     { prefix: SNAPSHOT_URL_PREFIX, dir: await snapshotDir() },
   ];
+  const shared = options.shared ? createSharedSwitchServer({ log }) : undefined;
   const server = await startWebServer({
     mounts,
     ...(options.host !== undefined ? { host: options.host } : {}),
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.allowHosts !== undefined ? { allowHosts: options.allowHosts } : {}),
     log,
+    ...(shared ? { upgrade: shared.upgrade } : {}),
     routes: {
+      ...(shared
+        ? {
+            '/shared.json': async () => ({
+              type: 'application/json; charset=utf-8',
+              body: JSON.stringify({ ...shared.shared.status(), refused: shared.refused }),
+            }),
+          }
+        : {}),
       '/lab.json': async () => ({
         type: 'application/json; charset=utf-8',
         body: JSON.stringify({
           image: IMAGE_URLS,
           snapshots: await listSnapshots(manifest),
           memoryMiB: 128,
+          ...(shared ? { shared: { path: SHARED_SWITCH_PATH, protocol: SHARED_SWITCH_PROTOCOL } } : {}),
         }),
       }),
     },
@@ -66,6 +86,14 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<Ru
   if (templates === 'background') {
     ensureTemplates(log).catch((error: Error) => log(`template snapshots could not be made (VMs boot cold): ${error.message}`));
   }
-  return server;
+  if (!shared) return server;
+  return {
+    ...server,
+    shared,
+    async close() {
+      await shared.close();
+      await server.close();
+    },
+  };
 }
 

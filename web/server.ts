@@ -18,6 +18,7 @@ import { extname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createBrotliCompress, createGzip } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { allowedHosts, hostName } from './allowed-hosts.ts';
 
 /** Sent with every answer, so that a page from this server is `crossOriginIsolated` (SharedArrayBuffer). */
@@ -45,6 +46,8 @@ export interface WebServerOptions {
   routes?: Record<string, () => Promise<{ type: string; body: string }>>;
   /** Host names answered besides localhost, the loopback addresses and the bound address (`--allow-host`). */
   allowHosts?: string[];
+  /** WebSocket upgrades (`web --shared`: shared-switch-server.ts), given the same Host check as every request; without it they are refused. */
+  upgrade?: (request: IncomingMessage, socket: Duplex, head: Buffer, hostAllowed: (header: string | undefined) => boolean) => void;
 }
 
 export interface RunningServer {
@@ -352,6 +355,8 @@ export async function startWebServer(options: WebServerOptions): Promise<Running
   let hostAllowed: (header: string | undefined) => boolean = () => false;
   const handler = createStaticHandler({ ...options, hostAllowed: (header) => hostAllowed(header) });
   const server = createServer((req, res) => void handler(req, res));
+  const upgrade = options.upgrade;
+  if (upgrade) server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head, (header) => hostAllowed(header)));
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

@@ -45,3 +45,8 @@ test('--allow-host: repeatable, host names and addresses only', () => {
     assert.throws(() => parseWebArgs(['--allow-host', name]), (error: Error) => error instanceof UsageError && /--allow-host takes a host name or an IP address/.test(error.message), name);
   }
 });
+
+test('web --shared asks for the shared switch; without it there is none', () => {
+  assert.equal(parseWebArgs(['--shared']).shared, true);
+  assert.equal(parseWebArgs([]).shared, undefined);
+});

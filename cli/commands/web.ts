@@ -1,11 +1,11 @@
-// `vmswitch web [--port N] [--host ADDR] [--allow-host NAME]...`: the browser lab;
+// `vmswitch web [--port N] [--host ADDR] [--allow-host NAME]... [--shared]`: the browser lab;
 // `vmswitch web --export DIR`: the same lab as static files.
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { Command } from '../main.ts';
 import { parseCommandArgs, UsageError } from '../args.ts';
 
-const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--allow-host NAME]... [--rebuild] [--no-templates]
+const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--allow-host NAME]... [--shared] [--rebuild] [--no-templates]
        vmswitch web --export DIR [--no-templates]
 
 Serves the browser lab: the page (bundled when missing or stale), v86, the
@@ -25,11 +25,21 @@ guest image, the template snapshots and lab.json are written into DIR (new,
 empty or an earlier export), all with relative URLs, so that any static file
 server serves the whole lab (no special headers needed).
 
+With --shared the server also hosts a switch that every page joins over a
+WebSocket (/shared), so VMs in two tabs, or on two people's machines, ping
+each other. Each page gets a number P: its VMs' MACs are 0a:76:6d:P:N:I and
+their addresses 10.0.P.N/16. Only pages this server served may join (the
+Origin must match the Host); a page's frames from any other source MAC, text
+messages, runts, oversize frames and floods are dropped and counted
+(/shared.json shows pages, ports and drops). Closing a page runs the stop
+order for its port on the shared switch.
+
 options:
   --port N      TCP port (default 8086; 0 picks a free one)
   --host ADDR   address to bind (default 127.0.0.1, this machine only)
   --allow-host NAME  also answer requests for this host name (repeatable),
                 e.g. the machine's DNS name when bound to a LAN address
+  --shared      host a shared switch the pages join (see above)
   --rebuild     bundle the page again even when it looks current
   --no-templates  do not make missing template snapshots (VMs boot cold)
   --export DIR  write the lab as static files into DIR instead of serving it
@@ -49,6 +59,8 @@ export interface WebArgs {
   host: string;
   rebuild: boolean;
   coldOnly: boolean;
+  /** Present (true) when --shared was given. */
+  shared?: boolean;
   /** Present when --allow-host was given. */
   allowHosts?: string[];
   /** Present when --export was given. */
@@ -62,12 +74,13 @@ export function parseWebArgs(argv: string[]): WebArgs {
     'allow-host': { type: 'string', multiple: true },
     rebuild: { type: 'boolean' },
     'no-templates': { type: 'boolean' },
+    shared: { type: 'boolean' },
     export: { type: 'string' },
   });
   const exportDir = values.export;
   if (exportDir !== undefined) {
     if (exportDir === '') throw new UsageError('vmswitch web: --export takes a folder');
-    const serving = (['port', 'host', 'allow-host', 'rebuild'] as const).filter((name) => values[name] !== undefined);
+    const serving = (['port', 'host', 'allow-host', 'rebuild', 'shared'] as const).filter((name) => values[name] !== undefined);
     if (serving.length) throw new UsageError(`vmswitch web: --export serves nothing, so --${serving[0]} does not apply`);
   }
   let port = DEFAULT_PORT;
@@ -91,6 +104,7 @@ export function parseWebArgs(argv: string[]): WebArgs {
     host,
     rebuild: values.rebuild ?? false,
     coldOnly: values['no-templates'] ?? false,
+    ...(values.shared ? { shared: true } : {}),
     ...(allowHosts.length ? { allowHosts: allowHosts.map((name) => name.toLowerCase()) } : {}),
     ...(exportDir !== undefined ? { exportDir } : {}),
   };
@@ -125,6 +139,7 @@ export const command: Command = {
         ...(args.allowHosts ? { allowHosts: args.allowHosts } : {}),
         rebuild: args.rebuild,
         templates: args.coldOnly ? 'none' : 'background',
+        shared: args.shared ?? false,
         log: (line) => console.log(line),
       });
     } catch (error) {
@@ -134,6 +149,7 @@ export const command: Command = {
       throw error;
     }
     console.log(`vmswitch lab at ${server.url}  (Ctrl-C stops)`);
+    if (server.shared) console.log(`shared switch: every page joins it (pages, ports and drops at ${server.url}shared.json)`);
     if (args.host !== '127.0.0.1' && args.host !== 'localhost' && args.host !== '::1') {
       console.log(`note: bound to ${args.host}: anyone who can reach it can run VMs in their browser from here`);
     }

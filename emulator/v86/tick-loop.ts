@@ -17,12 +17,17 @@ import { performance } from 'node:perf_hooks';
 import type { V86Main } from './internals.ts';
 import type { TrackedTimers } from './timers.ts';
 
+// The page's VM workers have no clearImmediate (the e2e page failed with a ReferenceError): a zero timeout stands in there.
+const hasImmediate = typeof setImmediate === 'function' && typeof clearImmediate === 'function';
+const runSoon = (fn: (tick: number) => void, tick: number): unknown => (hasImmediate ? setImmediate(fn, tick) : setTimeout(fn, 0, tick));
+const cancelSoon = (handle: unknown): void => (hasImmediate ? clearImmediate(handle as NodeJS.Immediate) : clearTimeout(handle as ReturnType<typeof setTimeout>));
+
 export class TickLoop {
   /** When v86 wants to run again (its own timers), performance.now() ms. */
   private v86Due = 0;
   /** When the pending callback runs (Infinity: none pending). */
   private scheduledDue = Infinity;
-  private immediate: NodeJS.Immediate | undefined;
+  private immediate: unknown;
   private timeout: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -53,7 +58,7 @@ export class TickLoop {
     const wait = due - performance.now();
     if (wait <= 0 || (deviceDue <= this.v86Due && wait < 1)) {
       this.scheduledDue = -Infinity;
-      this.immediate = setImmediate(this.run, tick);
+      this.immediate = runSoon(this.run, tick);
     } else {
       this.scheduledDue = due;
       this.timeout = setTimeout(this.run, Math.max(1, Math.ceil(wait)), tick);
@@ -73,7 +78,7 @@ export class TickLoop {
   };
 
   private cancel(): void {
-    if (this.immediate) clearImmediate(this.immediate);
+    if (this.immediate) cancelSoon(this.immediate);
     if (this.timeout) clearTimeout(this.timeout);
     this.immediate = undefined;
     this.timeout = undefined;

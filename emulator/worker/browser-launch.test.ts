@@ -110,3 +110,11 @@ test("a worker's error fails its VM alone: its ports run the stop lifecycle, the
   assert.equal(lab.vm('b')!.state, 'running');
   await lab.close();
 });
+
+test('a NIC given a MAC (the shared switch\'s page MACs) starts with that MAC, the others with salted ones', async () => {
+  const { lab, startOptions } = pageLab();
+  await lab.start('a', { nics: [{ model: 'e1000', mac: '0a:76:6d:03:01:00', ip: '10.0.3.1/16' }, 'virtio'] });
+  assert.deepEqual(startOptions(0).nics.map((n) => n.mac), ['0a:76:6d:03:01:00', browserMac('lab-1', 'a', 1)]);
+  assert.deepEqual(startOptions(0).ip, ['10.0.3.1/16', '-']);
+  await lab.close();
+});

@@ -81,7 +81,7 @@ export function browserLaunch(options: BrowserLaunchOptions): LaunchGuest {
     const vmOptions: BrowserVmOptions = {
       name: launch.name,
       ...(options.memoryMiB ? { memoryMiB: options.memoryMiB } : {}),
-      nics: models.map((model, i) => ({ model, mac: browserMac(launch.labId ?? '', launch.name, i) })),
+      nics: launch.nics.map((nic, i) => ({ model: nic.model, mac: nic.mac ?? browserMac(launch.labId ?? '', launch.name, i) })),
       hostname: launch.hostname,
       ip: launch.ip,
       hosts: launch.hosts,

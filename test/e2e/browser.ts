@@ -20,6 +20,16 @@ export interface LabSession {
   close(): Promise<void>;
 }
 
+/** Headless system Chromium with its profile in `userDataDir`. */
+export function launchChromium(userDataDir: string, extraArgs: string[] = []): Promise<Browser> {
+  return puppeteer.launch({
+    executablePath: process.env.PUPPETEER_EXECUTABLE_PATH || '/usr/bin/chromium',
+    headless: true,
+    userDataDir,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs],
+  });
+}
+
 export async function openLab(
   options: { log?: (line: string) => void; viewport?: { width: number; height: number }; templates?: 'wait' | 'none'; serve?: () => Promise<PageServer> } = {},
 ): Promise<LabSession> {
@@ -29,12 +39,7 @@ export async function openLab(
   const downloadDir = mkdtempSync(join(tmpdir(), 'vmswitch-downloads-'));
   let browser: Browser | undefined;
   try {
-    browser = await puppeteer.launch({
-      executablePath: process.env.PUPPETEER_EXECUTABLE_PATH || '/usr/bin/chromium',
-      headless: true,
-      userDataDir: profile,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium(profile);
     const page = await browser.newPage();
     await page.setViewport(options.viewport ?? { width: 1600, height: 1000 });
     const problems: string[] = [];

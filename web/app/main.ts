@@ -12,6 +12,7 @@ import { VmThread } from '../../emulator/worker/vm-thread.ts';
 import type { NicModel } from '../../emulator/net/nic.ts';
 import { FrameLog } from './frame-log.ts';
 import { SwitchPanel } from './panel.ts';
+import { connectSharedSwitch, sharedSwitchUrl, type SharedConnection } from './shared-uplink.ts';
 
 export type BootMode = 'snapshot' | 'cold';
 
@@ -21,6 +22,8 @@ interface LabConfig {
   /** NIC model list joined with '+' (e.g. 'e1000', 'e1000+virtio') -> snapshot URL. */
   snapshots: Record<string, string>;
   memoryMiB?: number;
+  /** Present when the server hosts a shared switch (`web --shared`): every page joins it. */
+  shared?: { path: string };
 }
 
 const DEFAULT_CONFIG: LabConfig = {
@@ -83,7 +86,7 @@ function sharedWasm(url: string): () => Promise<WebAssembly.Module | undefined> 
  * the panel's frame log. Whatever else joins the page's switch (an uplink to
  * `vmswitch web --shared`) attaches here, to `lab.switch`.
  */
-function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void): { lab: Lab; frameLog: FrameLog } {
+function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void, sharedMtu?: number): { lab: Lab; frameLog: FrameLog } {
   const image: ImageUrls = {
     kernel: absolute(config.image.kernel),
     initrd: absolute(config.image.initrd),
@@ -109,21 +112,57 @@ function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGues
     return guest;
   };
   // A cold-booted VM joins the switch as it boots: its driver binds (NIC_CONNECT) a minute later in a busy browser.
-  const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }), connectTimeoutMs: 300_000 });
+  // The guests' own MTU (1500) unless the shared switch's differs: setting it is two execs racing the user's first typing.
+  const vmMtu = sharedMtu !== undefined && sharedMtu !== 1500 ? sharedMtu : null;
+  const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }), connectTimeoutMs: 300_000, vmMtu });
   const frameLog = new FrameLog();
   lab.switch.addExtension(frameLog);
   return { lab, frameLog };
 }
 
+/**
+ * Joins the server's shared switch (`web --shared`) through the lab's external
+ * port. Refused (full, another origin), unreachable or vetoed: the page still
+ * works, on its own, and says so.
+ */
+async function joinSharedSwitch(config: LabConfig): Promise<SharedConnection | undefined> {
+  if (!config.shared) return undefined;
+  const shared = await connectSharedSwitch(sharedSwitchUrl(location, config.shared.path)).catch((error: Error) => {
+    console.warn(error.message);
+    return undefined;
+  });
+  if (!shared) showMessage('could not join the shared switch (full, or the server is gone): VMs here reach only each other', 'error');
+  return shared;
+}
+
 async function main(): Promise<void> {
   const config = await loadConfig();
+  // The shared switch's hello gives this page its VM MACs and addresses, so it comes before the first VM.
+  let shared = await joinSharedSwitch(config);
   const views = new Map<string, VmView>();
   const { lab, frameLog } = createPageLab(config, (name, guest) => {
     const view = views.get(name);
     if (view) view.bootedFrom = guest instanceof VmThread && guest.startInfo.kind === 'snapshot' ? 'snapshot' : 'cold';
     const decoder = new TextDecoder();
     guest.console.onData((bytes) => views.get(name)?.terminal.write(decoder.decode(bytes, { stream: true })));
-  });
+  }, shared?.hello.mtu);
+  if (shared) {
+    try {
+      await shared.attach(lab);
+      showMessage(`joined the shared switch as page ${shared.hello.page}: VMs here get ${shared.hello.ipBase}.N/${shared.hello.prefixLength}`);
+      shared.uplink.onStateChange((up) => !up && showMessage('the shared switch closed the connection: VMs here reach only each other now', 'error'));
+    } catch (error) {
+      await shared.uplink.close();
+      shared = undefined;
+      showMessage(`could not join the shared switch (${(error as Error).message}): VMs here reach only each other`, 'error');
+    }
+  }
+  /**
+   * A VM's NICs as the Lab takes them. On the shared switch each gets the MAC
+   * and eth0 the address the server's hello assigned (VM number N: its place on
+   * the page, as Lab.define numbers it); otherwise the Lab's own defaults.
+   */
+  const nicSpecs = (name: string, nics: NicModel[]) => (shared ? shared.addressing.nics(lab.vm(name)?.order ?? lab.vms().length + 1, nics) : nics);
   const startedAt = Date.now();
   new SwitchPanel({ lab, frameLog, startedAt }, $('#switch'));
 
@@ -234,7 +273,7 @@ async function main(): Promise<void> {
       view.bootedFrom = undefined;
       view.phase = 'loading';
       terminal.reset();
-      lab.start(vm.name, { nics: view.nics, template: view.boot === 'snapshot' }).then(
+      lab.start(vm.name, { nics: nicSpecs(vm.name, view.nics), template: view.boot === 'snapshot' }).then(
         () => showMessage(`${vm.name} is up (${view.bootedFrom} start, ${((view.bootMs ?? 0) / 1000).toFixed(1)} s)`),
         (error: Error) => showMessage(`${vm.name}: ${error.message}`, 'error'),
       );
@@ -269,7 +308,7 @@ async function main(): Promise<void> {
     let vm: LabVm;
     try {
       // Defined now, so that VMs started before this one already resolve its name.
-      vm = lab.define(name, { nics, template: boot === 'snapshot' });
+      vm = lab.define(name, { nics: nicSpecs(name, nics), template: boot === 'snapshot' });
     } catch (error) {
       return showMessage((error as Error).message, 'error');
     }
@@ -301,6 +340,7 @@ async function main(): Promise<void> {
     vmswitch: {
       lab,
       frameLog,
+      shared,
       vmInfo,
       terminalText(name: string): string {
         const terminal = views.get(name)?.terminal;
