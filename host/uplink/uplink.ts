@@ -24,3 +24,18 @@ export interface Uplink {
   /** Goes down for good (the state listeners hear false). */
   close(): Promise<void>;
 }
+
+/** The state listeners an Uplink keeps for onStateChange, told of each change in subscription order. */
+export class UplinkStateListeners {
+  private readonly listeners = new Set<(up: boolean) => void>();
+
+  add(listener: (up: boolean) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A copy is walked: a listener may unsubscribe itself. */
+  emit(up: boolean): void {
+    for (const listener of [...this.listeners]) listener(up);
+  }
+}

@@ -12,7 +12,7 @@ import dgram from 'node:dgram';
 import type { Frame, FrameSink } from '../../emulator/net/frame.ts';
 import { bump } from '../counters.ts';
 import { UPLINK_DROP_REASONS } from '../drop-reasons.ts';
-import type { Uplink } from './uplink.ts';
+import { UplinkStateListeners, type Uplink } from './uplink.ts';
 import { SOURCE_PORT_COUNT, SOURCE_PORT_MIN, VxlanEndpoint, formatEndpoint, type UdpEndpoint, type VxlanConfig } from './vxlan.ts';
 
 export interface VxlanSocketOptions extends VxlanConfig {
@@ -40,7 +40,7 @@ export class VxlanSocketUplink implements Uplink {
   private senders: dgram.Socket[] = [];
   private receiver: FrameSink | null = null;
   private up = false;
-  private readonly listeners = new Set<(up: boolean) => void>();
+  private readonly stateListeners = new UplinkStateListeners();
 
   private constructor(private readonly options: VxlanSocketOptions) {
     this.local = options.local;
@@ -104,8 +104,7 @@ export class VxlanSocketUplink implements Uplink {
   }
 
   onStateChange(listener: (up: boolean) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.stateListeners.add(listener);
   }
 
   drops(): Record<string, number> {
@@ -123,7 +122,7 @@ export class VxlanSocketUplink implements Uplink {
   private setUp(up: boolean): void {
     if (this.up === up) return;
     this.up = up;
-    for (const listener of [...this.listeners]) listener(up);
+    this.stateListeners.emit(up);
   }
 
   private transmit(peer: UdpEndpoint, header: Uint8Array, frame: Uint8Array, sourcePort: number): boolean {

@@ -8,7 +8,7 @@ import type { Frame, FrameSink } from '../../emulator/net/frame.ts';
 import { ETH_HEADER_LENGTH } from '../../emulator/net/frame.ts';
 import { bump } from '../counters.ts';
 import { SHARED_SWITCH_DROP_REASONS, UPLINK_DROP_REASONS } from '../drop-reasons.ts';
-import type { Uplink } from './uplink.ts';
+import { UplinkStateListeners, type Uplink } from './uplink.ts';
 import { SHARED_LINK_HEADERS, SHARED_SWITCH_MTU, parseHello, type SharedHello } from './websocket-protocol.ts';
 
 /** What of the browser's WebSocket this uses. */
@@ -48,7 +48,7 @@ export class WebSocketUplink implements Uplink {
   private up = false;
   private closed = false;
   private receiver: FrameSink | null = null;
-  private readonly listeners = new Set<(up: boolean) => void>();
+  private readonly stateListeners = new UplinkStateListeners();
   private readonly dropCounts: Record<string, number> = {};
   private readonly maxBufferedBytes: number;
   /** Frames received and sent (for the page's panel and tests). */
@@ -124,8 +124,7 @@ export class WebSocketUplink implements Uplink {
   }
 
   onStateChange(listener: (up: boolean) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.stateListeners.add(listener);
   }
 
   drops(): Record<string, number> {
@@ -162,6 +161,6 @@ export class WebSocketUplink implements Uplink {
   private setUp(up: boolean): void {
     if (this.up === up || (up && this.closed)) return;
     this.up = up;
-    for (const listener of [...this.listeners]) listener(up);
+    this.stateListeners.emit(up);
   }
 }
