@@ -54,7 +54,7 @@ export interface VmOptions {
   template?: boolean;
   /** Also write the console output here (a path or a stream). */
   consoleLog?: string | NodeJS.WritableStream;
-  /** Defaults to the built image in guest-images/build (built first when missing). */
+  /** Defaults to the built image in $XDG_CACHE_HOME/vmswitch/image (built first when missing). */
   image?: GuestImage;
   /** Cold boot to `vmswitch-ready`, default 180 s. */
   bootTimeoutMs?: number;

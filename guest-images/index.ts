@@ -91,7 +91,7 @@ export async function staleReason(dir = BUILD_DIR): Promise<string | undefined> 
 export interface EnsureOptions {
   force?: boolean;
   log?: Log;
-  /** Defaults to guest-images/build. */
+  /** Defaults to $XDG_CACHE_HOME/vmswitch/image (BUILD_DIR). */
   outDir?: string;
   /** Defaults to $XDG_CACHE_HOME/vmswitch or ~/.cache/vmswitch. */
   cacheRoot?: string;

@@ -28,7 +28,7 @@ export const ISOLATION_HEADERS = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 } as const;
 
-/** A URL prefix served from a folder, e.g. { prefix: '/image/', dir: 'guest-images/build' }. */
+/** A URL prefix served from a folder, e.g. { prefix: '/image/', dir: BUILD_DIR }. */
 export interface Mount {
   prefix: string;
   dir: string;
@@ -82,8 +82,8 @@ const MIME_TYPES: Record<string, string> = {
 };
 
 /**
- * Types worth compressing: text, wasm, and snapshots (a 128 MiB guest's
- * 60 MB template gzips to 25 MB: guest RAM is mostly zeros).
+ * Types worth compressing: text, wasm, and snapshots (format 3 templates
+ * are deflated already, ~20 MB for 128 MiB; older files were not).
  */
 function compressible(path: string, type: string): boolean {
   if (type.startsWith('text/') || type.startsWith('application/json') || type === 'image/svg+xml') return true;
@@ -224,7 +224,7 @@ class CompressedCache {
 function compressor(encoding: 'br' | 'gzip', size: number) {
   if (encoding === 'gzip') return createGzip({ level: size > 4 << 20 ? 4 : 6 });
   // Brotli's higher qualities are far too slow for tens of megabytes: a 60 MB
-  // snapshot takes 4.8 s at quality 4 and 0.3 s at quality 1, for 6% more bytes.
+  // (format 2) snapshot took 4.8 s at quality 4 and 0.3 s at quality 1, for 6% more bytes.
   return createBrotliCompress({
     params: {
       [zlibConstants.BROTLI_PARAM_QUALITY]: size > 4 << 20 ? 1 : 9,
