@@ -1,7 +1,7 @@
 // The lab's server as `vmswitch web`, the e2e tests and the web benchmark
 // start it: bundle and image built when missing or stale, then served with
 // v86's wasm and the template snapshots, plus /lab.json telling the page
-// where everything is.
+// where everything is (and, with a lab file, the file the page runs).
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { Manifest } from '../guest-images/index.ts';
@@ -24,6 +24,18 @@ export interface LabServerOptions {
    * CLI: VMs boot cold until they exist), or never ('none').
    */
   templates?: 'wait' | 'background' | 'none';
+  /**
+   * A lab file the page runs instead of its one-switch lab, already read and
+   * validated (readWebLabFile): sent as text in /lab.json, the page parses it
+   * with the same parser.
+   */
+  labFile?: WebLabFile;
+}
+
+/** A lab file for the page: its name (for the parser's messages) and text. */
+export interface WebLabFile {
+  name: string;
+  text: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -59,6 +71,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<Ru
           image: IMAGE_URLS,
           snapshots: await listSnapshots(manifest),
           memoryMiB: 128,
+          ...(options.labFile ? { labFile: options.labFile } : {}),
         }),
       }),
     },
