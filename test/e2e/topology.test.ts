@@ -72,7 +72,7 @@ test('the page runs a lab file: its topology is drawn and the link counters move
     assert.ok(ids.includes('link:wan') && ids.includes('nic:a.eth0') && ids.includes('nic:b.eth0'), ids.join(' '));
     // The plain lab's form is gone; the file's VMs have their cards.
     assert.equal(await page.$eval('#add-vm', (form) => (form as HTMLElement).hidden), true);
-    assert.deepEqual(await page.$$eval('.vm', (cards) => cards.map((c) => (c as HTMLElement).dataset.name)), ['a', 'b']);
+    assert.deepEqual(await page.$$eval('article.vm', (cards) => cards.map((c) => (c as HTMLElement).dataset.name)), ['a', 'b']);
     // Nothing has crossed the link yet.
     const before = await edgeState(page, 'link:wan');
     assert.deepEqual(before && [before.rx, before.tx], [0, 0], JSON.stringify(before));
