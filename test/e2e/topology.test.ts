@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'puppeteer';
-import { bootedFrom, openLab, typeInto, waitForTerminal } from './browser.ts';
+import { bootedFrom, openLab, typeInto, waitFor, waitForTerminal } from './browser.ts';
 import { startLabServer } from '../../web/lab-server.ts';
 import { readWebLabFile } from '../../cli/commands/web.ts';
 import { parseLabFile } from '../../host/lab/file/index.ts';
@@ -45,16 +45,6 @@ function edgeState(page: Page, id: string): Promise<EdgeState | null> {
     if (!group) return null;
     return { rx: Number(group.dataset.rx ?? -1), tx: Number(group.dataset.tx ?? -1), text: group.querySelector('text.counters')?.textContent ?? '' };
   }, id);
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 test('the page runs a lab file: its topology is drawn and the link counters move with a ping across it', { timeout: 600_000 }, async () => {

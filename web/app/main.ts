@@ -85,11 +85,7 @@ function sharedWasm(url: string): () => Promise<WebAssembly.Module | undefined> 
     }));
 }
 
-/**
- * The page's Lab and switch: host/lab's Lab (capture, ACL, MAC learning) plus
- * the panel's frame log. Whatever else joins the page's switch (an uplink to
- * `vmswitch web --shared`) attaches here, to `lab.switch`.
- */
+/** How the page starts a VM: in its own Web Worker, its console handed to the page as soon as it is up. */
 function pageLaunch(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void): LaunchGuest {
   const image: ImageUrls = {
     kernel: absolute(config.image.kernel),
@@ -121,9 +117,13 @@ function pageLaunch(config: LabConfig, onGuest: (name: string, guest: LabGuest) 
 /** A cold-booted VM joins the switch as it boots: its driver binds (NIC_CONNECT) a minute later in a busy browser. */
 const CONNECT_TIMEOUT_MS = 300_000;
 
+/**
+ * The page's Lab and switch: host/lab's Lab (capture, ACL, MAC learning) plus
+ * the panel's frame log. Whatever else joins the page's switch (an uplink to
+ * `vmswitch web --shared`) attaches here, to `lab.switch`.
+ */
 function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void): { lab: Lab; frameLog: FrameLog } {
   const launch = pageLaunch(config, onGuest);
-  // A cold-booted VM joins the switch as it boots: its driver binds (NIC_CONNECT) a minute later in a busy browser.
   const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }), connectTimeoutMs: CONNECT_TIMEOUT_MS });
   const frameLog = new FrameLog();
   lab.switch.addExtension(frameLog);
