@@ -1,7 +1,7 @@
 // The lab's server as `vmswitch web`, the e2e tests and the web benchmark
 // start it: bundle and image built when missing or stale, then served with
 // v86's wasm and the template snapshots, plus /lab.json telling the page
-// where everything is.
+// where everything is (and, with a lab file, the file the page runs).
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { Manifest } from '../guest-images/index.ts';
@@ -28,6 +28,18 @@ export interface LabServerOptions {
   templates?: 'wait' | 'background' | 'none';
   /** Host a shared switch that every page joins over WebSocket (`web --shared`; shared-switch-server.ts). */
   shared?: boolean;
+  /**
+   * A lab file the page runs instead of its one-switch lab, already read and
+   * validated (readWebLabFile): sent as text in /lab.json, the page parses it
+   * with the same parser.
+   */
+  labFile?: WebLabFile;
+}
+
+/** A lab file for the page: its name (for the parser's messages) and text. */
+export interface WebLabFile {
+  name: string;
+  text: string;
 }
 
 export interface LabServer extends RunningServer {
@@ -79,6 +91,7 @@ export async function startLabServer(options: LabServerOptions = {}): Promise<La
           snapshots: await listSnapshots(manifest),
           memoryMiB: 128,
           ...(shared ? { shared: { path: SHARED_SWITCH_PATH, protocol: SHARED_SWITCH_PROTOCOL } } : {}),
+          ...(options.labFile ? { labFile: options.labFile } : {}),
         }),
       }),
     },

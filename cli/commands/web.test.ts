@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseWebArgs, DEFAULT_PORT } from './web.ts';
+import { parseWebArgs, readWebLabFile, DEFAULT_PORT } from './web.ts';
 import { UsageError } from '../args.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -49,4 +52,46 @@ test('--allow-host: repeatable, host names and addresses only', () => {
 test('web --shared asks for the shared switch; without it there is none', () => {
   assert.equal(parseWebArgs(['--shared']).shared, true);
   assert.equal(parseWebArgs([]).shared, undefined);
+});
+
+test('--file: a lab file for the page; not with --export', () => {
+  assert.equal(parseWebArgs(['--file', 'lab.yaml']).file, 'lab.yaml');
+  assert.equal(parseWebArgs([]).file, undefined);
+  assert.throws(() => parseWebArgs(['--file', '']), /--file takes a lab file/);
+  assert.throws(() => parseWebArgs(['--file', 'lab.yaml', '--export', 'out']), /--file does not apply/);
+});
+
+test('--file is read and checked before serving: the lab file errors of `vmswitch lab --file`, exit 2; uplinks are refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmswitch-web-file-'));
+  try {
+    const run = (text: string) => {
+      const path = join(dir, 'lab.yaml');
+      writeFileSync(path, text);
+      return spawnSync(process.execPath, ['bin/vmswitch.js', 'web', '--port', '0', '--no-templates', '--file', path], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    };
+    const unknown = run('switches:\n  s1: {}\nvms:\n  a:\n    nics: [{ model: e1000, switch: s1 }]\n    colour: red\n');
+    assert.equal(unknown.status, 2, unknown.stderr);
+    assert.equal(unknown.stdout, '');
+    assert.equal(unknown.stderr.trim().split('\n').length, 1);
+    assert.match(unknown.stderr, /^vmswitch web: lab\.yaml:6:\d+: .*colour/);
+    const uplink = run('switches:\n  s1:\n    uplinks: [{ type: vxlan, vni: 42, local: 127.0.0.1, port: 4789, peers: [127.0.0.2:4789] }]\nvms: {}\n');
+    assert.equal(uplink.status, 2, uplink.stderr);
+    assert.match(uplink.stderr, /^vmswitch web: --file .*lab\.yaml: switch s1 has an uplink, and a browser page cannot open one/);
+    const missing = spawnSync(process.execPath, ['bin/vmswitch.js', 'web', '--file', join(dir, 'nope.yaml')], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /^vmswitch web: --file .*nope\.yaml: ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('readWebLabFile hands the page the file as written, named by its base name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vmswitch-web-file-'));
+  try {
+    const text = 'switches:\n  s1: {}\n  s2: {}\nlinks:\n  wan: { between: [s1, s2] }\nvms: {}\n';
+    writeFileSync(join(dir, 'two.yaml'), text);
+    assert.deepEqual(await readWebLabFile(join(dir, 'two.yaml')), { name: 'two.yaml', text });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

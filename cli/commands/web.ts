@@ -1,11 +1,13 @@
 // `vmswitch web [--port N] [--host ADDR] [--allow-host NAME]... [--shared]`: the browser lab;
-// `vmswitch web --export DIR`: the same lab as static files.
+// `vmswitch web --export DIR`: the same lab as static files;
+// `vmswitch web --file LAB.yaml`: the page runs that lab file (its topology drawn with live counters).
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
 import type { Command } from '../main.ts';
 import { parseCommandArgs, UsageError } from '../args.ts';
 
-const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--allow-host NAME]... [--shared] [--rebuild] [--no-templates]
+const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--allow-host NAME]... [--shared] [--rebuild] [--no-templates] [--file LAB.yaml]
        vmswitch web --export DIR [--no-templates]
 
 Serves the browser lab: the page (bundled when missing or stale), v86, the
@@ -19,6 +21,13 @@ localhost, 127.0.0.1, [::1], the --host address (with 0.0.0.0 or ::, any
 address of this machine) and the --allow-host names. Others get 421: a web
 page cannot reach the lab by pointing its own domain at this machine (DNS
 rebinding).
+
+With --file LAB.yaml the page runs that lab file (the format of
+\`vmswitch lab --file\`) instead of its one-switch lab: its switches, links
+and VMs, the topology drawn with live rx/tx frame counters on every NIC and
+link. The file is checked before anything is served. In the browser a
+switch's capture file stays in memory (download it from the page), and
+uplinks are refused (a page has no UDP sockets: use \`vmswitch lab --file\`).
 
 With --export DIR nothing is served: the page, its bundle, v86's wasm, the
 guest image, the template snapshots and lab.json are written into DIR (new,
@@ -35,6 +44,7 @@ messages, runts, oversize frames and floods are dropped and counted
 order for its port on the shared switch.
 
 options:
+  --file LAB.yaml  run this lab file on the page
   --port N      TCP port (default 8086; 0 picks a free one)
   --host ADDR   address to bind (default 127.0.0.1, this machine only)
   --allow-host NAME  also answer requests for this host name (repeatable),
@@ -65,6 +75,8 @@ export interface WebArgs {
   allowHosts?: string[];
   /** Present when --export was given. */
   exportDir?: string;
+  /** Present when --file was given. */
+  file?: string;
 }
 
 export function parseWebArgs(argv: string[]): WebArgs {
@@ -76,7 +88,10 @@ export function parseWebArgs(argv: string[]): WebArgs {
     'no-templates': { type: 'boolean' },
     shared: { type: 'boolean' },
     export: { type: 'string' },
+    file: { type: 'string' },
   });
+  if (values.file === '') throw new UsageError('vmswitch web: --file takes a lab file');
+  if (values.file !== undefined && values.export !== undefined) throw new UsageError('vmswitch web: --export writes the plain lab; --file does not apply');
   const exportDir = values.export;
   if (exportDir !== undefined) {
     if (exportDir === '') throw new UsageError('vmswitch web: --export takes a folder');
@@ -107,7 +122,37 @@ export function parseWebArgs(argv: string[]): WebArgs {
     ...(values.shared ? { shared: true } : {}),
     ...(allowHosts.length ? { allowHosts: allowHosts.map((name) => name.toLowerCase()) } : {}),
     ...(exportDir !== undefined ? { exportDir } : {}),
+    ...(values.file !== undefined ? { file: values.file } : {}),
   };
+}
+
+/**
+ * Reads and validates a lab file for the page, with `vmswitch lab --file`'s
+ * one-line errors (exit 2). Uplinks are refused here: the page cannot open
+ * UDP sockets, and a lab silently without its uplink would mislead.
+ */
+export async function readWebLabFile(path: string): Promise<{ name: string; text: string }> {
+  const { parseLabFile, LabFileError, formatIssue } = await import('../../host/lab/file/index.ts');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`vmswitch web: --file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const name = basename(path);
+  let plan;
+  try {
+    plan = parseLabFile(text, { file: name });
+  } catch (error) {
+    if (!(error instanceof LabFileError)) throw error;
+    const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
+    throw new UsageError(`vmswitch web: ${formatIssue(error.issues[0]!)}${more}`);
+  }
+  const withUplink = plan.switches.find((sw) => sw.uplinks.length);
+  if (withUplink) {
+    throw new UsageError(`vmswitch web: --file ${path}: switch ${withUplink.name} has an uplink, and a browser page cannot open one (no UDP sockets); run it with vmswitch lab --file`);
+  }
+  return { name, text };
 }
 
 async function exportLab(dir: string, coldOnly: boolean): Promise<number> {
@@ -130,6 +175,7 @@ export const command: Command = {
       return 0;
     }
     if (args.exportDir !== undefined) return exportLab(args.exportDir, args.coldOnly);
+    const labFile = args.file !== undefined ? await readWebLabFile(args.file) : undefined;
     const { startLabServer } = await import('../../web/lab-server.ts');
     let server;
     try {
@@ -138,6 +184,7 @@ export const command: Command = {
         host: args.host,
         ...(args.allowHosts ? { allowHosts: args.allowHosts } : {}),
         rebuild: args.rebuild,
+        ...(labFile ? { labFile } : {}),
         templates: args.coldOnly ? 'none' : 'background',
         shared: args.shared ?? false,
         log: (line) => console.log(line),
@@ -148,7 +195,7 @@ export const command: Command = {
       if (code === 'EADDRNOTAVAIL') throw new Error(`${args.host} is not an address of this machine`);
       throw error;
     }
-    console.log(`vmswitch lab at ${server.url}  (Ctrl-C stops)`);
+    console.log(`vmswitch lab at ${server.url}${labFile ? ` running ${labFile.name}` : ''}  (Ctrl-C stops)`);
     if (server.shared) console.log(`shared switch: every page joins it (pages, ports and drops at ${server.url}shared.json)`);
     if (args.host !== '127.0.0.1' && args.host !== 'localhost' && args.host !== '::1') {
       console.log(`note: bound to ${args.host}: anyone who can reach it can run VMs in their browser from here`);

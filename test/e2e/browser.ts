@@ -123,6 +123,17 @@ export async function waitForTerminal(page: Page, name: string, pattern: RegExp,
   );
 }
 
+/** Polls until the probe gives a truthy value (returned), or fails naming what it waited for. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Types into a VM's terminal the way a user does (focus xterm, keyboard). */
 export async function typeInto(page: Page, name: string, text: string): Promise<void> {
   await page.click(`.vm[data-name="${name}"] .terminal`);

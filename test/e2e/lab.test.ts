@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addVm, bootedFrom, openLab, startVm, terminalText, typeInto, waitForTerminal } from './browser.ts';
+import { addVm, bootedFrom, openLab, startVm, terminalText, typeInto, waitFor, waitForTerminal } from './browser.ts';
 import { icmpEchoes, readPcapng } from './pcapng-reader.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -28,16 +28,6 @@ async function timeline(page: import('puppeteer').Page): Promise<TimelineEntry[]
   return page.$$eval('#timeline li', (items) =>
     items.map((li) => ({ oid: (li as HTMLElement).dataset.oid!, port: Number((li as HTMLElement).dataset.port), status: (li as HTMLElement).dataset.status! })),
   );
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 test('two VMs ping through the page switch; stopping one runs the seed stop lifecycle; the capture downloads', { timeout: 600_000 }, async () => {

@@ -1,6 +1,8 @@
 // The page: controls, a terminal per VM, the switch panel, on host/lab's Lab
 // (the same Lab as in Node) with each VM in its own Web Worker
 // (emulator/worker/browser-launch.ts). This file only wires it to the DOM.
+// With a lab file (`vmswitch web --file`, lab.json's labFile) the page runs
+// that file's LabTopology instead, and draws it (topology-view.ts).
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { Lab, type LabVm, type LabVmState } from '../../host/lab/lab.ts';
@@ -13,6 +15,9 @@ import type { NicModel } from '../../emulator/net/nic.ts';
 import { FrameLog } from './frame-log.ts';
 import { SwitchPanel } from './panel.ts';
 import { connectSharedSwitch, sharedSwitchUrl, type SharedConnection } from './shared-uplink.ts';
+import { TopologyView } from './topology-view.ts';
+import { LabTopology } from '../../host/lab/topology.ts';
+import { parseLabFile, LabFileError, formatIssue } from '../../host/lab/file/index.ts';
 
 export type BootMode = 'snapshot' | 'cold';
 
@@ -24,6 +29,8 @@ interface LabConfig {
   memoryMiB?: number;
   /** Present when the server hosts a shared switch (`web --shared`): every page joins it. */
   shared?: { path: string };
+  /** A lab file to run instead of the one-switch lab (`vmswitch web --file`). */
+  labFile?: { name: string; text: string };
 }
 
 const DEFAULT_CONFIG: LabConfig = {
@@ -81,12 +88,8 @@ function sharedWasm(url: string): () => Promise<WebAssembly.Module | undefined> 
     }));
 }
 
-/**
- * The page's Lab and switch: host/lab's Lab (capture, ACL, MAC learning) plus
- * the panel's frame log. Whatever else joins the page's switch (an uplink to
- * `vmswitch web --shared`) attaches here, to `lab.switch`.
- */
-function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void, sharedMtu?: number): { lab: Lab; frameLog: FrameLog } {
+/** How the page starts a VM: in its own Web Worker, its console handed to the page as soon as it is up. */
+function pageLaunch(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void): LaunchGuest {
   const image: ImageUrls = {
     kernel: absolute(config.image.kernel),
     initrd: absolute(config.image.initrd),
@@ -111,10 +114,22 @@ function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGues
     onGuest(options.name, guest);
     return guest;
   };
-  // A cold-booted VM joins the switch as it boots: its driver binds (NIC_CONNECT) a minute later in a busy browser.
+  return launch;
+}
+
+/** A cold-booted VM joins the switch as it boots: its driver binds (NIC_CONNECT) a minute later in a busy browser. */
+const CONNECT_TIMEOUT_MS = 300_000;
+
+/**
+ * The page's Lab and switch: host/lab's Lab (capture, ACL, MAC learning) plus
+ * the panel's frame log. Whatever else joins the page's switch (an uplink to
+ * `vmswitch web --shared`) attaches here, to `lab.switch`.
+ */
+function createPageLab(config: LabConfig, onGuest: (name: string, guest: LabGuest) => void, sharedMtu?: number): { lab: Lab; frameLog: FrameLog } {
+  const launch = pageLaunch(config, onGuest);
   // The guests' own MTU (1500) unless the shared switch's differs: setting it is two execs racing the user's first typing.
   const vmMtu = sharedMtu !== undefined && sharedMtu !== 1500 ? sharedMtu : null;
-  const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }), connectTimeoutMs: 300_000, vmMtu });
+  const lab = new Lab({ name: 'lab', launch, capture: new PcapngCapture({ name: 'capture' }), connectTimeoutMs: CONNECT_TIMEOUT_MS, vmMtu });
   const frameLog = new FrameLog();
   lab.switch.addExtension(frameLog);
   return { lab, frameLog };
@@ -135,17 +150,41 @@ async function joinSharedSwitch(config: LabConfig): Promise<SharedConnection | u
   return shared;
 }
 
+/**
+ * The lab file's switches, links and VMs (none started) on the page's
+ * launch. Capture files stay in memory (the topology says so in a progress
+ * event); the server has refused uplinks already.
+ */
+async function createFileLab(config: LabConfig, file: { name: string; text: string }, onGuest: (name: string, guest: LabGuest) => void): Promise<{ topo: LabTopology; frameLog: FrameLog }> {
+  let plan;
+  try {
+    plan = parseLabFile(file.text, { file: file.name });
+  } catch (error) {
+    if (error instanceof LabFileError) throw new Error(formatIssue(error.issues[0]!));
+    throw error;
+  }
+  const topo = await LabTopology.create(plan, { launch: pageLaunch(config, onGuest), connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  // The panel's frame list follows the first switch, as its port table does.
+  const frameLog = new FrameLog();
+  topo.lab.switch.addExtension(frameLog);
+  return { topo, frameLog };
+}
+
 async function main(): Promise<void> {
   const config = await loadConfig();
   // The shared switch's hello gives this page its VM MACs and addresses, so it comes before the first VM.
-  let shared = await joinSharedSwitch(config);
+  // A lab file names its own addresses: such a page does not join.
+  let shared = config.labFile ? undefined : await joinSharedSwitch(config);
   const views = new Map<string, VmView>();
-  const { lab, frameLog } = createPageLab(config, (name, guest) => {
+  const onGuest = (name: string, guest: LabGuest) => {
     const view = views.get(name);
     if (view) view.bootedFrom = guest instanceof VmThread && guest.startInfo.kind === 'snapshot' ? 'snapshot' : 'cold';
     const decoder = new TextDecoder();
     guest.console.onData((bytes) => views.get(name)?.terminal.write(decoder.decode(bytes, { stream: true })));
-  }, shared?.hello.mtu);
+  };
+  const fileLab = config.labFile ? await createFileLab(config, config.labFile, onGuest) : undefined;
+  const { lab, frameLog } = fileLab ? { lab: fileLab.topo.lab, frameLog: fileLab.frameLog } : createPageLab(config, onGuest, shared?.hello.mtu);
+  const topo = fileLab?.topo;
   if (shared) {
     try {
       await shared.attach(lab);
@@ -165,6 +204,7 @@ async function main(): Promise<void> {
   const nicSpecs = (name: string, nics: NicModel[]) => (shared ? shared.addressing.nics(lab.vm(name)?.order ?? lab.vms().length + 1, nics) : nics);
   const startedAt = Date.now();
   new SwitchPanel({ lab, frameLog, startedAt }, $('#switch'));
+  const topologyView = topo ? showTopology(topo) : undefined;
 
   lab.on('vm', ({ vm: name, state, detail }) => {
     const view = views.get(name);
@@ -273,7 +313,10 @@ async function main(): Promise<void> {
       view.bootedFrom = undefined;
       view.phase = 'loading';
       terminal.reset();
-      lab.start(vm.name, { nics: nicSpecs(vm.name, view.nics), template: view.boot === 'snapshot' }).then(
+      // A lab file's VM keeps its definition (switches, addresses, set-up); only the boot choice changes.
+      if (topo) vm.template = view.boot === 'snapshot';
+      const started = topo ? lab.start(vm.name) : lab.start(vm.name, { nics: nicSpecs(vm.name, view.nics), template: view.boot === 'snapshot' });
+      started.then(
         () => showMessage(`${vm.name} is up (${view.bootedFrom} start, ${((view.bootMs ?? 0) / 1000).toFixed(1)} s)`),
         (error: Error) => showMessage(`${vm.name}: ${error.message}`, 'error'),
       );
@@ -319,26 +362,53 @@ async function main(): Promise<void> {
     if (/^[a-y]$/.test(name)) $<HTMLInputElement>('#vm-name').value = next;
   });
 
+  // The plain lab's one capture, or each lab-file switch's (those the file asks for; kept in memory).
+  const captures: { name: string; capture: PcapngCapture }[] = topo
+    ? [...topo.switches.values()].flatMap((sw) => (sw.capture ? [{ name: sw.plan.name, capture: sw.capture }] : []))
+    : [{ name: 'lab', capture: lab.capture! }];
+  if (!captures.length) {
+    $<HTMLInputElement>('#capture-toggle').disabled = true;
+    $<HTMLButtonElement>('#download-pcap').disabled = true;
+    $<HTMLButtonElement>('#download-pcap').title = 'No switch of the lab file has a capture';
+  } else if (topo) {
+    $<HTMLInputElement>('#capture-toggle').checked = captures.some((c) => c.capture.enabled);
+  }
+
   $<HTMLInputElement>('#capture-toggle').addEventListener('change', (event) => {
-    lab.capture!.enabled = (event.target as HTMLInputElement).checked;
+    for (const { capture } of captures) capture.enabled = (event.target as HTMLInputElement).checked;
   });
 
   $('#download-pcap').addEventListener('click', () => {
-    const bytes = lab.capture!.bytes();
-    const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/x-pcapng' }));
-    const link = document.createElement('a');
-    link.href = url;
-    link.download = `vmswitch-lab-${new Date().toISOString().replace(/[:.]/g, '-')}.pcapng`;
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    for (const { name, capture } of captures) {
+      const url = URL.createObjectURL(new Blob([capture.bytes() as Uint8Array<ArrayBuffer>], { type: 'application/x-pcapng' }));
+      const link = document.createElement('a');
+      link.href = url;
+      link.download = `vmswitch-${name}-${stamp}.pcapng`;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    }
   });
+
+  if (topo) {
+    // The file's VMs, each with its card; the form for new VMs is the plain lab's.
+    $('#add-vm').hidden = true;
+    for (const planVm of topo.plan.vms) addVmView(lab.vm(planVm.name)!, planVm.nics.map((nic) => nic.model), 'snapshot');
+    const startAll = $<HTMLButtonElement>('#start-all');
+    startAll.hidden = false;
+    startAll.addEventListener('click', () => {
+      for (const button of document.querySelectorAll<HTMLButtonElement>('.vm button.start')) if (!button.disabled) button.click();
+    });
+  }
 
   // For tests and the curious: the lab (host/lab's Lab), the page's view of each VM, and the terminals' text.
   Object.assign(window, {
     vmswitch: {
       lab,
+      topology: topo,
+      topologyView,
       frameLog,
       shared,
       vmInfo,
@@ -353,6 +423,15 @@ async function main(): Promise<void> {
     },
   });
   document.body.dataset.ready = 'true';
+}
+
+/** Shows the topology card and draws the lab file's picture in it. */
+function showTopology(topo: LabTopology): TopologyView {
+  $('#topology-card').hidden = false;
+  $('#topology-name').textContent = topo.plan.name ?? '';
+  $('#switch-name').textContent = topo.lab.switch.name;
+  document.title = `vmswitch lab: ${topo.plan.name ?? 'lab file'}`;
+  return new TopologyView(topo, $('#topology'));
 }
 
 main().catch((error: Error) => {

@@ -128,6 +128,8 @@ export class SwitchPanel {
   private drawPorts(): void {
     // A lab VM's port: named after its VM and NIC, its counters kept after PORT_DELETE.
     for (const labPort of this.lab.ports()) {
+      // Port ids are per switch: with a lab file's several switches this table is the first one's.
+      if (labPort.switch !== undefined && labPort.switch !== this.lab.switch.name) continue;
       const row = this.rows.get(labPort.portId);
       if (!row) continue;
       row.name = `${labPort.vm}/${labPort.nic}`;
