@@ -124,7 +124,7 @@ export async function waitForTerminal(page: Page, name: string, pattern: RegExp,
 }
 
 /** Polls until the probe gives a truthy value (returned), or fails naming what it waited for. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

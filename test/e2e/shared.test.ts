@@ -10,19 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer';
 import { startLabServer } from '../../web/lab-server.ts';
-import { addVm, launchChromium, startVm, typeInto, waitForTerminal } from './browser.ts';
+import { addVm, launchChromium, startVm, typeInto, waitFor, waitForTerminal } from './browser.ts';
 
 const BOOT_TIMEOUT_MS = 300_000;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function openPage(browser: Browser, url: string, problems: string[]): Promise<Page> {
   const page = await browser.newPage();
