@@ -2,11 +2,11 @@
 // extensible switch), steps run in command-line order, every OID printed as
 // it happens, per-port counters at the end.
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { once } from 'node:events';
 import type { Command } from '../main.ts';
 import { UsageError } from '../args.ts';
+import { readLabFileForCommand } from '../read-lab-file.ts';
 import { LAB_USAGE, checkStepNames, parseLabArgs, type LabPlan, type LabStep } from '../lab-plan.ts';
 import type { Lab } from '../../host/lab/index.ts';
 import type { LabTopology } from '../../host/lab/topology.ts';
@@ -42,22 +42,7 @@ async function openOutput(path: string, flag: string): Promise<WriteStream> {
 
 /** Reads and validates the lab file; a problem becomes a one-line usage error naming the file, line and field. */
 async function readLabFile(plan: LabPlan): Promise<LabFilePlan> {
-  const path = plan.file!;
-  const { parseLabFile, LabFileError, formatIssue } = await import('../../host/lab/file/index.ts');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`vmswitch lab: --file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  let labPlan: LabFilePlan;
-  try {
-    labPlan = parseLabFile(text, { file: basename(path) });
-  } catch (error) {
-    if (!(error instanceof LabFileError)) throw error;
-    const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
-    throw new UsageError(`vmswitch lab: ${formatIssue(error.issues[0]!)}${more}`);
-  }
+  const { plan: labPlan } = await readLabFileForCommand('lab', plan.file!);
   checkStepNames(plan, { vms: labPlan.vms.map((vm) => ({ name: vm.name, nics: vm.nics.map((nic) => nic.name) })), links: labPlan.links.map((link) => link.name) });
   return labPlan;
 }

@@ -2,10 +2,10 @@
 // `vmswitch web --export DIR`: the same lab as static files;
 // `vmswitch web --file LAB.yaml`: the page runs that lab file (its topology drawn with live counters).
 import { isIP } from 'node:net';
-import { readFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Command } from '../main.ts';
 import { parseCommandArgs, UsageError } from '../args.ts';
+import { readLabFileForCommand } from '../read-lab-file.ts';
 
 const HELP = `usage: vmswitch web [--port N] [--host ADDR] [--allow-host NAME]... [--shared] [--rebuild] [--no-templates] [--file LAB.yaml]
        vmswitch web --export DIR [--no-templates]
@@ -132,22 +132,7 @@ export function parseWebArgs(argv: string[]): WebArgs {
  * UDP sockets, and a lab silently without its uplink would mislead.
  */
 export async function readWebLabFile(path: string): Promise<{ name: string; text: string }> {
-  const { parseLabFile, LabFileError, formatIssue } = await import('../../host/lab/file/index.ts');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`vmswitch web: --file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  const name = basename(path);
-  let plan;
-  try {
-    plan = parseLabFile(text, { file: name });
-  } catch (error) {
-    if (!(error instanceof LabFileError)) throw error;
-    const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
-    throw new UsageError(`vmswitch web: ${formatIssue(error.issues[0]!)}${more}`);
-  }
+  const { name, text, plan } = await readLabFileForCommand('web', path);
   const withUplink = plan.switches.find((sw) => sw.uplinks.length);
   if (withUplink) {
     throw new UsageError(`vmswitch web: --file ${path}: switch ${withUplink.name} has an uplink, and a browser page cannot open one (no UDP sockets); run it with vmswitch lab --file`);
